@@ -1,0 +1,1 @@
+"""services/: the FastAPI planning API (later issue)."""

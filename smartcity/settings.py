@@ -1,0 +1,30 @@
+"""Settings blocks shared by every process. Each process has its own ``BaseSettings`` (env prefix per
+component) that nests these plain models; build it in ``main()`` and pass it down."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+class MqttSettings(BaseModel):
+    """Connection to the MQTT 5 broker."""
+
+    host: str = Field(default="::1", description="broker host name or IP literal (IPv6 without brackets)")
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id: str | None = Field(default=None, description="stable client id (persistent sessions need one)")
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    topic_root: str = Field(default="city", description="first topic level of every contract topic")
+
+
+class InfluxSettings(BaseModel):
+    """InfluxDB through the v1 HTTP API (/write line protocol, /query InfluxQL): 1.x, 2.x and 3.x serve it."""
+
+    url: str = Field(default="http://127.0.0.1:8086")
+    database: str = Field(default="city", pattern=r"^[A-Za-z0-9_\-]+$")
+    retention_policy: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = Field(default=None, description="InfluxDB 2.x/3.x token (Authorization: Token ...)")
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
