@@ -53,7 +53,7 @@ def _m(
     return MetricSpec(name, unit, kind, lo, hi, measurement, description, max_length)
 
 
-F, I, B, S = MetricKind.FLOAT, MetricKind.INT, MetricKind.BOOL, MetricKind.STRING
+F, INT, B, S = MetricKind.FLOAT, MetricKind.INT, MetricKind.BOOL, MetricKind.STRING
 
 METRICS: Mapping[str, MetricSpec] = {
     spec.name: spec
@@ -76,13 +76,13 @@ METRICS: Mapping[str, MetricSpec] = {
         _m("water_flow", "l/s", F, 0, 10_000, "water", "water flow rate"),
         _m("water_volume", "m3", F, 0, 1e12, "water", "cumulative water volume (meter register)"),
         # people and vehicles
-        _m("occupancy", "count", I, 0, 100_000, "occupancy", "people present"),
+        _m("occupancy", "count", INT, 0, 100_000, "occupancy", "people present"),
         _m("occupied", "", B, None, None, "parking", "parking bay occupied"),
-        _m("vehicle_count", "count", I, 0, 100_000, "traffic", "vehicles passed during the interval"),
+        _m("vehicle_count", "count", INT, 0, 100_000, "traffic", "vehicles passed during the interval"),
         _m("vehicle_speed", "km/h", F, 0, 300, "traffic", "mean vehicle speed during the interval"),
         # street lights
         _m("lamp_on", "", B, None, None, "street_light", "lamp switched on"),
-        _m("dim_level", "%", I, 0, 100, "street_light", "dim level, 0 = off, 100 = full"),
+        _m("dim_level", "%", INT, 0, 100, "street_light", "dim level, 0 = off, 100 = full"),
         _m("lamp_power", "W", F, 0, 2000, "street_light", "lamp electrical power"),
         # weather
         _m("temperature", "Cel", F, -60, 60, "weather", "outdoor air temperature"),
@@ -94,11 +94,11 @@ METRICS: Mapping[str, MetricSpec] = {
         _m("water_level", "cm", F, -100, 2000, "flood", "water level above the reference"),
         _m("fill_level", "%", F, 0, 100, "waste", "waste bin fill level"),
         _m("message", "", S, None, None, "display", "text currently shown", max_length=256),
-        _m("brightness", "%", I, 0, 100, "display", "display brightness"),
+        _m("brightness", "%", INT, 0, 100, "display", "display brightness"),
         # device vitals, reported by any device that has them
         _m("battery", "%EL", F, 0, 100, "device_vitals", "remaining battery energy"),
         _m("rssi", "dBm", F, -150, 0, "device_vitals", "received signal strength of the last uplink"),
-        _m("report_interval", "s", I, 1, 86_400, "device_vitals", "configured reporting interval"),
+        _m("report_interval", "s", INT, 1, 86_400, "device_vitals", "configured reporting interval"),
     )
 }
 
