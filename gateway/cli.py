@@ -1,7 +1,59 @@
-"""CLI registration."""
+"""``smartcity gateway``: the ingest process (settings from the environment, an env file, or both)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+
+log = logging.getLogger(__name__)
+
+
+def _gateway(
+    env_file: Annotated[
+        Path | None,
+        typer.Option("--env-file", help="read SMARTCITY_GATEWAY_* settings from this file (the environment wins)"),
+    ] = None,
+) -> None:
+    """Run the MQTT -> InfluxDB ingest gateway until SIGTERM/SIGINT (see docs/GATEWAY.md)."""
+    from gateway.service import run
+    from gateway.settings import GatewaySettings
+    from smartcity.city.load import CityFileError
+    from smartcity.cli import configure_logging
+
+    if env_file is not None and not env_file.is_file():
+        typer.echo(f"error: env file {env_file} does not exist", err=True)
+        raise typer.Exit(2)
+    try:
+        settings = GatewaySettings(_env_file=env_file)
+    except ValidationError as exc:
+        typer.echo(f"error: invalid gateway settings:\n{_explain(exc)}", err=True)
+        raise typer.Exit(2) from None
+    if not settings.city_file.is_file():
+        typer.echo(f"error: city file {settings.city_file} not found (set SMARTCITY_GATEWAY_CITY_FILE)", err=True)
+        raise typer.Exit(2)
+    configure_logging(settings.log_level)
+    # httpx logs every request at INFO: one line per batch is the gateway's own DEBUG line.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        asyncio.run(run(settings))
+    except CityFileError as exc:  # the loader names the bad element
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _explain(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        name = "SMARTCITY_GATEWAY_" + "__".join(str(part).upper() for part in problem["loc"])
+        lines.append(f"  {name}: {problem['msg']} (got {problem.get('input')!r})")
+    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this component's commands to the root CLI."""
+    """Add ``smartcity gateway`` to the root CLI."""
+    app.command("gateway")(_gateway)

@@ -9,6 +9,7 @@ from importlib.metadata import entry_points
 import typer
 
 from smartcity.city.cli import app as city_app
+from smartcity.up_cli import up
 
 app = typer.Typer(
     name="smartcity",
@@ -17,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(city_app, name="city")
+app.command("up")(up)
 
 
 def _load_components() -> None:

@@ -36,6 +36,8 @@ class RejectReason(enum.StrEnum):
     TOPIC_MISMATCH = "topic-mismatch"
     UNKNOWN_METRIC = "unknown-metric"
     WRONG_TYPE = "wrong-type"
+    UNIT_MISMATCH = "unit-mismatch"
+    """A SenML record's unit differs from the registry's unit for the metric."""
     NON_FINITE = "non-finite"
     OUT_OF_RANGE = "out-of-range"
     TIMESTAMP_FUTURE = "timestamp-future"

@@ -1,0 +1,239 @@
+"""Simulator scale benchmark: 10,000 concurrent broadband sessions against a private Mosquitto, and a baseline
+measured in the same run (one paho client per device, the way a simulator is usually written).
+
+    .venv/bin/python -m bench.simulator_bench [--sessions 10000] [--rate 22000] [--seconds 20] [--baseline 300]
+
+Delivered counts come from the broker ($SYS publish counters), not from what the clients claim to have sent.
+Prints msg/s, memory per session, CPU per 1,000 msg/s for both, and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from ipaddress import IPv6Address, IPv6Network
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from devices.runner import RunOptions
+from devices.settings import SimulatorSettings
+from devices.workers import raise_fd_limit, run_simulation
+from smartcity.city.model import (
+    BBox,
+    City,
+    Device,
+    DeviceType,
+    District,
+    Facility,
+    FacilityKind,
+    GeoPoint,
+    NetworkClass,
+)
+from smartcity.localservices import MosquittoProcess
+from smartcity.settings import MqttSettings
+
+_TYPES = [DeviceType.AIR_QUALITY, DeviceType.NOISE, DeviceType.WEATHER, DeviceType.ENERGY_METER]
+
+
+def bench_city(count: int) -> City:
+    """``count`` broadband devices in one district (the benchmark needs sessions, not geography)."""
+    centre = GeoPoint(lat=52.52, lon=13.4)
+    district = District(
+        id="bench",
+        name="Bench",
+        population=1,
+        centre=centre,
+        bbox=BBox(min_lat=52, min_lon=13, max_lat=53, max_lon=14),
+        polygon=[
+            GeoPoint(lat=52, lon=13),
+            GeoPoint(lat=53, lon=13),
+            GeoPoint(lat=53, lon=14),
+            GeoPoint(lat=52, lon=13),
+        ],
+        prefix=IPv6Network("fd00:bead:1:1::/64"),
+    )
+    facility = Facility(id="f-1", kind=FacilityKind.PUBLIC_BUILDING, name="F", district_id="bench", location=centre)
+    devices = [
+        Device(
+            id=f"dev-{index:06d}",
+            type=_TYPES[index % len(_TYPES)],
+            facility_id="f-1",
+            district_id="bench",
+            location=centre,
+            ipv6=IPv6Address(int(IPv6Address("fd00:bead:1:1::")) + index + 1),
+            network=NetworkClass.BROADBAND,
+            report_interval_s=60,
+        )
+        for index in range(count)
+    ]
+    return City(
+        name="bench",
+        seed=1,
+        ula_prefix=IPv6Network("fd00:bead:1::/48"),
+        districts=[district],
+        facilities=[facility],
+        devices=devices,
+    )
+
+
+class SysCounter:
+    """Follows ``$SYS/broker/publish/messages/received`` and ``$SYS/broker/clients/connected`` (1 s interval)."""
+
+    def __init__(self, port: int) -> None:
+        self.received = 0
+        self.connected = 0
+        self.max_connected = 0
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-sys")
+        self._client.on_message = self._on_message
+        self._client.connect("::1", port)
+        self._client.subscribe([("$SYS/broker/publish/messages/received", 0), ("$SYS/broker/clients/connected", 0)])
+        self._client.loop_start()
+
+    def _on_message(self, _client: Any, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        value = int(message.payload)
+        if message.topic.endswith("received"):
+            self.received = value
+        else:
+            self.connected = value
+            self.max_connected = max(self.max_connected, value)
+
+    def settle(self) -> int:
+        time.sleep(2.2)  # two $SYS intervals: the counter includes everything published so far
+        return self.received
+
+    def stop(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+
+def _cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime in clock ticks (100 Hz)
+
+
+def _rss() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096
+
+
+def run_ours(port: int, sessions: int, rate: float, seconds: float, workers: int, sys: SysCounter) -> dict[str, float]:
+    city = bench_city(sessions)
+    settings = SimulatorSettings(
+        mqtt=MqttSettings(host="::1", port=port, topic_root="bench"),
+        workers=workers,
+        connect_rate=1500.0,
+        log_level="WARNING",
+    )
+    timeline: list[tuple[float, dict[str, Any]]] = []
+    before = sys.settle()
+    run_simulation(
+        settings,
+        city,
+        city.devices,
+        RunOptions(seed=1, duration_s=seconds, rate=rate),
+        lambda snap: timeline.append((time.monotonic(), snap)),
+    )
+    delivered = sys.settle() - before
+    connected = [s["gauges"].get("connected", 0) for _, s in timeline]
+    # The steady window: from the first snapshot with (nearly) every session up to the last before shutdown.
+    steady = [(t, s) for t, s in timeline if s["gauges"].get("connected", 0) >= 0.99 * sessions]
+    if len(steady) < 2:
+        raise SystemExit(
+            f"never had {sessions} sessions connected (simulator max {max(connected, default=0)}, "
+            f"broker max {sys.max_connected})"
+        )
+    (t0, s0), (t1, s1) = steady[0], steady[-1]
+    sent = s1["counters"]["messages_sent"] - s0["counters"]["messages_sent"]
+    cpu = s1["gauges"]["cpu_s"] - s0["gauges"]["cpu_s"]
+    last = timeline[-1][1]
+    return {
+        "sessions": sessions,
+        "msg_s": sent / (t1 - t0),
+        "cpu_per_1k": cpu / (sent / 1000),
+        "mem_per_session_kb": s1["gauges"]["rss_bytes"] / sessions / 1024,
+        "sent_total": last["counters"]["messages_sent"],
+        "acked_total": last["counters"]["acked"],
+        "delivered": delivered,
+        "readings_total": last["counters"]["readings"],
+        "min_connected_in_window": min(s["gauges"].get("connected", 0) for _, s in steady),
+        "errors": last["counters"].get("errors", 0),
+    }
+
+
+def run_paho(port: int, sessions: int, per_session_rate: float, seconds: float, sys: SysCounter) -> dict[str, float]:
+    """The usual approach: one paho client (and its network thread) per device, QoS 1."""
+    before = sys.settle()
+    rss0 = _rss()
+    clients = []
+    for index in range(sessions):
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"paho-{index}", protocol=mqtt.MQTTv5)
+        client.connect("::1", port)
+        client.loop_start()
+        clients.append(client)
+    mem = (_rss() - rss0) / sessions / 1024
+    payload = b'{"dev":"paho-000001","seq":1,"ts":1764390000123,"m":{"no2":23.4,"pm25":8.1,"pm10":13.1,"o3":40.2}}'
+    stop = time.monotonic() + seconds
+    sent, cpu0, t0 = 0, time.process_time(), time.monotonic()
+    gap = 1.0 / per_session_rate
+    while time.monotonic() < stop:
+        tick = time.monotonic()
+        for index, client in enumerate(clients):
+            client.publish(f"bench/v1/dev/paho-{index}/reading", payload, qos=1)
+            sent += 1
+        time.sleep(max(0.0, gap - (time.monotonic() - tick)))
+    elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
+    for client in clients:
+        client.disconnect()
+        client.loop_stop()
+    return {
+        "sessions": sessions,
+        "msg_s": sent / elapsed,
+        "cpu_per_1k": cpu / (sent / 1000),
+        "mem_per_session_kb": mem,
+        "sent_total": sent,
+        "delivered": sys.settle() - before,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=22_000.0, help="total msg/s asked of the simulator")
+    parser.add_argument("--seconds", type=float, default=25.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--baseline", type=int, default=300, help="paho clients in the baseline")
+    args = parser.parse_args()
+    limit = raise_fd_limit()
+    print(f"open-file limit {limit}")
+    with (
+        tempfile.TemporaryDirectory(prefix="simbench-") as workdir,
+        MosquittoProcess(Path(workdir), extra_conf="max_connections -1\nsys_interval 1") as broker,
+    ):
+        sys = SysCounter(broker.port)
+        mosq0 = _cpu_of(broker.pid)
+        base = run_paho(broker.port, args.baseline, 2.0, 10.0, sys)
+        mosq1 = _cpu_of(broker.pid)
+        ours = run_ours(broker.port, args.sessions, args.rate, args.seconds, args.workers, sys)
+        mosq2 = _cpu_of(broker.pid)
+        print(f"connected sessions seen by the broker: max {sys.max_connected}")
+        sys.stop()
+    for name, result in (("paho per device", base), ("smartcity simulate", ours)):
+        print(
+            f"{name:>20}: "
+            + ", ".join(f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v:,}" for k, v in result.items())
+        )
+    print(f"broker CPU: baseline {mosq1 - mosq0:.1f} s, simulator run {mosq2 - mosq1:.1f} s")
+    print(f"ratio CPU per 1k msg/s (paho / ours): {base['cpu_per_1k'] / ours['cpu_per_1k']:.1f}x")
+    print(f"ratio memory per session (paho / ours): {base['mem_per_session_kb'] / ours['mem_per_session_kb']:.1f}x")
+    print(
+        f"simulator: {ours['msg_s']:,.0f} msg/s steady over {args.sessions:,} sessions; sent {ours['sent_total']:,} "
+        f"({ours['readings_total']:,} readings + 3 retained birth/status per session), "
+        f"broker counted {ours['delivered']:,} publishes received"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+"""Broadband devices: one MQTT 5 session each (own client id and credentials), will, birth, QoS 1 readings.
+
+At every (re)connect the device announces itself: the will is a retained ``offline`` status (fired by the broker
+when the socket dies without DISCONNECT), then it publishes a retained :class:`Birth` and a retained ``online``
+status and subscribes to its command topic. Readings are QoS 1 with a per-device sequence number; unacknowledged
+ones are kept and resent after a reconnect, so a reading may arrive twice but is not lost while the device
+buffer (``outbox_limit``) holds. Reconnects use jittered exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import errno
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+
+from devices import mqtt5
+from devices.commands import apply_command, decode_command, encode_ack
+from devices.faults import MALFORMED_PAYLOAD, DeviceFaults, Fault
+from devices.link import DeviceCore, RunContext, backoff_delay
+from devices.session import ConnectRefused, MqttSession, SessionError, SessionOptions
+from devices.signals import DeviceContext
+from smartcity.contract.messages import Birth, CommandAck, DeviceState, Status
+from smartcity.contract.reading import Reading
+from smartcity.contract.topics import TopicKind
+from smartcity.contract.wire import encode_reading_json
+
+log = logging.getLogger(__name__)
+_ENCODER = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerTarget:
+    """How broadband sessions reach the broker (resolved once per worker)."""
+
+    host: str
+    port: int
+    keepalive_s: int
+    session_expiry_s: int
+    max_inflight: int
+    reconnect_min_s: float
+    reconnect_max_s: float
+    password_for: Callable[[str], str] | None = None
+    """device id -> MQTT password; None = no credentials."""
+    local_addresses: frozenset[str] = frozenset()
+    """IPv6 addresses this machine has: a device whose address is among them binds its socket to it."""
+    outbox_limit: int = 10_000
+
+
+class BroadbandDevice:
+    """One device with its own session. :meth:`run` keeps it connected; :meth:`emit` publishes due readings."""
+
+    def __init__(self, ctx: DeviceContext, run: RunContext, faults: DeviceFaults, target: BrokerTarget) -> None:
+        self.core = DeviceCore(ctx, run, faults)
+        self.run_ctx = run
+        self.target = target
+        device_id = ctx.device.id
+        scheme = run.scheme
+        self._reading_topic = mqtt5.encode_topic(scheme.device(device_id, TopicKind.READING))
+        self._status_topic = scheme.device(device_id, TopicKind.STATUS)
+        self._birth_topic = mqtt5.encode_topic(scheme.device(device_id, TopicKind.BIRTH))
+        self._ack_topic = mqtt5.encode_topic(scheme.device(device_id, TopicKind.COMMAND_ACK))
+        self._cmd_filter = scheme.device(device_id, TopicKind.COMMAND)
+        self.session: MqttSession | None = None
+        self.bound = False
+        self._inflight: dict[int, tuple[bytes, bytes, bool]] = {}
+        """packet id -> (topic, payload, retain) until the PUBACK."""
+        self._outbox: deque[tuple[bytes, bytes, bool]] = deque()
+        self._held: bytes | None = None
+        self._rng = random.Random(ctx.key)
+        self._window = target.max_inflight
+        self._dropped = False
+        self._ever_connected = False
+        self._last_will_ack: asyncio.Future[None] | None = None
+        self._last_will_id = -1
+
+    @property
+    def device_id(self) -> str:
+        return self.core.device_id
+
+    @property
+    def ready(self) -> bool:
+        return self._ever_connected and self.run_ctx.gate_open
+
+    @property
+    def connected(self) -> bool:
+        return self.session is not None and self.session.connected
+
+    # -- connection ----------------------------------------------------------------------------------------
+    async def run(self, connect_gate: Callable[[], asyncio.Future[None] | None]) -> None:
+        """Stay connected until the run stops or the battery dies; ``connect_gate`` paces connection attempts."""
+        attempt = 0
+        stats = self.run_ctx.stats
+        while not self.run_ctx.stopping and not self.core.dead:
+            gate = connect_gate()
+            if gate is not None:
+                await gate
+            try:
+                session = await self._connect()
+            except ConnectRefused as exc:
+                stats.count("connect_refused")
+                stats.error(str(exc))
+            except (OSError, SessionError) as exc:
+                stats.count("connect_failed")
+                stats.error(f"{self.device_id}: connect failed: {exc}")
+            else:
+                attempt = 0
+                await self._live(session)
+                if self.run_ctx.stopping or self.core.dead:
+                    return
+                stats.count("connection_lost")
+            delay = backoff_delay(attempt, self.target.reconnect_min_s, self.target.reconnect_max_s, self._rng)
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _connect(self) -> MqttSession:
+        device = self.core.ctx.device
+        address = str(device.ipv6)
+        self.bound = address in self.target.local_addresses and ":" in self.target.host
+        will = mqtt5.Will(self._status_topic, self._status(DeviceState.OFFLINE, "will"), qos=1, retain=True)
+        options = SessionOptions(
+            host=self.target.host,
+            port=self.target.port,
+            client_id=self.device_id,
+            username=self.device_id if self.target.password_for else None,
+            password=self.target.password_for(self.device_id) if self.target.password_for else None,
+            keepalive_s=self.target.keepalive_s,
+            will=will,
+            clean_start=False,
+            session_expiry_s=self.target.session_expiry_s,
+            local_address=address if self.bound else None,
+        )
+        try:
+            session, connack = await MqttSession.open(options, on_message=self._on_message, on_ack=self._on_ack)
+        except OSError as exc:
+            if not self.bound or exc.errno != errno.EADDRNOTAVAIL:
+                raise
+            self.bound = False  # the address went away: fall back to the default source address
+            options = dataclasses.replace(options, local_address=None)
+            session, connack = await MqttSession.open(options, on_message=self._on_message, on_ack=self._on_ack)
+        try:
+            self.session = session
+            self._ever_connected = True
+            stats = self.run_ctx.stats
+            stats.count("connects")
+            self._window = max(1, min(self.target.max_inflight, session.receive_maximum))
+            self._announce(session)
+            if not connack.session_present:
+                codes = await session.subscribe([(self._cmd_filter, 1)])
+                if any(code >= 0x80 for code in codes):
+                    stats.error(f"{self.device_id}: command subscription refused (0x{codes[0]:02x})")
+            self._resend(session, connack.session_present)
+        except BaseException:
+            session.abort()  # half set up (cancelled, or the SUBACK never came): do not leak the socket
+            self.session = None
+            raise
+        return session
+
+    def _announce(self, session: MqttSession) -> None:
+        core = self.core
+        device = core.ctx.device
+        ts = self.run_ctx.clock.sim_ms()
+        birth = Birth(
+            device_id=device.id,
+            device_type=device.type.value,
+            firmware=device.firmware,
+            ipv6=str(device.ipv6),
+            network=device.network.value,
+            ts_ms=ts,
+            metrics=list(core.ctx.metrics),
+            report_interval_s=core.controls.report_interval_s,
+            radio=device.radio.value if device.radio else None,
+            bound_ipv6=self.bound,
+        )
+        self._publish(self._birth_topic, _ENCODER.encode(birth), retain=True)
+        self._publish(mqtt5.encode_topic(self._status_topic), self._status(DeviceState.ONLINE, "connected"), True)
+
+    def _resend(self, session: MqttSession, session_present: bool) -> None:
+        """After a reconnect: what the broker never acknowledged goes out again (same packet id and DUP when the
+        broker kept the session, as new publishes otherwise), then the buffered readings."""
+        pending = list(self._inflight.items())
+        self._inflight.clear()
+        for packet_id, (topic, payload, retain) in pending:
+            if session_present:
+                session.send(
+                    mqtt5.set_dup(mqtt5.encode_publish(topic, payload, qos=1, packet_id=packet_id, retain=retain))
+                )
+                self._inflight[packet_id] = (topic, payload, retain)
+            else:
+                self._outbox.appendleft((topic, payload, retain))
+        self.run_ctx.stats.count("resent", len(pending))
+        self._flush()
+
+    async def _live(self, session: MqttSession) -> None:
+        loop = asyncio.get_running_loop()
+        faults = self.core.faults
+        timers: list[asyncio.TimerHandle] = []
+        elapsed = self.run_ctx.elapsed()
+        if faults.has(Fault.DROPOUT) and not self._dropped and faults.dropout_after_s > elapsed:
+            timers.append(loop.call_later(faults.dropout_after_s - elapsed, self._fault_abort, session, Fault.DROPOUT))
+        if faults.has(Fault.FLAPPING):
+            timers.append(loop.call_later(faults.flap_period_s, self._fault_abort, session, Fault.FLAPPING))
+        if faults.has(Fault.BATTERY):
+            timers.append(loop.call_later(max(0.0, faults.battery_life_s - elapsed), self._battery_death, session))
+        try:
+            await session.closed
+        finally:
+            for timer in timers:
+                timer.cancel()
+            self.session = None
+            if self._last_will_ack is not None and not self._last_will_ack.done():
+                self._last_will_ack.set_result(None)
+
+    def _fault_abort(self, session: MqttSession, fault: Fault) -> None:
+        if self.run_ctx.stopping:
+            return
+        if fault is Fault.DROPOUT:
+            self._dropped = True
+        self.run_ctx.stats.fault(fault)
+        session.abort()
+
+    def _battery_death(self, session: MqttSession) -> None:
+        if self.run_ctx.stopping:
+            return
+        self.core.dead = True
+        self.run_ctx.stats.fault(Fault.BATTERY)
+        session.abort()
+
+    async def shutdown(self) -> None:
+        """Clean end: retained ``offline`` status (reason shutdown), wait for its PUBACK, DISCONNECT without will
+        and with session expiry 0 (the broker forgets the session)."""
+        session = self.session
+        if session is None or not session.connected:
+            return
+        with contextlib.suppress(SessionError):
+            packet_id, _ = session.publish(
+                mqtt5.encode_topic(self._status_topic), self._status(DeviceState.OFFLINE, "shutdown"), retain=True
+            )
+            self.run_ctx.stats.counters["messages_sent"] += 1
+            self._last_will_ack = asyncio.get_running_loop().create_future()
+            self._last_will_id = packet_id
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5.0):
+                    await self._last_will_ack  # resolved by the PUBACK, or when the connection ends (_live)
+        await session.disconnect(session_expiry_s=0 if self.target.session_expiry_s else None)
+
+    # -- publishing ----------------------------------------------------------------------------------------
+    def emit(self, now_wall: float) -> float | None:
+        """Publish every reading that is due; returns the wall time of the next one (None once dead)."""
+        if self.core.dead or self.run_ctx.stopping:
+            return None
+        for reading in self.core.due_readings(now_wall, limit=64):
+            self._send_reading(reading)
+        return self.core.next_due_wall()
+
+    def _send_reading(self, reading: Reading) -> None:
+        faults, stats = self.core.faults, self.run_ctx.stats
+        payload = encode_reading_json(reading)
+        if faults.hits(Fault.REORDER, reading.seq) and self._held is None:
+            self._held = payload
+            stats.fault(Fault.REORDER)
+            return
+        self._publish(self._reading_topic, payload)
+        if self._held is not None:
+            self._publish(self._reading_topic, self._held)
+            self._held = None
+        if faults.hits(Fault.DUPLICATE, reading.seq):
+            self._publish(self._reading_topic, payload)
+            stats.fault(Fault.DUPLICATE)
+        if faults.hits(Fault.MALFORMED, reading.seq):
+            self._publish(self._reading_topic, MALFORMED_PAYLOAD)
+            stats.fault(Fault.MALFORMED)
+
+    def _publish(self, topic: bytes, payload: bytes, retain: bool = False) -> None:
+        self._outbox.append((topic, payload, retain))
+        if len(self._outbox) > self.target.outbox_limit:
+            self._outbox.popleft()
+            self.run_ctx.stats.count("dropped_device_buffer_full")
+        self._flush()
+
+    def _flush(self) -> None:
+        session = self.session
+        if session is None or not session.connected:
+            return
+        stats = self.run_ctx.stats
+        outbox, inflight = self._outbox, self._inflight
+        while outbox and len(inflight) < self._window:
+            topic, payload, retain = outbox.popleft()
+            try:
+                packet_id, packet = session.publish(topic, payload, qos=1, retain=retain)
+            except SessionError:
+                outbox.appendleft((topic, payload, retain))
+                return
+            inflight[packet_id] = (topic, payload, retain)
+            stats.counters["messages_sent"] += 1
+            stats.counters["bytes_sent"] += len(packet)
+
+    def _on_ack(self, packet_id: int, reason: int) -> None:
+        if packet_id == self._last_will_id and self._last_will_ack is not None and not self._last_will_ack.done():
+            self.run_ctx.stats.counters["acked"] += 1
+            self._last_will_ack.set_result(None)
+            return
+        if self._inflight.pop(packet_id, None) is None:
+            return
+        stats = self.run_ctx.stats
+        stats.counters["acked"] += 1
+        if reason >= 0x80:
+            stats.count("publish_refused")
+            stats.error(f"{self.device_id}: broker refused a publish (reason code 0x{reason:02x})")
+        if self._outbox:
+            self._flush()
+
+    # -- commands ------------------------------------------------------------------------------------------
+    def _on_message(self, message: mqtt5.IncomingPublish) -> None:
+        stats = self.run_ctx.stats
+        stats.count("commands_received")
+        command = decode_command(message.payload)
+        ts = self.run_ctx.clock.sim_ms()
+        if isinstance(command, CommandAck):
+            ack = CommandAck(id=command.id, status="rejected", ts_ms=ts, detail=command.detail)
+        else:
+            ack = apply_command(self.core.ctx.device.type, self.core.controls, command, ts)
+        stats.count("commands_ok" if ack.status == "ok" else "commands_rejected")
+        self._publish(self._ack_topic, encode_ack(ack))
+
+    def _status(self, state: DeviceState, reason: str) -> bytes:
+        return _ENCODER.encode(Status(state=state, ts_ms=self.run_ctx.clock.sim_ms(), reason=reason))

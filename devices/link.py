@@ -1,0 +1,153 @@
+"""What every simulated device shares: its reading pipeline (signals, faults, sequence numbers) and run context.
+
+:class:`DeviceCore` produces the device's next readings as :class:`~smartcity.contract.reading.Reading` values
+with faults applied; :mod:`devices.broadband` sends them over the device's own session and
+:mod:`devices.narrowband` packs them into SenML uplinks. :class:`RunContext` bundles what all devices of a
+worker use (topic scheme, clock, model, stats, settings).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+
+from devices.clock import SimClock
+from devices.faults import DeviceFaults, Fault
+from devices.signals import DeviceContext, DeviceControls, SignalModel, battery_level
+from devices.stats import RunStats
+from smartcity.contract.metrics import METRICS, MetricKind
+from smartcity.contract.reading import Reading, Value
+from smartcity.contract.topics import TopicScheme
+
+_DRIFT_PER_DAY = 0.02
+
+
+@dataclass(slots=True)
+class RunContext:
+    """Shared by the devices of one worker."""
+
+    scheme: TopicScheme
+    clock: SimClock
+    model: SignalModel
+    stats: RunStats
+    started: float = field(default_factory=time.monotonic)
+    interval_override_s: float | None = None
+    """Load mode: every device reports this often (wall seconds), whatever its configured interval."""
+    stopping: bool = False
+    gate_open: bool = True
+    """Load mode closes it until every session of the worker is up, so the rate is measured in steady state."""
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def backoff_delay(attempt: int, minimum: float, maximum: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter (AWS architecture blog): uniform in [min, min * 2**attempt]."""
+    ceiling = min(maximum, minimum * 2 ** min(attempt, 30))
+    return rng.uniform(minimum, max(minimum, ceiling))
+
+
+class DeviceCore:
+    """Sequence numbers, schedule and fault-shaped readings of one device."""
+
+    def __init__(self, ctx: DeviceContext, run: RunContext, faults: DeviceFaults) -> None:
+        self.ctx = ctx
+        self.device_id = ctx.device.id
+        self.run = run
+        self.faults = faults
+        self.controls = DeviceControls(report_interval_s=ctx.device.report_interval_s)
+        self.seq = 0
+        self.dead = False
+        # Spread the first readings over one interval so devices do not all report at the same instant.
+        self.next_ms = run.clock.origin_ms + int(self.interval_ms * _phase(ctx.key))
+        self._stuck_value: Value | None = None
+        self._cached_minute = -1
+        self._cached_values: dict[str, Value] = {}
+        self._primary = ctx.metrics[0]
+
+    @property
+    def interval_ms(self) -> int:
+        if self.run.interval_override_s is not None:
+            return max(1, int(self.run.interval_override_s * 1000 * self.run.clock.speed))
+        return self.controls.report_interval_s * 1000
+
+    def restart_schedule(self, sim_now_ms: int) -> None:
+        """Next reading within one interval from ``sim_now_ms`` (at the device's own phase)."""
+        self.next_ms = sim_now_ms + int(self.interval_ms * _phase(self.ctx.key))
+
+    def due_readings(self, now_wall: float, limit: int) -> list[Reading]:
+        """The readings whose time has come (at most ``limit``; the rest stay due)."""
+        sim_now = self.run.clock.sim_ms(now_wall)
+        readings: list[Reading] = []
+        while self.next_ms <= sim_now and len(readings) < limit and not self.dead:
+            readings.append(self.make_reading(self.next_ms))
+            self.next_ms += self.interval_ms
+        return readings
+
+    def next_due_wall(self) -> float:
+        return self.run.clock.wall_at(self.next_ms)
+
+    def make_reading(self, t_ms: int) -> Reading:
+        """One reading at simulated time ``t_ms`` with this device's faults applied; takes the next seq."""
+        faults, stats = self.faults, self.run.stats
+        if self.run.interval_override_s is None:
+            values = self.run.model.sample(self.ctx, t_ms, self.controls)
+        else:
+            # Load mode: values are resampled once per simulated minute per device; sequence numbers and
+            # timestamps still advance with every reading. Sampling is most of the CPU per reading otherwise.
+            minute = t_ms // 60_000
+            if self._cached_minute != minute:
+                self._cached_values = self.run.model.sample(self.ctx, t_ms, self.controls)
+                self._cached_minute = minute
+            values = dict(self._cached_values)
+        seq = self.seq
+        self.seq += 1
+        if faults.any:
+            primary = self._primary
+            if faults.has(Fault.STUCK) and seq >= 3:
+                if self._stuck_value is None:
+                    self._stuck_value = values[primary]
+                values[primary] = self._stuck_value
+                stats.fault(Fault.STUCK)
+            if faults.has(Fault.DRIFT):
+                values[primary] = _drifted(primary, values[primary], (t_ms - self.run.clock.origin_ms) / 86_400_000)
+                stats.fault(Fault.DRIFT)
+            if faults.has(Fault.BATTERY):
+                life = max(0.0, 1.0 - self.run.elapsed() / faults.battery_life_s)
+                values["battery"] = round(min(battery_level(self.ctx.key, t_ms / 1000, drain_per_day=0), 100) * life, 2)
+            if faults.hits(Fault.SPIKES, seq) and _spike(primary, values):
+                stats.fault(Fault.SPIKES)
+                stats.spiked(self.device_id, seq)
+            if faults.has(Fault.SKEW):
+                t_ms += faults.skew_ms
+                stats.fault(Fault.SKEW)
+        stats.reading_made(self.device_id, seq)
+        return Reading(self.device_id, seq, t_ms, values)
+
+    def battery_dead(self) -> bool:
+        return self.faults.has(Fault.BATTERY) and self.run.elapsed() >= self.faults.battery_life_s
+
+
+def _phase(key: int) -> float:
+    return (key % 10_007) / 10_007
+
+
+def _drifted(name: str, value: Value, days: float) -> Value:
+    spec = METRICS[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or spec.minimum is None or spec.maximum is None:
+        return value
+    shifted = value + _DRIFT_PER_DAY * (spec.maximum - spec.minimum) * days
+    shifted = min(spec.maximum, max(spec.minimum, shifted))
+    return round(shifted) if spec.kind is MetricKind.INT else round(shifted, 2)
+
+
+def _spike(name: str, values: dict[str, Value]) -> bool:
+    """Push the metric out of its range; False for metrics that have no range (booleans, text)."""
+    spec = METRICS[name]
+    if spec.maximum is None or spec.kind in (MetricKind.BOOL, MetricKind.STRING):
+        return False
+    spike = spec.maximum * 1.5 + 10 if math.isfinite(spec.maximum) else 1e300
+    values[name] = int(spike) if spec.kind is MetricKind.INT else float(spike)
+    return True

@@ -1,0 +1,303 @@
+"""A lean asyncio MQTT 5 client session: the simulator's one adapter to the broker.
+
+Why not paho or aiomqtt per device: paho builds an MQTT 5 ``Properties`` object for every PUBLISH and runs a
+thread or a socket loop per client; ten thousand of them do not fit in two cores (bench/simulator_bench.py
+measures both). This session is an ``asyncio.Protocol``: one object, one transport, no task per session; the
+worker's event loop multiplexes all of them. It speaks exactly what a device needs (:mod:`devices.mqtt5`).
+
+Error tree::
+
+    SessionError
+    ├── ConnectRefused   CONNACK with a failure reason code (bad credentials, not authorised, ...)
+    └── SessionClosed    the connection is gone (or never came up in time)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from devices import mqtt5
+from devices.mqtt5 import ConnAck, IncomingPublish, PacketType, Will
+
+log = logging.getLogger(__name__)
+
+_CONNACK_REASONS = {
+    0x80: "unspecified error",
+    0x84: "unsupported protocol version",
+    0x85: "client identifier not valid",
+    0x86: "bad user name or password",
+    0x87: "not authorized",
+    0x88: "server unavailable",
+    0x89: "server busy",
+    0x8A: "banned",
+    0x9F: "connection rate exceeded",
+}
+
+
+class SessionError(Exception):
+    """Base class of the session's errors."""
+
+
+class ConnectRefused(SessionError):
+    def __init__(self, client_id: str, reason: int) -> None:
+        self.reason = reason
+        text = _CONNACK_REASONS.get(reason, "refused")
+        super().__init__(f"broker refused client {client_id!r}: {text} (reason code 0x{reason:02x})")
+
+
+class SessionClosed(SessionError):
+    """The connection is closed; nothing more can be sent on this session."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOptions:
+    host: str
+    port: int
+    client_id: str
+    username: str | None = None
+    password: str | None = None
+    keepalive_s: int = 60
+    will: Will | None = None
+    clean_start: bool = True
+    session_expiry_s: int = 0
+    receive_maximum: int = 0
+    local_address: str | None = None
+    """Bind the socket to this source address before connecting (the device's own IPv6)."""
+    connect_timeout_s: float = 30.0
+
+
+MessageHandler = Callable[[IncomingPublish], None]
+AckHandler = Callable[[int, int], None]
+
+
+class MqttSession(asyncio.Protocol):
+    """One MQTT 5 connection. Create it with :meth:`open`; callbacks run on the event loop."""
+
+    def __init__(self, client_id: str, on_message: MessageHandler | None, on_ack: AckHandler | None) -> None:
+        self.client_id = client_id
+        self._on_message = on_message
+        self._on_ack = on_ack
+        self._reader = mqtt5.PacketReader()
+        self._transport: asyncio.Transport | None = None
+        self._connack: asyncio.Future[ConnAck] | None = None
+        self._subacks: dict[int, asyncio.Future[list[int]]] = {}
+        self.closed: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
+        """Resolves when the connection ends: None after our own DISCONNECT, else what ended it."""
+        self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._next_id = 0
+        self.last_tx = self.last_rx = time.monotonic()
+        self.bytes_sent = 0
+        self.receive_maximum = 65535
+
+    @classmethod
+    async def open(
+        cls,
+        options: SessionOptions,
+        *,
+        on_message: MessageHandler | None = None,
+        on_ack: AckHandler | None = None,
+    ) -> tuple[MqttSession, ConnAck]:
+        """Connect, send CONNECT, wait for CONNACK. Raises :class:`ConnectRefused`, :class:`SessionClosed`
+        or ``OSError`` (an unknown source address raises ``EADDRNOTAVAIL`` here: the caller decides)."""
+        loop = asyncio.get_running_loop()
+        session = cls(options.client_id, on_message, on_ack)
+        sock = _connected_socket_args(options)
+        try:
+            async with asyncio.timeout(options.connect_timeout_s):
+                if sock is not None:
+                    await loop.sock_connect(sock, (options.host, options.port))
+                    await loop.create_connection(lambda: session, sock=sock)
+                else:
+                    await loop.create_connection(lambda: session, options.host, options.port)
+                session._connack = loop.create_future()
+                session._write(
+                    mqtt5.encode_connect(
+                        options.client_id,
+                        keepalive_s=options.keepalive_s,
+                        clean_start=options.clean_start,
+                        username=options.username,
+                        password=options.password.encode() if options.password is not None else None,
+                        will=options.will,
+                        session_expiry_s=options.session_expiry_s,
+                        receive_maximum=options.receive_maximum,
+                    )
+                )
+                connack = await session._connack
+        except TimeoutError:
+            session.abort()
+            if sock is not None and session._transport is None:
+                sock.close()
+            raise SessionClosed(f"{options.client_id}: no CONNACK within {options.connect_timeout_s} s") from None
+        except BaseException:
+            if sock is not None and session._transport is None:
+                sock.close()
+            session.abort()
+            raise
+        if connack.reason >= 0x80:
+            session.abort()
+            raise ConnectRefused(options.client_id, connack.reason)
+        session.receive_maximum = connack.receive_maximum
+        return session, connack
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]  # uvloop's TCPTransport is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        self.last_rx = time.monotonic()
+        try:
+            packets = self._reader.feed(data)
+            for packet in packets:
+                self._dispatch(packet)
+        except (mqtt5.ProtocolError, ValueError, IndexError) as exc:
+            log.warning("%s: protocol error from broker: %s", self.client_id, exc)
+            self._fail(SessionClosed(f"protocol error: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        if not self._lost.done():
+            self._lost.set_result(None)
+        error = exc if exc is not None else None
+        if not self.closed.done():
+            self.closed.set_result(error if error is not None else SessionClosed("connection closed by peer"))
+        if self._connack is not None and not self._connack.done():
+            self._connack.set_exception(SessionClosed(f"{self.client_id}: connection closed before CONNACK"))
+        for future in self._subacks.values():
+            if not future.done():
+                future.set_exception(SessionClosed(f"{self.client_id}: connection closed before SUBACK"))
+        self._subacks.clear()
+
+    def _dispatch(self, packet: mqtt5.Packet) -> None:
+        kind = packet.type
+        if kind is PacketType.PUBACK:
+            packet_id, reason = mqtt5.decode_ack(packet.body)
+            if self._on_ack is not None:
+                self._on_ack(packet_id, reason)
+        elif kind is PacketType.PUBLISH:
+            message = mqtt5.decode_publish(packet.flags, packet.body)
+            if message.qos == 2:
+                raise mqtt5.ProtocolError("QoS 2 delivery on a session that subscribed with QoS <= 1")
+            if self._on_message is not None:
+                self._on_message(message)
+            if message.qos == 1:
+                # Acknowledged after the handler ran: the handler applies commands synchronously.
+                self._write(mqtt5.encode_puback(message.packet_id))
+        elif kind is PacketType.CONNACK:
+            if self._connack is not None and not self._connack.done():
+                self._connack.set_result(mqtt5.decode_connack(packet.body))
+        elif kind is PacketType.SUBACK:
+            packet_id, codes = mqtt5.decode_suback(packet.body)
+            future = self._subacks.pop(packet_id, None)
+            if future is not None and not future.done():
+                future.set_result(codes)
+        elif kind is PacketType.DISCONNECT:
+            reason = packet.body[0] if packet.body else 0
+            self._fail(SessionClosed(f"broker sent DISCONNECT (reason code 0x{reason:02x})"))
+        elif kind is not PacketType.PINGRESP:
+            raise mqtt5.ProtocolError(f"unexpected {kind.name} from broker")
+
+    # -- sending -------------------------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._transport is not None and not self.closed.done()
+
+    def next_packet_id(self) -> int:
+        self._next_id = self._next_id % 0xFFFF + 1
+        return self._next_id
+
+    def _write(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            raise SessionClosed(f"{self.client_id}: not connected")
+        transport.write(data)
+        self.bytes_sent += len(data)
+        self.last_tx = time.monotonic()
+
+    def send(self, packet: bytes) -> None:
+        """Write an encoded packet (PUBLISH from :func:`mqtt5.encode_publish`, a retransmission...)."""
+        self._write(packet)
+
+    def publish(self, topic: bytes, payload: bytes, *, qos: int = 1, retain: bool = False) -> tuple[int, bytes]:
+        """Send a PUBLISH to an encoded topic; returns (packet id, the packet) so QoS 1 callers can keep it for a
+        retransmission until :attr:`on_ack` reports the PUBACK."""
+        packet_id = self.next_packet_id() if qos else 0
+        packet = mqtt5.encode_publish(topic, payload, qos=qos, packet_id=packet_id, retain=retain)
+        self._write(packet)
+        return packet_id, packet
+
+    async def subscribe(self, filters: list[tuple[str, int]], timeout_s: float = 10.0) -> list[int]:
+        """Subscribe and wait for the SUBACK; returns its reason codes (>= 0x80 is a refusal)."""
+        packet_id = self.next_packet_id()
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._subacks[packet_id] = future
+        self._write(mqtt5.encode_subscribe(packet_id, filters))
+        async with asyncio.timeout(timeout_s):
+            return await future
+
+    def ping_if_idle(self, now: float, keepalive_s: float) -> None:
+        """PINGREQ when nothing was sent for 3/4 of the keep-alive; abort a half-open connection that has been
+        silent for 1.5 keep-alives (the broker's answer never came)."""
+        if not self.connected:
+            return
+        if now - self.last_rx > 1.5 * keepalive_s:
+            self._fail(SessionClosed(f"{self.client_id}: no traffic from broker for {now - self.last_rx:.0f} s"))
+        elif now - self.last_tx > 0.75 * keepalive_s:
+            self._write(mqtt5.PINGREQ)
+
+    @property
+    def write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() if self._transport is not None else 0
+
+    # -- ending --------------------------------------------------------------------------------------------
+    async def disconnect(self, *, session_expiry_s: int | None = None, timeout_s: float = 5.0) -> None:
+        """Clean end: DISCONNECT (reason 0, so the broker discards the will), then wait for the close."""
+        if not self.connected:
+            return
+        if not self.closed.done():
+            self.closed.set_result(None)
+        with contextlib.suppress(SessionClosed):
+            self._write(mqtt5.encode_disconnect(0, session_expiry_s=session_expiry_s))
+        transport = self._transport
+        if transport is not None:
+            transport.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await asyncio.shield(self._lost)
+
+    def abort(self) -> None:
+        """Drop the connection without DISCONNECT (a device that lost power): the broker publishes the will."""
+        self._fail(SessionClosed(f"{self.client_id}: aborted"))
+
+    def _fail(self, error: Exception) -> None:
+        if not self.closed.done():
+            self.closed.set_result(error)
+        transport = self._transport
+        if transport is not None:
+            transport.abort()
+
+
+def _connected_socket_args(options: SessionOptions) -> socket.socket | None:
+    """A non-blocking socket bound to ``options.local_address`` (or None when no binding is asked for).
+    ``IP_BIND_ADDRESS_NO_PORT`` defers port choice to connect(), so thousands of bound sockets do not exhaust
+    the ephemeral ports of one address."""
+    if options.local_address is None:
+        return None
+    family = socket.AF_INET6 if ":" in options.local_address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        no_port = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_IP, no_port, 1)
+        sock.bind((options.local_address, 0))
+    except BaseException:
+        sock.close()
+        raise
+    return sock

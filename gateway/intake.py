@@ -1,0 +1,180 @@
+"""The hot path: every MQTT message, synchronously from the broker adapter's read callback, into the open batch.
+
+Per message: parse and validate against the contract and the registry, check device health (duplicates, gaps),
+encode line protocol into the open batch, publish a dead letter for every rejection, and remember the message id
+so it is acknowledged when the batch is durable. A batch is sealed when it holds ``batch_size`` points or when it
+has been open for ``batch_ms``. Counters are kept as plain integers here and added to Prometheus once per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter as Tally
+from collections.abc import Callable
+
+from gateway.batching import AckLedger, Batch
+from gateway.deadletter import DeadLetters
+from gateway.health import DeviceHealth
+from gateway.metrics import GatewayMetrics
+from smartcity.city.directory import DeviceDirectory
+from smartcity.contract.messages import DeviceState
+from smartcity.contract.parse import ParseLimits, parse_birth, parse_message, parse_status
+from smartcity.contract.reading import Rejection, RejectReason
+from smartcity.contract.topics import TopicKind, TopicScheme
+from smartcity.influx.lineprotocol import LineEncoder, LineProtocolError
+
+log = logging.getLogger(__name__)
+
+_TELEMETRY = frozenset({TopicKind.READING.value, TopicKind.SENML.value, TopicKind.SENML_CBOR.value})
+_STATUS, _BIRTH, _ACK = TopicKind.STATUS.value, TopicKind.BIRTH.value, TopicKind.COMMAND_ACK.value
+_KINDS = frozenset(kind.value for kind in TopicKind)
+
+
+class Intake:
+    """Turns messages into batches. ``on_sealed`` receives each batch once it is full or old enough."""
+
+    def __init__(
+        self,
+        *,
+        scheme: TopicScheme,
+        directory: DeviceDirectory,
+        health: DeviceHealth,
+        dead_letters: DeadLetters,
+        ledger: AckLedger,
+        metrics: GatewayMetrics,
+        limits: ParseLimits,
+        batch_size: int,
+        batch_ms: int,
+        on_sealed: Callable[[Batch], None],
+    ) -> None:
+        self._scheme = scheme
+        self._directory = directory
+        self._encode = LineEncoder(directory).encode
+        self._health = health
+        self._dead_letters = dead_letters
+        self._ledger = ledger
+        self._metrics = metrics
+        self._limits = limits
+        self._batch_size = batch_size
+        self._batch_s = batch_ms / 1000
+        self._on_sealed = on_sealed
+        self._batch: Batch | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._received: Tally[str] = Tally()
+        self._accepted = 0
+        self._duplicates = 0
+        self._gaps = 0
+
+    def on_message(self, topic: str, payload: bytes, qos: int, mid: int) -> None:
+        """The broker adapter's sink. Never raises: every failure becomes a dead letter."""
+        batch = self._batch
+        if batch is None:
+            batch = self._open()
+        kind = topic[topic.rfind("/") + 1 :]
+        self._received[kind if kind in _KINDS else "other"] += 1
+        now_ms = int(time.time() * 1000)
+        try:
+            if kind in _TELEMETRY:
+                self._telemetry(batch, topic, payload, now_ms)
+            elif kind in (_STATUS, _BIRTH):
+                self._document(batch, topic, payload, kind, now_ms)
+            elif kind != _ACK:
+                self._reject(batch, topic, payload, now_ms, Rejection(RejectReason.BAD_TOPIC, "not a gateway topic"))
+        except Exception as exc:  # a bug must cost one message (dead-lettered), never the stream
+            log.exception("unexpected failure on %s", topic)
+            self._reject(batch, topic, payload, now_ms, Rejection(RejectReason.WRONG_SCHEMA, f"internal: {exc!r}"))
+        if qos:
+            batch.mids.append(mid)
+        if len(batch.lines) >= self._batch_size:
+            self.seal()
+
+    def _telemetry(self, batch: Batch, topic: str, payload: bytes, now_ms: int) -> None:
+        outcome = parse_message(
+            topic, payload, scheme=self._scheme, directory=self._directory, now_ms=now_ms, limits=self._limits
+        )
+        observe = self._health.observe
+        for reading in outcome.readings:
+            duplicate, gaps = observe(reading.device_id, reading.seq, reading.ts_ms, now_ms)
+            if duplicate:
+                # Seen moments ago, so its points are already in a batch: writing them again would be harmless
+                # (same device timestamp, same point) but is work for nothing.
+                self._duplicates += 1
+                continue
+            self._gaps += gaps
+            try:
+                lines = self._encode(reading)
+            except LineProtocolError as exc:
+                problem = Rejection(RejectReason.STORE_REJECTED, f"cannot be written: {exc}", reading.device_id)
+                self._reject(batch, topic, payload, now_ms, problem)
+                continue
+            self._accepted += 1
+            batch.lines += lines
+            batch.topics += [topic] * len(lines)
+            batch.ts_ms.append(reading.ts_ms)
+        for rejection in outcome.rejections:
+            self._reject(batch, topic, payload, now_ms, rejection)
+
+    def _document(self, batch: Batch, topic: str, payload: bytes, kind: str, now_ms: int) -> None:
+        if not payload:
+            return  # an empty retained message clears a retained status or birth: nothing to record
+        parse = parse_status if kind == _STATUS else parse_birth
+        parsed = parse(topic, payload, scheme=self._scheme, directory=self._directory)
+        if isinstance(parsed, Rejection):
+            self._reject(batch, topic, payload, now_ms, parsed)
+            return
+        device_id, document = parsed
+        online = getattr(document, "state", DeviceState.ONLINE) is DeviceState.ONLINE
+        self._health.set_online(device_id, online, now_ms)
+
+    def _reject(self, batch: Batch, topic: str, payload: bytes, now_ms: int, rejection: Rejection) -> None:
+        sent = self._dead_letters.send(
+            reason=rejection.reason.value,
+            detail=rejection.detail,
+            topic=topic,
+            payload=payload,
+            received_ms=now_ms,
+            device_id=rejection.device_id,
+        )
+        batch.pending.append(sent)
+
+    # -- batches -----------------------------------------------------------------------------------------------
+
+    def _open(self) -> Batch:
+        batch = self._batch = Batch(self._ledger.generation)
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self._batch_s, self._seal_if_current, batch)
+        return batch
+
+    def _seal_if_current(self, batch: Batch) -> None:
+        if self._batch is batch:
+            self.seal()
+
+    def seal(self) -> None:
+        """Close the open batch (if any) and hand it on; also publishes the counters gathered for it."""
+        batch, self._batch = self._batch, None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._flush_counters()
+        if batch is None or batch.empty:
+            return
+        self._ledger.register(batch)
+        self._metrics.inflight_unacked.set(self._ledger.unacked)
+        self._on_sealed(batch)
+
+    def _flush_counters(self) -> None:
+        m = self._metrics
+        for kind, count in self._received.items():
+            m.messages_received.labels(kind).inc(count)
+        self._received.clear()
+        if self._accepted:
+            m.readings_accepted.inc(self._accepted)
+            self._accepted = 0
+        if self._duplicates:
+            m.duplicates.inc(self._duplicates)
+            self._duplicates = 0
+        if self._gaps:
+            m.gaps.inc(max(self._gaps, 0))
+            self._gaps = 0

@@ -1,0 +1,222 @@
+"""From a sealed batch to acknowledged messages: write to InfluxDB or spool, dead-letter refused points, ack.
+
+- Up to ``max_inflight`` batches are written at once. When that many more are waiting, the gateway stops reading
+  from the broker (QoS 0 backpressure; QoS 1 is also bounded by the MQTT Receive Maximum) until half have gone.
+- A batch that keeps failing (see :mod:`gateway.writer`) is appended to the spool, which makes it durable, and the
+  store is marked down: following batches go straight to the spool until the replayer has written the oldest
+  spooled batch again. The replayer drains the spool oldest first while live traffic continues.
+- Every ``health_interval_s`` the changed device-health records are written (best effort: they are derived state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from gateway.backoff import Backoff
+from gateway.batching import AckLedger, Batch
+from gateway.deadletter import DeadLetters
+from gateway.health import DeviceHealth
+from gateway.metrics import GatewayMetrics
+from gateway.spool import Spool
+from gateway.writer import BatchWriter, StoreDown, StoreRejection
+from smartcity.contract.reading import RejectReason
+from smartcity.influx.errors import InfluxError
+
+log = logging.getLogger(__name__)
+
+
+class FlowControl(Protocol):
+    """What the pipeline needs from the broker side for backpressure."""
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
+class Pipeline:
+    """Owns the writer tasks, the spool replayer and the device-health writer (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        writer: BatchWriter,
+        replay_writer: BatchWriter,
+        spool: Spool,
+        ledger: AckLedger,
+        dead_letters: DeadLetters,
+        health: DeviceHealth,
+        metrics: GatewayMetrics,
+        flow: FlowControl,
+        max_inflight: int,
+        health_interval_s: float,
+        ping: Callable[[], Awaitable[bool]],
+    ) -> None:
+        self._writer = writer
+        self._replay_writer = replay_writer
+        self._spool = spool
+        self._ledger = ledger
+        self._dead_letters = dead_letters
+        self._health = health
+        self._metrics = metrics
+        self._flow = flow
+        self._max_inflight = max_inflight
+        self._health_interval_s = health_interval_s
+        self._ping = ping
+        self._queue: asyncio.Queue[Batch] = asyncio.Queue()
+        self._paused = False
+        self._spooled = asyncio.Event()
+        self.store_up = True
+        """False after a batch was spooled, until the replayer wrote to InfluxDB again."""
+        self.store_reachable = True
+        """Last /ping or write succeeded (readiness)."""
+        metrics.spool_depth.set(spool.depth)
+        metrics.influx_up.set(1)
+        if spool.batches:
+            self._spooled.set()
+
+    # -- intake side (synchronous, called from the broker's read callback) -------------------------------------
+
+    def submit(self, batch: Batch) -> None:
+        """Queue a sealed batch for writing; pause the broker when too many are waiting."""
+        self._queue.put_nowait(batch)
+        if not self._paused and self._queue.qsize() >= self._max_inflight:
+            self._paused = True
+            log.debug("backpressure: %d batches waiting, pausing the broker", self._queue.qsize())
+            self._flow.pause_reading()
+
+    def _maybe_resume(self) -> None:
+        if self._paused and self._queue.qsize() <= self._max_inflight // 2:
+            self._paused = False
+            self._flow.resume_reading()
+
+    # -- tasks ---------------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            for index in range(self._max_inflight):
+                tasks.create_task(self._write_loop(), name=f"writer-{index}")
+            tasks.create_task(self._replay_loop(), name="spool-replay")
+            tasks.create_task(self._health_loop(), name="device-health")
+
+    async def drain(self) -> None:
+        """Wait until every submitted batch is durable and acknowledged (used at shutdown)."""
+        await self._queue.join()
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = await self._queue.get()
+            self._maybe_resume()
+            try:
+                await self._process(batch)
+            finally:
+                self._queue.task_done()
+
+    async def _process(self, batch: Batch) -> None:
+        started = time.monotonic()
+        if batch.lines:
+            rejections = await self._make_durable(batch)
+            batch.pending += [self._dead_letter(rejection) for rejection in rejections]
+            self._metrics.batch_write_seconds.observe(time.monotonic() - started)
+            log.debug("batch of %d points durable in %.3f s", len(batch.lines), time.monotonic() - started)
+        if batch.pending:
+            await self._confirm(batch.pending)
+        self._ledger.complete(batch)
+        self._metrics.inflight_unacked.set(self._ledger.unacked)
+
+    async def _make_durable(self, batch: Batch) -> list[StoreRejection]:
+        if self.store_up:
+            try:
+                rejections = await self._writer.write(batch.lines, batch.topics)
+            except StoreDown as exc:
+                self._mark_down(str(exc))
+            else:
+                self._written(len(batch.lines) - len(rejections), batch.ts_ms)
+                return rejections
+        await self._spool.append(batch.lines, batch.topics)
+        self._metrics.spooled_points.inc(len(batch.lines))
+        self._metrics.spool_depth.set(self._spool.depth)
+        self._spooled.set()
+        return []
+
+    def _written(self, points: int, ts_ms: Sequence[int]) -> None:
+        self.store_reachable = True
+        self._metrics.points_written.inc(points)
+        if ts_ms:
+            now_ms = time.time() * 1000
+            self._metrics.end_to_end_lag_seconds.observe_many([(now_ms - ts) / 1000 for ts in ts_ms])
+
+    def _mark_down(self, reason: str) -> None:
+        if self.store_up:
+            log.warning("InfluxDB unavailable (%s): spooling batches until it is back", reason)
+        self.store_up = False
+        self.store_reachable = False
+        self._metrics.influx_up.set(0)
+
+    def _dead_letter(self, rejection: StoreRejection) -> asyncio.Future[None]:
+        return self._dead_letters.send(
+            reason=RejectReason.STORE_REJECTED.value,
+            detail=rejection.message,
+            topic=rejection.topic,
+            payload=rejection.line.encode(),
+            received_ms=int(time.time() * 1000),
+            device_id=rejection.topic.split("/")[3] if rejection.topic.count("/") == 4 else None,
+        )
+
+    async def _confirm(self, pending: list[asyncio.Future[None]]) -> None:
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        failures = [result for result in results if isinstance(result, BaseException)]
+        if failures:
+            # Lost connection: the source messages belong to the old connection and are redelivered, so they are
+            # not acked (see AckLedger). A refusal on a live connection is acked anyway: the stream must go on.
+            self._metrics.dead_letters_failed.inc(len(failures))
+            log.error("%d dead letters not acknowledged by the broker: %s", len(failures), failures[0])
+
+    async def _replay_loop(self) -> None:
+        backoff = Backoff(0.25, 10.0)
+        while True:
+            if not self._spool.batches:
+                self._spooled.clear()
+                await self._spooled.wait()
+                continue
+            entry = await self._spool.oldest()
+            if entry is None:
+                self._spool.batches = 0
+                continue
+            try:
+                rejections = await self._replay_writer.write(entry.lines, entry.topics)
+            except StoreDown:
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            if not self.store_up:
+                log.warning("InfluxDB is back: writing live batches again, replaying %d spooled", self._spool.batches)
+            self.store_up = True
+            self._metrics.influx_up.set(1)
+            backoff.reset()
+            self._written(len(entry.lines) - len(rejections), ())
+            if rejections:
+                await self._confirm([self._dead_letter(rejection) for rejection in rejections])
+            await self._spool.remove(entry)
+            self._metrics.spool_depth.set(self._spool.depth)
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._health_interval_s)
+            self.store_reachable = await self._ping()
+            await self.write_health()
+
+    async def write_health(self) -> None:
+        """Write the changed ``device_health`` records (best effort: they are derived state)."""
+        if not self.store_up:
+            return
+        lines = list(self._health.lines(int(time.time() * 1000)))
+        if not lines:
+            return
+        try:
+            await self._replay_writer.write(lines, [""] * len(lines))
+        except (StoreDown, InfluxError) as exc:
+            log.warning("device_health not written (%s); it is rewritten with the next changes", exc)

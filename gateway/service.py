@@ -1,0 +1,223 @@
+"""``run(settings)``: the gateway process. Owns its clients in one ``async with`` and its workers in one TaskGroup.
+
+Shutdown (SIGTERM/SIGINT or ``stop`` set): stop reading from the broker, seal the open batch, wait until every
+batch is durable and acknowledged, write device health, send DISCONNECT (the session stays on the broker), exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+
+from gateway.backoff import Backoff
+from gateway.batching import AckLedger
+from gateway.deadletter import DeadLetters
+from gateway.health import DeviceHealth
+from gateway.intake import Intake
+from gateway.link import BrokerLink
+from gateway.metrics import GatewayMetrics
+from gateway.mqtt import BrokerError, MqttSession
+from gateway.observability import HttpEndpoints, serve_http
+from gateway.pipeline import Pipeline
+from gateway.settings import GatewaySettings
+from gateway.spool import Spool
+from gateway.writer import BatchWriter
+from smartcity.city.directory import DeviceDirectory
+from smartcity.city.load import load_city
+from smartcity.contract.parse import ParseLimits
+from smartcity.contract.topics import TopicKind, TopicScheme
+from smartcity.influx.client import InfluxClient
+from smartcity.influx.errors import InfluxError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CLIENT_ID = "smartcity-gateway"
+SUBSCRIBED_KINDS = (
+    TopicKind.READING,
+    TopicKind.SENML,
+    TopicKind.SENML_CBOR,
+    TopicKind.STATUS,
+    TopicKind.BIRTH,
+    TopicKind.COMMAND_ACK,
+)
+_DRAIN_TIMEOUT_S = 30.0
+_REPLAY_RETRY_S = 1.0
+
+
+def subscription_filters(scheme: TopicScheme, shared_group: str | None) -> list[str]:
+    """One filter per subscribed kind, all devices; ``$share/<group>/`` in front for a shared subscription."""
+    filters = [scheme.device_filter(kind) for kind in SUBSCRIBED_KINDS]
+    return [f"$share/{shared_group}/{topic}" for topic in filters] if shared_group else filters
+
+
+def parse_limits(settings: GatewaySettings) -> ParseLimits:
+    limits = settings.limits
+    return ParseLimits(
+        max_payload_bytes=limits.max_payload_bytes,
+        max_records=limits.max_records,
+        max_future_ms=limits.max_future_s * 1000,
+        max_past_ms=limits.max_past_s * 1000,
+    )
+
+
+async def run(settings: GatewaySettings, *, stop: asyncio.Event | None = None) -> None:
+    """Run the gateway until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await _run(settings, stop)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
+    directory = DeviceDirectory.from_city(load_city(settings.city_file))
+    scheme = TopicScheme(settings.mqtt.topic_root)
+    metrics = GatewayMetrics()
+    link = BrokerLink()
+    ledger = AckLedger(link.ack)
+    health = DeviceHealth(directory)
+    dead_letters = DeadLetters(scheme, link, metrics)
+    client_id = settings.mqtt.client_id or DEFAULT_CLIENT_ID
+    async with InfluxClient(settings.influx) as influx, Spool(settings.spool_dir) as spool:
+        pipeline = Pipeline(
+            writer=BatchWriter(influx, metrics, retry_s=settings.write_retry_s),
+            replay_writer=BatchWriter(influx, metrics, retry_s=_REPLAY_RETRY_S),
+            spool=spool,
+            ledger=ledger,
+            dead_letters=dead_letters,
+            health=health,
+            metrics=metrics,
+            flow=link,
+            max_inflight=settings.max_inflight_batches,
+            health_interval_s=settings.health_interval_s,
+            ping=influx.ping,
+        )
+        intake = Intake(
+            scheme=scheme,
+            directory=directory,
+            health=health,
+            dead_letters=dead_letters,
+            ledger=ledger,
+            metrics=metrics,
+            limits=parse_limits(settings),
+            batch_size=settings.batch_size,
+            batch_ms=settings.batch_ms,
+            on_sealed=pipeline.submit,
+        )
+        endpoints = HttpEndpoints(
+            metrics.registry, lambda: {"broker": link.connected, "influxdb": pipeline.store_reachable}
+        )
+        port_file = settings.spool_dir / "http.port"
+        async with serve_http(endpoints, settings.http_host, settings.http_port, port_file) as port:
+            log.info(
+                "gateway %s started: %d devices, broker %s:%d, InfluxDB %s/%s, spool %s (%d points), http port %d",
+                client_id,
+                len(directory),
+                settings.mqtt.host,
+                settings.mqtt.port,
+                settings.influx.url,
+                settings.influx.database,
+                spool.path,
+                spool.depth,
+                port,
+            )
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(_create_database(influx), name="create-database")
+                pipeline_task = tasks.create_task(pipeline.run(), name="pipeline")
+                broker_task = tasks.create_task(
+                    _broker_loop(settings, client_id, scheme, link, ledger, intake, metrics), name="broker"
+                )
+                await stop.wait()
+                link.pause_reading()
+                intake.seal()
+                try:
+                    await asyncio.wait_for(pipeline.drain(), _DRAIN_TIMEOUT_S)
+                except TimeoutError:
+                    log.warning(
+                        "shutdown: batches still not durable after %.0f s; they are redelivered", _DRAIN_TIMEOUT_S
+                    )
+                await pipeline.write_health()
+                broker_task.cancel()
+                pipeline_task.cancel()
+    log.info("gateway %s stopped: %d points spooled for the next start", client_id, spool.depth)
+
+
+async def _create_database(influx: InfluxClient) -> None:
+    """Create the database when missing; InfluxDB may come up after the gateway (writes spool until then)."""
+    backoff = Backoff(0.5, 30.0)
+    while True:
+        try:
+            await influx.create_database()
+            return
+        except InfluxError as exc:
+            delay = backoff.next_delay()
+            log.warning("cannot create the InfluxDB database yet (%s); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+
+
+async def _broker_loop(
+    settings: GatewaySettings,
+    client_id: str,
+    scheme: TopicScheme,
+    link: BrokerLink,
+    ledger: AckLedger,
+    intake: Intake,
+    metrics: GatewayMetrics,
+) -> None:
+    """Connect, subscribe, watch the connection; reconnect with jittered backoff (reset after a subscribe)."""
+    backoff = Backoff(0.2, 30.0)
+    filters = subscription_filters(scheme, settings.shared_group)
+    watchdog_s = settings.watchdog_s or 3.0 * settings.mqtt.keepalive_s
+    while True:
+        # Messages of the next connection must never be acked with ids of the last one: seal what was read
+        # on it and start a new generation before the broker can deliver anything.
+        intake.seal()
+        ledger.new_generation()
+        session = MqttSession(
+            settings.mqtt,
+            client_id=client_id,
+            sink=intake.on_message,
+            session_expiry_s=settings.session_expiry_s,
+            receive_maximum=settings.receive_maximum,
+        )
+        try:
+            link.attach(session)
+            session_present = await session.connect()
+            await session.subscribe(filters, settings.qos)
+            backoff.reset()
+            metrics.broker_connected.set(1)
+            log.info(
+                "connected to %s:%d (session present: %s)", settings.mqtt.host, settings.mqtt.port, session_present
+            )
+            reason = await _watch(session, watchdog_s)
+            log.warning("broker connection lost: %s", reason)
+        except BrokerError as exc:
+            log.warning("broker %s:%d: %s", settings.mqtt.host, settings.mqtt.port, exc)
+        except asyncio.CancelledError:
+            await session.disconnect()
+            raise
+        finally:
+            metrics.broker_connected.set(0)
+            link.detach()
+            session.close("reconnecting")
+        await asyncio.sleep(backoff.next_delay())
+
+
+async def _watch(session: MqttSession, watchdog_s: float) -> str:
+    """Return when the connection is lost; close it when nothing arrived for ``watchdog_s`` (half-open)."""
+    closed = asyncio.ensure_future(session.wait_closed())
+    try:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(asyncio.shield(closed), timeout=1.0)
+            if not session.paused and time.monotonic() - session.last_rx > watchdog_s:
+                session.close(f"watchdog: nothing received for {watchdog_s:.0f} s")
+    finally:
+        closed.cancel()

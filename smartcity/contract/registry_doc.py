@@ -1,0 +1,69 @@
+"""Render the metric registry as Markdown, so the tables in docs/CONTRACT.md come from the code they document.
+
+``python -m smartcity.contract.registry_doc [docs/CONTRACT.md]`` rewrites the text between the markers
+``<!-- registry:begin -->`` and ``<!-- registry:end -->``; a unit test fails when the file is out of date.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from smartcity.city.model import DeviceType
+from smartcity.contract.metrics import DEVICE_METRICS, METRICS, MetricSpec
+
+BEGIN = "<!-- registry:begin -->"
+END = "<!-- registry:end -->"
+
+
+def _bound(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:g}" if abs(value) < 1e6 else f"{value:.0e}"
+
+
+def _range(spec: MetricSpec) -> str:
+    if spec.max_length:
+        return f"at most {spec.max_length} characters"
+    if spec.minimum is None and spec.maximum is None:
+        return ""
+    return f"{_bound(spec.minimum)} .. {_bound(spec.maximum)}"
+
+
+def render() -> str:
+    """The metric table and the device-type table."""
+    lines = [
+        "| metric | unit | type | valid range | measurement | field | description |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for spec in METRICS.values():
+        unit = f"`{spec.unit}`" if spec.unit else ""
+        lines.append(
+            f"| `{spec.name}` | {unit} | {spec.kind} | {_range(spec)} | `{spec.measurement}` | `{spec.field}` "
+            f"| {spec.description} |"
+        )
+    lines += ["", "| device type | metrics |", "|---|---|"]
+    for device_type in DeviceType:
+        names = ", ".join(f"`{name}`" for name in DEVICE_METRICS[device_type])
+        lines.append(f"| `{device_type}` | {names} |")
+    return "\n".join(lines)
+
+
+def updated(document: str) -> str:
+    """``document`` with the generated tables between the markers."""
+    head, begin, rest = document.partition(BEGIN)
+    _, end, tail = rest.partition(END)
+    if not begin or not end:
+        raise ValueError(f"the document has no {BEGIN} ... {END} section")
+    return f"{head}{BEGIN}\n{render()}\n{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    path = Path(args[0] if args else "docs/CONTRACT.md")
+    path.write_text(updated(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""Builds the gateway's in-process parts on the in-memory twins (unit tests) and makes test payloads."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.batching import AckLedger, Batch
+from gateway.deadletter import DeadLetters
+from gateway.health import DeviceHealth
+from gateway.intake import Intake
+from gateway.metrics import GatewayMetrics
+from smartcity.city.directory import DeviceDirectory
+from smartcity.contract.parse import ParseLimits
+from smartcity.contract.topics import TopicKind, TopicScheme
+from tests.gateway_city import small_city
+from tests.gateway_twins import MemoryBroker
+
+SCHEME = TopicScheme("city")
+
+
+def reading(device: str = "aq-1", seq: int = 0, ts_ms: int | None = None, **values: object) -> bytes:
+    """A contract JSON reading (default: one NO2 value, timestamped now)."""
+    ts = int(time.time() * 1000) if ts_ms is None else ts_ms
+    return json.dumps({"dev": device, "seq": seq, "ts": ts, "m": values or {"no2": 21.5}}).encode()
+
+
+def topic(device: str = "aq-1", kind: TopicKind = TopicKind.READING) -> str:
+    return SCHEME.device(device, kind)
+
+
+@dataclass
+class Parts:
+    broker: MemoryBroker
+    metrics: GatewayMetrics
+    ledger: AckLedger
+    health: DeviceHealth
+    dead_letters: DeadLetters
+    intake: Intake
+    sealed: list[Batch]
+    directory: DeviceDirectory
+
+
+def build(
+    *,
+    batch_size: int = 100,
+    batch_ms: int = 20,
+    on_sealed: Callable[[Batch], None] | None = None,
+    tmp: Path | None = None,
+) -> Parts:
+    """Intake and friends on twins; sealed batches go to ``parts.sealed`` unless ``on_sealed`` is given."""
+    directory = DeviceDirectory.from_city(small_city())
+    broker, metrics = MemoryBroker(), GatewayMetrics()
+    ledger = AckLedger(broker.ack)
+    health = DeviceHealth(directory)
+    dead_letters = DeadLetters(SCHEME, broker, metrics)
+    sealed: list[Batch] = []
+    intake = Intake(
+        scheme=SCHEME,
+        directory=directory,
+        health=health,
+        dead_letters=dead_letters,
+        ledger=ledger,
+        metrics=metrics,
+        limits=ParseLimits(),
+        batch_size=batch_size,
+        batch_ms=batch_ms,
+        on_sealed=on_sealed or sealed.append,
+    )
+    return Parts(broker, metrics, ledger, health, dead_letters, intake, sealed, directory)

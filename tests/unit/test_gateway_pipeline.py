@@ -1,0 +1,170 @@
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from prometheus_client import generate_latest
+
+from gateway.backoff import Backoff
+from gateway.metrics import GatewayMetrics
+from gateway.pipeline import Pipeline
+from gateway.spool import Spool
+from gateway.writer import BatchWriter
+from smartcity.influx.errors import InfluxError, InfluxRejected, InfluxUnavailable
+from tests.gateway_harness import Parts, build, reading, topic
+from tests.gateway_twins import MemoryStore
+
+
+async def _up() -> bool:
+    return True
+
+
+async def _no_sleep(_seconds: float) -> None:
+    await asyncio.sleep(0)
+
+
+@asynccontextmanager
+async def running(
+    tmp_path: Path, store: MemoryStore, *, max_inflight: int = 2, batch_size: int = 2
+) -> AsyncIterator[tuple[Parts, Pipeline]]:
+    holder: list[Pipeline] = []
+    parts = build(batch_size=batch_size, batch_ms=10, on_sealed=lambda batch: holder[0].submit(batch))
+    async with Spool(tmp_path) as spool:
+
+        def writer(retry_s: float) -> BatchWriter:
+            return BatchWriter(
+                store, parts.metrics, retry_s=retry_s, backoff=lambda: Backoff(0.001, 0.002), sleep=_no_sleep
+            )
+
+        pipeline = Pipeline(
+            writer=writer(0.0),
+            replay_writer=writer(0.0),
+            spool=spool,
+            ledger=parts.ledger,
+            dead_letters=parts.dead_letters,
+            health=parts.health,
+            metrics=parts.metrics,
+            flow=parts.broker,
+            max_inflight=max_inflight,
+            health_interval_s=3600,
+            ping=_up,
+        )
+        holder.append(pipeline)
+        task = asyncio.create_task(pipeline.run())
+        try:
+            yield parts, pipeline
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def _until(condition: Callable[[], bool], within_s: float = 5.0) -> None:
+    for _ in range(int(within_s / 0.005)):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"condition not met within {within_s} s")
+
+
+def _send(parts: Parts, count: int, first_mid: int = 1, device: str = "aq-1") -> None:
+    for index in range(count):
+        parts.intake.on_message(topic(device), reading(device, first_mid + index), 1, first_mid + index)
+
+
+async def test_points_written_then_acked(tmp_path: Path) -> None:
+    store = MemoryStore()
+    async with running(tmp_path, store) as (parts, pipeline):
+        _send(parts, 5)
+        await _until(lambda: len(parts.broker.acked) == 5)
+        await pipeline.drain()
+        assert parts.broker.acked == [1, 2, 3, 4, 5]
+        assert len(store.lines) == 5
+        assert parts.metrics.points_written._value.get() == 5
+        assert parts.metrics.end_to_end_lag_seconds.count == 5
+
+
+async def test_store_down_spools_acks_and_replays_in_order_once_back(tmp_path: Path) -> None:
+    store = MemoryStore()
+    down = True
+    store.fail = lambda _lines: InfluxUnavailable("connection refused") if down else None
+    async with running(tmp_path, store) as (parts, pipeline):
+        _send(parts, 6)
+        await _until(lambda: len(parts.broker.acked) == 6)  # acked because spooled, not because written
+        assert store.lines == []
+        assert parts.metrics.spooled_points._value.get() == 6
+        assert parts.metrics.spool_depth._value.get() == 6
+        assert not pipeline.store_up
+        down = False
+        await _until(lambda: parts.metrics.spool_depth._value.get() == 0)
+        assert [line.split(",seq=")[1].split("i")[0] for line in store.lines] == ["1", "2", "3", "4", "5", "6"]
+        assert pipeline.store_up
+        _send(parts, 2, first_mid=7)  # live traffic goes to InfluxDB again
+        await _until(lambda: len(store.lines) == 8)
+
+
+async def test_no_ack_until_the_dead_letter_is_acknowledged(tmp_path: Path) -> None:
+    store = MemoryStore()
+    async with running(tmp_path, store) as (parts, _pipeline):
+        parts.broker.hold = True
+        parts.intake.on_message(topic("aq-1"), b"{broken", 1, 1)
+        _send(parts, 1, first_mid=2)
+        await _until(lambda: len(store.lines) == 1)
+        await asyncio.sleep(0.05)
+        assert parts.broker.acked == []
+        parts.broker.held[0].set_result(None)
+        await _until(lambda: parts.broker.acked == [1, 2])
+
+
+async def test_points_refused_by_influxdb_are_dead_lettered_and_the_rest_kept(tmp_path: Path) -> None:
+    store = MemoryStore()
+
+    def refuse_seq_2(lines: list[str]) -> InfluxError | None:
+        if any(",seq=2i " in line for line in lines):
+            store.lines += [line for line in lines if ",seq=2i " not in line]
+            return InfluxRejected("partial write: field type conflict dropped=1", status=400)
+        return None
+
+    store.fail = refuse_seq_2
+    async with running(tmp_path, store, batch_size=4) as (parts, _pipeline):
+        _send(parts, 4)
+        await _until(lambda: len(parts.broker.acked) == 4)
+        assert len(set(store.lines)) == 3
+        (dead,) = [json.loads(payload) for _topic, payload in parts.broker.published]
+        assert dead["reason"] == "store-rejected"
+        assert "field type conflict" in dead["detail"]
+        assert ",seq=2i " in dead["payload"]
+        assert dead["device_id"] == "aq-1"
+        assert parts.metrics.rejected.labels("store-rejected")._value.get() == 1
+
+
+async def test_slow_store_pauses_the_broker_and_resumes_when_caught_up(tmp_path: Path) -> None:
+    store = MemoryStore()
+    gate = asyncio.Event()
+    original = store.write
+
+    async def slow_write(body: bytes) -> None:
+        await gate.wait()
+        await original(body)
+
+    store.write = slow_write  # type: ignore[method-assign]
+    async with running(tmp_path, store, max_inflight=2, batch_size=1) as (parts, pipeline):
+        _send(parts, 6)  # 2 batches being written, 4 waiting: over the bound
+        assert parts.broker.paused
+        assert parts.broker.acked == []
+        gate.set()
+        await _until(lambda: len(parts.broker.acked) == 6)
+        await pipeline.drain()
+        assert not parts.broker.paused
+        assert parts.broker.pauses == 1
+
+
+def test_the_lag_histogram_exports_cumulative_buckets() -> None:
+    metrics = GatewayMetrics()
+    metrics.end_to_end_lag_seconds.observe_many([0.005, 0.02, 0.02, 7200.0])
+    text = generate_latest(metrics.registry).decode()
+    assert 'smartcity_gateway_end_to_end_lag_seconds_bucket{le="0.01"} 1.0' in text
+    assert 'smartcity_gateway_end_to_end_lag_seconds_bucket{le="0.025"} 3.0' in text
+    assert 'smartcity_gateway_end_to_end_lag_seconds_bucket{le="3600.0"} 3.0' in text
+    assert 'smartcity_gateway_end_to_end_lag_seconds_bucket{le="+Inf"} 4.0' in text
+    assert "smartcity_gateway_end_to_end_lag_seconds_count 4.0" in text
