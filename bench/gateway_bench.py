@@ -24,8 +24,8 @@ from pathlib import Path
 
 from bench import profiling
 from bench.gateway_runs import Bench, LatencyResult, OutageResult, RunResult
-from bench.harness import BrokerCounter
 from bench.loadgen import Load, bench_city, device_id
+from bench.probes import BrokerCounter
 from smartcity.localservices import InfluxdProcess, MosquittoProcess
 
 BRIDGES = ("naive", "gateway", "gateway-x2")
@@ -100,9 +100,11 @@ def main() -> None:
             args.json.write_text(
                 json.dumps(
                     {
-                        "throughput": [asdict(r) | {"rate": r.rate} for r in throughput],
+                        "throughput": [
+                            asdict(r) | {"rate": r.rate, "per_cpu_second": r.per_cpu_second} for r in throughput
+                        ],
                         "latency": [
-                            {"bridge": r.bridge, "sent": r.sent, "stored": r.stored}
+                            {"bridge": r.bridge, "sent": r.sent, "stored": r.stored, "written_within": r.written_within}
                             | {f"p{p}": r.percentile(p) for p in (50, 95, 99)}
                             for r in latencies
                         ],
@@ -117,37 +119,46 @@ def _row(run: RunResult) -> str:
     return (
         f"{run.bridge:<11} QoS {run.qos} {run.mode:<5} {run.stored:>8}/{run.published:<8} {run.seconds:7.2f} s "
         f"{run.rate:>9,.0f} msg/s  lost {run.lost:>6}  broker dropped {run.dropped:>6}  "
-        f"RSS peak {run.rss_peak / MIB:6.1f} MiB"
+        f"RSS peak {run.rss_peak / MIB:6.1f} MiB  CPU s: bridge {run.cpu_bridge:.1f} influxd {run.cpu_influxd:.1f} "
+        f"mosquitto {run.cpu_broker:.1f}"
     )
 
 
 def _report(throughput: list[RunResult], latencies: list[LatencyResult], outage: OutageResult | None) -> None:
     print("\n## Throughput (end to end, counted in InfluxDB; best round of each)\n")
-    print("| bridge | QoS | mode | stored / published | seconds | msg/s | vs naive | broker drops | RSS peak |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| bridge | QoS | mode | stored / published | seconds | msg/s | vs naive | broker drops | RSS peak "
+        "| CPU s bridge / influxd / mosquitto | msg per bridge CPU-s | vs naive |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     best: dict[tuple[str, int, str], RunResult] = {}
     for run in throughput:
         key = (run.bridge, run.qos, run.mode)
         if key not in best or run.rate > best[key].rate:
             best[key] = run
-    naive = {(r.qos, r.mode): r.rate for r in best.values() if r.bridge == "naive"}
+    naive = {(r.qos, r.mode): r for r in best.values() if r.bridge == "naive"}
     for run in best.values():
         base = naive.get((run.qos, run.mode))
-        ratio = f"{run.rate / base:.2f}x" if base else "-"
+        ratio = f"{run.rate / base.rate:.2f}x" if base and base.rate else "-"
+        cpu_ratio = f"{run.per_cpu_second / base.per_cpu_second:.2f}x" if base and base.per_cpu_second else "-"
         print(
             f"| {run.bridge} | {run.qos} | {run.mode} | {run.stored:,} / {run.published:,} | {run.seconds:.2f} | "
-            f"{run.rate:,.0f} | {ratio} | {run.dropped} | {run.rss_peak / MIB:.0f} MiB |"
+            f"{run.rate:,.0f} | {ratio} | {run.dropped} | {run.rss_peak / MIB:.0f} MiB | "
+            f"{run.cpu_bridge:.1f} / {run.cpu_influxd:.1f} / {run.cpu_broker:.1f} | {run.per_cpu_second:,.0f} | "
+            f"{cpu_ratio} |"
         )
     lost, drops = sum(r.lost for r in throughput), sum(r.dropped for r in throughput)
     print(f"\nAll {len(throughput)} runs: {lost} readings lost, {drops} messages dropped by the broker.")
     if latencies:
         print("\n## Publish-to-queryable latency\n")
-        print("| bridge | readings | stored | p50 ms | p95 ms | p99 ms |")
-        print("|---|---|---|---|---|---|")
+        print("| bridge | readings | stored | p50 ms | p95 ms | p99 ms | written within 100 / 250 / 500 ms |")
+        print("|---|---|---|---|---|---|---|")
         for lat in latencies:
             print(
                 f"| {lat.bridge} | {lat.sent:,} | {lat.stored:,} | {lat.percentile(50):.0f} | "
-                f"{lat.percentile(95):.0f} | {lat.percentile(99):.0f} |"
+                f"{lat.percentile(95):.0f} | {lat.percentile(99):.0f} | "
+                + (" / ".join(f"{100 * v:.1f} %" for v in lat.written_within.values()) or "-")
+                + " |"
             )
     if outage:
         print(f"\n## Memory with InfluxDB down for {outage.outage_s:.0f} s (one gateway)\n")

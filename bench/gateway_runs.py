@@ -14,8 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.harness import BrokerCounter, GatewayProcess, InfluxProbe, NaiveBridgeProcess, RssSampler
+from bench.bridges import GatewayProcess, NaiveBridgeProcess
 from bench.loadgen import COUNT_FIELD, Load, SteadyPublisher, publish_files
+from bench.probes import BrokerCounter, InfluxProbe, RssSampler, cpu_seconds
 from smartcity.contract.topics import TopicKind, TopicScheme
 from smartcity.localservices import InfluxdProcess, MosquittoProcess
 from smartcity.localservices.process import ManagedProcess
@@ -37,10 +38,19 @@ class RunResult:
     dropped: int
     rss_peak: int
     rss_median: int
+    cpu_bridge: float = 0.0
+    """CPU seconds the bridge process(es) used, start-up included."""
+    cpu_influxd: float = 0.0
+    cpu_broker: float = 0.0
 
     @property
     def rate(self) -> float:
         return self.stored / self.seconds if self.seconds else 0.0
+
+    @property
+    def per_cpu_second(self) -> float:
+        """Readings stored per CPU second of the bridge: its efficiency, whatever else the machine is doing."""
+        return self.stored / self.cpu_bridge if self.cpu_bridge else 0.0
 
     @property
     def lost(self) -> int:
@@ -53,6 +63,9 @@ class LatencyResult:
     sent: int
     stored: int
     latencies_ms: list[float] = field(default_factory=list)
+    written_within: dict[str, float] = field(default_factory=dict)
+    """Gateway only, from its own histogram: share of readings whose write completed within ``le`` seconds of
+    their device timestamp (splits the latency into the gateway's part and InfluxDB making it queryable)."""
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -104,7 +117,10 @@ class Bench:
         replicas = 2 if bridge == "gateway-x2" else 1
         return [
             GatewayProcess(
-                self.workdir / run / f"gw{i}", self.gateway_env(f"gw{i}-{run}", scheme, database, qos, bridge)
+                self.workdir / run / f"gw{i}",
+                self.gateway_env(f"gw{i}-{run}", scheme, database, qos, bridge),
+                ready_timeout_s=90,
+                profile_to=profile_dir / f"{bridge}-{i}.collapsed" if profile_dir else None,
             )
             for i in range(replicas)
         ]
@@ -140,6 +156,10 @@ class Bench:
         probe.create_database()
         return scheme, probe, self.bridges(bridge, run, scheme, probe.database, qos, profile_dir)
 
+    def _server_cpu(self, since: tuple[float, float] = (0.0, 0.0)) -> tuple[float, float]:
+        """CPU seconds of (influxd, mosquitto) so far, minus ``since``."""
+        return cpu_seconds(self.influxd.pid) - since[0], cpu_seconds(self.broker.pid) - since[1]
+
     def dropped(self) -> int:
         return self.dropped_counter.read()
 
@@ -162,50 +182,37 @@ class Bench:
         _all(processes, lambda p: p.stop())
         dropped_before = self.dropped()
         publish_files("127.0.0.1", self.broker.port, scheme, files, qos=1)
+        servers = self._server_cpu()
         started = time.monotonic()
         _all(processes, lambda p: p.start())
         with RssSampler([p.pid for p in processes]) as rss:
             stored, done = probe.wait_for_count(
                 self.measurement(bridge), COUNT_FIELD, load.total, timeout_s=timeout_s, stall_s=30
             )
+        cpu = (sum(cpu_seconds(p.pid) for p in processes), *self._server_cpu(servers))
         _all(processes, lambda p: p.stop())
         probe.close()
-        return RunResult(
-            bridge,
-            1,
-            "drain",
-            load.total,
-            stored,
-            done - started,
-            self.dropped() - dropped_before,
-            rss.peak,
-            rss.median,
-        )
+        dropped = self.dropped() - dropped_before
+        return RunResult(bridge, 1, "drain", load.total, stored, done - started, dropped, rss.peak, rss.median, *cpu)
 
     def live(self, bridge: Bridge, load: Load, files: Sequence[Path], *, qos: int = 0) -> RunResult:
         """Bridge running and subscribed; fast C publishers push ``files``; time until every point is stored."""
         scheme, probe, processes = self._fresh(bridge, qos)
         _all(processes, lambda p: p.start())
         dropped_before = self.dropped()
+        idle_cpu = sum(cpu_seconds(p.pid) for p in processes)
+        servers = self._server_cpu()
         with RssSampler([p.pid for p in processes]) as rss:
             started = time.monotonic()
             publish_files("127.0.0.1", self.broker.port, scheme, files, qos=qos)
             stored, done = probe.wait_for_count(
                 self.measurement(bridge), COUNT_FIELD, load.total, timeout_s=300, stall_s=10
             )
+        cpu = (sum(cpu_seconds(p.pid) for p in processes) - idle_cpu, *self._server_cpu(servers))
         _all(processes, lambda p: p.stop())
         probe.close()
-        return RunResult(
-            bridge,
-            qos,
-            "live",
-            load.total,
-            stored,
-            done - started,
-            self.dropped() - dropped_before,
-            rss.peak,
-            rss.median,
-        )
+        dropped = self.dropped() - dropped_before
+        return RunResult(bridge, qos, "live", load.total, stored, done - started, dropped, rss.peak, rss.median, *cpu)
 
     def latency(self, bridge: Bridge, *, rate: float, seconds: float) -> LatencyResult:
         """Steady ``rate`` msg/s for ``seconds``; latency = first poll that sees a reading - its publish time."""
@@ -220,7 +227,7 @@ class Bench:
             while not stop.is_set():
                 count = probe.count(measurement, COUNT_FIELD)
                 seen.append((time.time(), count))
-                time.sleep(0.01)
+                time.sleep(0.025)
 
         poller = threading.Thread(target=poll, name="latency-poller", daemon=True)
         poller.start()
@@ -232,9 +239,11 @@ class Bench:
             time.sleep(0.1)
         stop.set()
         poller.join()
+        result = LatencyResult(bridge, publisher.sent, seen[-1][1] if seen else 0)
+        if isinstance(processes[0], GatewayProcess):
+            result.written_within = _lag_fractions(processes[0].metrics())
         _all(processes, lambda p: p.stop())
         probe.close()
-        result = LatencyResult(bridge, publisher.sent, seen[-1][1] if seen else 0)
         polls = iter(seen)
         poll_time, poll_count = next(polls, (0.0, 0))
         for n, sent_at in enumerate(publisher.sent_at):
@@ -276,6 +285,15 @@ class Bench:
             outage_s, publisher.sent, stored, before.median, during.peak, after.peak, max(spool, default=0.0),
             first_write - restarted, done - restarted,
         )  # fmt: skip
+
+
+def _lag_fractions(metrics: dict[str, float]) -> dict[str, float]:
+    total = metrics.get("end_to_end_lag_seconds_count", 0.0)
+    buckets = {"0.1": "le=0.1", "0.25": "le=0.25", "0.5": "le=0.5"}
+    return {
+        le: metrics.get(f"end_to_end_lag_seconds_bucket{{{label}}}", 0.0) / total if total else 0.0
+        for le, label in buckets.items()
+    }
 
 
 def _all(processes: Sequence[ManagedProcess], action: Callable[[ManagedProcess], object]) -> None:

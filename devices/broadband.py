@@ -80,6 +80,7 @@ class BroadbandDevice:
         self._ever_connected = False
         self._last_will_ack: asyncio.Future[None] | None = None
         self._last_will_id = -1
+        self._packet_id = 1000  # the session numbers its SUBSCRIBEs from 1; publishes start elsewhere
 
     @property
     def device_id(self) -> str:
@@ -241,7 +242,10 @@ class BroadbandDevice:
             return
         with contextlib.suppress(SessionError):
             packet_id, _ = session.publish(
-                mqtt5.encode_topic(self._status_topic), self._status(DeviceState.OFFLINE, "shutdown"), retain=True
+                mqtt5.encode_topic(self._status_topic),
+                self._status(DeviceState.OFFLINE, "shutdown"),
+                retain=True,
+                packet_id=self._new_id(),
             )
             self.run_ctx.stats.counters["messages_sent"] += 1
             self._last_will_ack = asyncio.get_running_loop().create_future()
@@ -258,11 +262,16 @@ class BroadbandDevice:
             return None
         for reading in self.core.due_readings(now_wall, limit=64):
             self._send_reading(reading)
-        return self.core.next_due_wall()
+        # With a burst of N, the device wakes every N intervals and sends the readings of all of them at once.
+        core = self.core
+        return self.run_ctx.clock.wall_at(core.next_ms + (self.run_ctx.burst - 1) * core.interval_ms)
 
     def _send_reading(self, reading: Reading) -> None:
         faults, stats = self.core.faults, self.run_ctx.stats
         payload = encode_reading_json(reading)
+        if not faults.rates:  # the common case: no message faults, one publish
+            self._publish(self._reading_topic, payload)
+            return
         if faults.hits(Fault.REORDER, reading.seq) and self._held is None:
             self._held = payload
             stats.fault(Fault.REORDER)
@@ -289,18 +298,28 @@ class BroadbandDevice:
         session = self.session
         if session is None or not session.connected:
             return
-        stats = self.run_ctx.stats
         outbox, inflight = self._outbox, self._inflight
+        packets: list[bytes] = []
         while outbox and len(inflight) < self._window:
             topic, payload, retain = outbox.popleft()
-            try:
-                packet_id, packet = session.publish(topic, payload, qos=1, retain=retain)
-            except SessionError:
-                outbox.appendleft((topic, payload, retain))
-                return
+            packet_id = self._new_id()
+            packets.append(mqtt5.encode_publish(topic, payload, qos=1, packet_id=packet_id, retain=retain))
             inflight[packet_id] = (topic, payload, retain)
-            stats.counters["messages_sent"] += 1
-            stats.counters["bytes_sent"] += len(packet)
+        if not packets:
+            return
+        data = packets[0] if len(packets) == 1 else b"".join(packets)  # one write, one segment for a burst
+        counters = self.run_ctx.stats.counters
+        counters["messages_sent"] += len(packets)
+        counters["bytes_sent"] += len(data)
+        with contextlib.suppress(SessionError):  # the connection just went: they are in flight, resent later
+            session.send(data)
+
+    def _new_id(self) -> int:
+        """A packet id not used by any unacknowledged publish, also across reconnects (resent ones keep theirs)."""
+        while True:
+            self._packet_id = self._packet_id % 0xFFFF + 1
+            if self._packet_id not in self._inflight and self._packet_id != self._last_will_id:
+                return self._packet_id
 
     def _on_ack(self, packet_id: int, reason: int) -> None:
         if packet_id == self._last_will_id and self._last_will_ack is not None and not self._last_will_ack.done():

@@ -20,6 +20,7 @@ from devices.view import Rates, live_panel, print_summary
 from devices.workers import credentials, run_simulation
 from smartcity.city.load import load_city
 from smartcity.city.model import City, Device
+from smartcity.cli import configure_logging
 
 
 def register(app: typer.Typer) -> None:
@@ -69,6 +70,7 @@ def simulate(
     seed: Annotated[int | None, typer.Option(help="signal seed (default: the city's seed)")] = None,
     start: Annotated[str | None, typer.Option(help="simulated start, ISO 8601 UTC (default: now)")] = None,
     coverage_loss: Annotated[float, typer.Option(help="share of hours narrowband devices are out of coverage")] = 0.0,
+    burst: Annotated[int, typer.Option(help="readings a broadband device sends per wake (same rate)")] = 1,
     json_output: Annotated[bool, typer.Option("--json", help="print the summary as JSON, no live view")] = False,
 ) -> None:
     """Run the city's devices: broadband ones with their own MQTT 5 sessions, narrowband ones through one
@@ -77,12 +79,16 @@ def simulate(
         settings = SimulatorSettings() if workers is None else SimulatorSettings(workers=workers)
     except ValidationError as exc:
         raise _fail(f"invalid simulator settings (SMARTCITY_SIM_*): {exc}") from None
+    configure_logging(settings.log_level)
     try:
         credentials(settings)
     except ValueError as exc:  # CredentialsError: a missing or too short secret
         raise _fail(str(exc)) from None
     try:
         options = _options(speed, duration, backfill, backfill_rate, fault or [], rate, seed, start, coverage_loss)
+        if not 1 <= burst <= 64:
+            raise ValueError(f"--burst must be from 1 to 64, got {burst}")
+        options = dataclasses.replace(options, burst=burst)
     except (ValueError, FaultSpecError) as exc:
         raise _fail(str(exc)) from None
     try:

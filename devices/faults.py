@@ -93,10 +93,12 @@ class FaultPlan:
             if not fault.per_message and uniform(key + _index(fault)) < share
         }
         horizon = max(3.0, 0.5 * run_s) if run_s else 30.0
+        rates = {fault: share for fault, share in self.shares.items() if fault.per_message and share > 0}
         return DeviceFaults(
             key=key,
             device_faults=frozenset(chosen),
-            rates={fault: share for fault, share in self.shares.items() if fault.per_message},
+            rates=rates,
+            any=bool(chosen or rates),
             dropout_after_s=1.0 + (horizon - 1.0) * uniform(key + 101),
             flap_period_s=5.0 + 10.0 * uniform(key + 102),
             battery_life_s=2.0 + (horizon - 2.0) * uniform(key + 103),
@@ -124,6 +126,8 @@ class DeviceFaults:
     flap_period_s: float
     battery_life_s: float
     skew_ms: int
+    any: bool = False
+    """Whether the device has any fault at all (checked for every reading, so computed once)."""
 
     def has(self, fault: Fault) -> bool:
         return fault in self.device_faults
@@ -132,10 +136,6 @@ class DeviceFaults:
         """Whether message fault ``fault`` strikes the reading with sequence number ``seq`` (deterministic)."""
         rate = self.rates.get(fault, 0.0)
         return rate > 0 and uniform(self.key ^ (seq * 0x9E3779B97F4A7C15) ^ _index(fault)) < rate
-
-    @property
-    def any(self) -> bool:
-        return bool(self.device_faults) or any(rate > 0 for rate in self.rates.values())
 
 
 NO_FAULTS = FaultPlan()

@@ -36,6 +36,8 @@ class RunContext:
     interval_override_s: float | None = None
     """Load mode: every device reports this often (wall seconds), whatever its configured interval."""
     stopping: bool = False
+    burst: int = 1
+    """Readings a broadband device sends per wake (written together); its rate stays the same."""
     gate_open: bool = True
     """Load mode closes it until every session of the worker is up, so the rate is measured in steady state."""
 

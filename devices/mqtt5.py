@@ -62,6 +62,8 @@ def varint(value: int) -> bytes:
         raise ValueError(f"{value} does not fit in an MQTT variable byte integer")
     if value < 128:
         return bytes((value,))
+    if value < 16_384:  # every reading PUBLISH: two bytes, no loop
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
     out = bytearray()
     while True:
         byte, value = value & 0x7F, value >> 7
@@ -296,6 +298,11 @@ class PacketReader:
 
     def __init__(self) -> None:
         self._buffer = b""
+
+    @property
+    def empty(self) -> bool:
+        """No partial packet is waiting for more bytes."""
+        return not self._buffer
 
     def feed(self, data: bytes) -> list[Packet]:
         buffer = self._buffer + data if self._buffer else data

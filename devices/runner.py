@@ -23,7 +23,8 @@ from devices.broadband import BroadbandDevice, BrokerTarget
 from devices.clock import SimClock, now_ms
 from devices.faults import NO_FAULTS, FaultPlan
 from devices.link import RunContext
-from devices.narrowband import NarrowbandDevice, NetworkServer, ServerAccount
+from devices.narrowband import NarrowbandDevice
+from devices.netserver import NetworkServer, ServerAccount
 from devices.session import MqttSession
 from devices.settings import SimulatorSettings
 from devices.signals import SignalModel
@@ -51,6 +52,8 @@ class RunOptions:
     """Load mode: total readings per second over the selected broadband devices (narrowband ones are left out)."""
     coverage_loss: float = 0.0
     """Share of hours a narrowband device spends out of coverage."""
+    burst: int = 1
+    """Readings per wake of a broadband device (sent in one write); the reading rate does not change."""
 
 
 class Emitter(Protocol):
@@ -136,6 +139,7 @@ class Simulation:
             stats=self.stats,
             interval_override_s=interval,
             gate_open=options.rate is None,
+            burst=options.burst,
         )
         mqtt = settings.mqtt
         target = BrokerTarget(
@@ -182,6 +186,7 @@ class Simulation:
             ]
         self._pacer = ConnectPacer(settings.connect_rate)
         self.started = asyncio.Event()
+        self._gate_opened = asyncio.Event()
 
     @property
     def connected(self) -> int:
@@ -209,6 +214,9 @@ class Simulation:
                 tasks.append(group.create_task(self._schedule(), name="scheduler"))
                 tasks.append(group.create_task(self._ping(), name="pinger"))
                 self.started.set()
+                if not self.run_ctx.gate_open:
+                    # Load mode: the duration is the publishing time, counted once every session is up.
+                    await _either(stop, self._gate_opened)
                 try:
                     async with asyncio.timeout(self.options.duration_s):
                         await stop.wait()
@@ -222,6 +230,7 @@ class Simulation:
             for session in self._open_sessions():
                 session.abort()  # only sessions that a failure left behind; a clean run has none
         self.stats.gauges["connected"] = 0
+        self.stats.gauges["workers_running"] = 0
         return self.stats.snapshot(with_ledger=True)
 
     def _open_sessions(self) -> list[MqttSession]:
@@ -240,6 +249,7 @@ class Simulation:
         for device in self.broadband:
             device.core.restart_schedule(now)  # no catch-up burst for the time spent connecting
         self.run_ctx.gate_open = True
+        self._gate_opened.set()
 
     async def _shutdown(self) -> None:
         self.run_ctx.stopping = True
@@ -279,17 +289,31 @@ class Simulation:
         while True:
             await asyncio.sleep(1.0)
             now = time.monotonic()
-            connected = 0
             for device in self.broadband:
                 session = device.session
                 if session is not None and session.connected:
-                    connected += 1
                     session.ping_if_idle(now, keepalive)
             if self.server is not None and self.server.session is not None:
                 self.server.session.ping_if_idle(now, keepalive)
-            self.stats.gauges["connected"] = connected
-            self.stats.gauges["cpu_s"] = round(time.process_time(), 3)
-            self.stats.gauges["rss_bytes"] = _rss_bytes()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Current stats with fresh gauges (connected sessions, CPU seconds, resident memory)."""
+        gauges = self.stats.gauges
+        gauges["connected"] = self.connected
+        gauges["workers_running"] = 1
+        gauges["cpu_s"] = round(time.process_time(), 3)
+        gauges["rss_bytes"] = _rss_bytes()
+        return self.stats.snapshot()
+
+
+async def _either(first: asyncio.Event, second: asyncio.Event) -> None:
+    """Until one of two events is set."""
+    waits = [asyncio.create_task(first.wait()), asyncio.create_task(second.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
 
 
 def _rss_bytes() -> int:

@@ -151,6 +151,10 @@ class MqttSession(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_rx = time.monotonic()
+        if len(data) == 4 and data[0] == 0x40 and data[1] == 2 and self._on_ack is not None and self._reader.empty:
+            # Fast path for the commonest packet by far: one bare PUBACK (success, no properties).
+            self._on_ack((data[2] << 8) | data[3], 0)
+            return
         try:
             packets = self._reader.feed(data)
             for packet in packets:
@@ -223,10 +227,14 @@ class MqttSession(asyncio.Protocol):
         """Write an encoded packet (PUBLISH from :func:`mqtt5.encode_publish`, a retransmission...)."""
         self._write(packet)
 
-    def publish(self, topic: bytes, payload: bytes, *, qos: int = 1, retain: bool = False) -> tuple[int, bytes]:
+    def publish(
+        self, topic: bytes, payload: bytes, *, qos: int = 1, retain: bool = False, packet_id: int = 0
+    ) -> tuple[int, bytes]:
         """Send a PUBLISH to an encoded topic; returns (packet id, the packet) so QoS 1 callers can keep it for a
-        retransmission until :attr:`on_ack` reports the PUBACK."""
-        packet_id = self.next_packet_id() if qos else 0
+        retransmission until :attr:`on_ack` reports the PUBACK. A caller that keeps packets across reconnects
+        passes its own ``packet_id`` (unique among its unacknowledged ones)."""
+        if qos and not packet_id:
+            packet_id = self.next_packet_id()
         packet = mqtt5.encode_publish(topic, payload, qos=qos, packet_id=packet_id, retain=retain)
         self._write(packet)
         return packet_id, packet

@@ -54,7 +54,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
     table = Table(title="simulation summary")
     table.add_column("counter")
     table.add_column("value", justify="right")
-    for key in ("devices", "elapsed_s", "msg_per_s"):
+    for key in ("devices_run", "elapsed_s", "msg_per_s"):
         if key in summary:
             value = summary[key]
             table.add_row(key, f"{value:,.1f}" if isinstance(value, float) else f"{value:,}")

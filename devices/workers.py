@@ -86,7 +86,7 @@ async def run_here(
     async def report() -> None:
         while sink is not None:
             await asyncio.sleep(_SNAPSHOT_EVERY_S)
-            sink(sim.stats.snapshot())
+            sink(sim.snapshot())
 
     reporter = asyncio.create_task(report(), name="reporter")
     try:
@@ -198,7 +198,7 @@ def _run_processes(
                     break
                 continue
             (finals if kind == "final" else latest)[worker] = snapshot
-            if sink is not None:
+            if sink is not None and len(latest.keys() | finals.keys()) == count:  # a sum needs every worker
                 sink(merge_snapshots([finals.get(w, latest.get(w, {})) for w in range(count)]))
     finally:
         for process in processes:

@@ -22,6 +22,7 @@ def _gateway(
     """Run the MQTT -> InfluxDB ingest gateway until SIGTERM/SIGINT (see docs/GATEWAY.md)."""
     from gateway.service import run
     from gateway.settings import GatewaySettings
+    from gateway.spool import SpoolBusy
     from smartcity.city.load import CityFileError
     from smartcity.cli import configure_logging
 
@@ -41,7 +42,7 @@ def _gateway(
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         asyncio.run(run(settings))
-    except CityFileError as exc:  # the loader names the bad element
+    except (CityFileError, SpoolBusy) as exc:  # the loader names the bad element
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 

@@ -44,9 +44,15 @@ class DeviceHealth:
 
     def observe(self, device_id: str, seq: int, ts_ms: int, now_ms: int) -> tuple[bool, int]:
         """Record a valid reading; return ``(is_duplicate, new_gaps)``."""
-        state = self._device(device_id)
+        state = self._devices.get(device_id) or self._device(device_id)
         state.last_seen_ms = now_ms
         state.dirty = True
+        if seq == state.max_seq + 1 and state.max_seq >= 0:  # the common case: the next one, in order
+            state.window = ((state.window << 1) | 1) & _MASK
+            state.max_seq = seq
+            if ts_ms > state.last_ts_ms:
+                state.last_ts_ms = ts_ms
+            return False, 0
         new_gaps = 0
         if state.max_seq < 0 or seq > state.max_seq:
             delta = seq - state.max_seq if state.max_seq >= 0 else 1
@@ -56,17 +62,17 @@ class DeviceHealth:
             state.max_seq = seq
         else:
             back = state.max_seq - seq
-            if back < WINDOW:
-                bit = 1 << back
-                if state.window & bit:
-                    state.duplicates += 1
-                    return True, 0
+            bit = 1 << back if back < WINDOW else 0
+            if ts_ms > state.last_ts_ms and (not bit or state.window & bit):
+                # An old seq with a newer clock than anything seen: the device restarted its sequence.
+                state.max_seq, state.window = seq, 1
+            elif bit and state.window & bit:
+                state.duplicates += 1
+                return True, 0
+            elif bit:
                 state.window |= bit
                 if state.gaps > 0:  # a late arrival fills a gap counted earlier
                     new_gaps = -1
-            elif ts_ms > state.last_ts_ms:
-                # Far behind the highest seq with a newer clock: the device restarted its sequence.
-                state.max_seq, state.window = seq, 1
         state.gaps += new_gaps
         state.last_ts_ms = max(state.last_ts_ms, ts_ms)
         return False, new_gaps

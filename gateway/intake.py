@@ -63,7 +63,6 @@ class Intake:
         self._batch: Batch | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._received: Tally[str] = Tally()
-        self._accepted = 0
         self._duplicates = 0
         self._gaps = 0
 
@@ -87,7 +86,9 @@ class Intake:
             self._reject(batch, topic, payload, now_ms, Rejection(RejectReason.WRONG_SCHEMA, f"internal: {exc!r}"))
         if qos:
             batch.mids.append(mid)
-        if len(batch.lines) >= self._batch_size:
+        size = self._batch_size
+        # Messages without points (status, birth, rejected input) count too, so a batch stays bounded in a storm.
+        if len(batch.lines) >= size or len(batch.mids) >= size or len(batch.pending) >= size:
             self.seal()
 
     def _telemetry(self, batch: Batch, topic: str, payload: bytes, now_ms: int) -> None:
@@ -98,21 +99,23 @@ class Intake:
         for reading in outcome.readings:
             duplicate, gaps = observe(reading.device_id, reading.seq, reading.ts_ms, now_ms)
             if duplicate:
-                # Seen moments ago, so its points are already in a batch: writing them again would be harmless
-                # (same device timestamp, same point) but is work for nothing.
+                # Still written: the same device timestamp makes it the same point (harmless), and should it be a
+                # different reading after all (a device reusing sequence numbers), it is not lost.
                 self._duplicates += 1
-                continue
-            self._gaps += gaps
+            if gaps:
+                self._gaps += gaps
             try:
                 lines = self._encode(reading)
             except LineProtocolError as exc:
                 problem = Rejection(RejectReason.STORE_REJECTED, f"cannot be written: {exc}", reading.device_id)
                 self._reject(batch, topic, payload, now_ms, problem)
                 continue
-            self._accepted += 1
             batch.lines += lines
-            batch.topics += [topic] * len(lines)
-            batch.ts_ms.append(reading.ts_ms)
+            if len(lines) == 1:
+                batch.topics.append(topic)
+            else:
+                batch.topics += [topic] * len(lines)
+            batch.ts_ms.append(reading.ts_ms)  # one per accepted reading: also the readings_accepted count
         for rejection in outcome.rejections:
             self._reject(batch, topic, payload, now_ms, rejection)
 
@@ -157,21 +160,20 @@ class Intake:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._flush_counters()
+        self._flush_counters(batch)
         if batch is None or batch.empty:
             return
         self._ledger.register(batch)
         self._metrics.inflight_unacked.set(self._ledger.unacked)
         self._on_sealed(batch)
 
-    def _flush_counters(self) -> None:
+    def _flush_counters(self, batch: Batch | None) -> None:
         m = self._metrics
         for kind, count in self._received.items():
             m.messages_received.labels(kind).inc(count)
         self._received.clear()
-        if self._accepted:
-            m.readings_accepted.inc(self._accepted)
-            self._accepted = 0
+        if batch is not None and batch.ts_ms:
+            m.readings_accepted.inc(len(batch.ts_ms))
         if self._duplicates:
             m.duplicates.inc(self._duplicates)
             self._duplicates = 0

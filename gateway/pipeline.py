@@ -28,6 +28,9 @@ from smartcity.influx.errors import InfluxError
 
 log = logging.getLogger(__name__)
 
+_HEALTH_CHUNK = 5_000
+"""device_health points per write (a city of 100k devices would otherwise send one huge body)."""
+
 
 class FlowControl(Protocol):
     """What the pipeline needs from the broker side for backpressure."""
@@ -122,7 +125,13 @@ class Pipeline:
             rejections = await self._make_durable(batch)
             batch.pending += [self._dead_letter(rejection) for rejection in rejections]
             self._metrics.batch_write_seconds.observe(time.monotonic() - started)
-            log.debug("batch of %d points durable in %.3f s", len(batch.lines), time.monotonic() - started)
+            log.debug(
+                "batch of %d points from %d messages durable in %.3f s (%.3f s after it opened)",
+                len(batch.lines),
+                len(batch.mids),
+                time.monotonic() - started,
+                time.monotonic() - batch.opened,
+            )
         if batch.pending:
             await self._confirm(batch.pending)
         self._ledger.complete(batch)
@@ -214,9 +223,9 @@ class Pipeline:
         if not self.store_up:
             return
         lines = list(self._health.lines(int(time.time() * 1000)))
-        if not lines:
-            return
         try:
-            await self._replay_writer.write(lines, [""] * len(lines))
+            for start in range(0, len(lines), _HEALTH_CHUNK):
+                chunk = lines[start : start + _HEALTH_CHUNK]
+                await self._replay_writer.write(chunk, [""] * len(chunk))
         except (StoreDown, InfluxError) as exc:
             log.warning("device_health not written (%s); it is rewritten with the next changes", exc)

@@ -175,6 +175,7 @@ async def _broker_loop(
     backoff = Backoff(0.2, 30.0)
     filters = subscription_filters(scheme, settings.shared_group)
     watchdog_s = settings.watchdog_s or 3.0 * settings.mqtt.keepalive_s
+    connected_before = False
     while True:
         # Messages of the next connection must never be acked with ids of the last one: seal what was read
         # on it and start a new generation before the broker can deliver anything.
@@ -196,6 +197,12 @@ async def _broker_loop(
             log.info(
                 "connected to %s:%d (session present: %s)", settings.mqtt.host, settings.mqtt.port, session_present
             )
+            if connected_before and not session_present:
+                log.warning(
+                    "the broker no longer had our session (expired, or restarted without persistence): "
+                    "messages queued for it while we were away are gone"
+                )
+            connected_before = True
             reason = await _watch(session, watchdog_s)
             log.warning("broker connection lost: %s", reason)
         except BrokerError as exc:

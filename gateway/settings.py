@@ -37,7 +37,7 @@ class GatewaySettings(BaseSettings):
         default=None, pattern=r"^[A-Za-z0-9_\-]+$", description="subscribe as a member of $share/<group>/..."
     )
     batch_size: int = Field(default=5_000, ge=1, le=100_000, description="points per InfluxDB write")
-    batch_ms: int = Field(default=100, ge=1, le=60_000, description="longest a point waits for its batch to fill")
+    batch_ms: int = Field(default=50, ge=1, le=60_000, description="longest a point waits for its batch to fill")
     max_inflight_batches: int = Field(default=4, ge=1, le=64, description="concurrent writes to InfluxDB")
     receive_maximum: int = Field(
         default=65_535, ge=20, le=65_535, description="MQTT 5 Receive Maximum: un-acked QoS 1 messages in flight"

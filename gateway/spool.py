@@ -9,6 +9,8 @@ one dedicated worker thread; the event loop never waits on the disk.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +26,10 @@ CREATE TABLE IF NOT EXISTS batches (
 """
 
 
+class SpoolBusy(RuntimeError):
+    """Another gateway process holds this spool directory (each replica needs its own)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SpooledBatch:
     id: int
@@ -36,6 +42,13 @@ class Spool:
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
+        # Two processes replaying one spool would each write and delete the same batches: refuse the second.
+        self._lock = os.open(directory / "spool.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock)
+            raise SpoolBusy(f"spool directory {directory} is in use by another gateway process") from None
         self.path = directory / "spool.sqlite"
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -56,6 +69,7 @@ class Spool:
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         self._db.close()
+        os.close(self._lock)  # releases the flock
 
     async def append(self, lines: list[str], topics: list[str]) -> None:
         """Store one batch durably (returns after fsync)."""

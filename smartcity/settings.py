@@ -10,21 +10,21 @@ class MqttSettings(BaseModel):
     """Connection to the MQTT 5 broker."""
 
     host: str = Field(default="::1", description="broker host name or IP literal (IPv6 without brackets)")
-    port: int = Field(default=1883, ge=1, le=65535)
-    username: str | None = None
-    password: SecretStr | None = None
+    port: int = Field(default=1883, ge=1, le=65535, description="broker TCP port")
+    username: str | None = Field(default=None, description="account name (unset: connect without credentials)")
+    password: SecretStr | None = Field(default=None, description="account password")
     client_id: str | None = Field(default=None, description="stable client id (persistent sessions need one)")
-    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keep-alive interval in seconds")
     topic_root: str = Field(default="city", description="first topic level of every contract topic")
 
 
 class InfluxSettings(BaseModel):
     """InfluxDB through the v1 HTTP API (/write line protocol, /query InfluxQL): 1.x, 2.x and 3.x serve it."""
 
-    url: str = Field(default="http://127.0.0.1:8086")
-    database: str = Field(default="city", pattern=r"^[A-Za-z0-9_\-]+$")
-    retention_policy: str | None = None
-    username: str | None = None
-    password: SecretStr | None = None
+    url: str = Field(default="http://127.0.0.1:8086", description="base URL of the InfluxDB HTTP API")
+    database: str = Field(default="city", pattern=r"^[A-Za-z0-9_\-]+$", description="database (2.x: DBRP mapping)")
+    retention_policy: str | None = Field(default=None, description="retention policy (unset: the default one)")
+    username: str | None = Field(default=None, description="InfluxDB 1.x user (basic auth)")
+    password: SecretStr | None = Field(default=None, description="InfluxDB 1.x password")
     token: SecretStr | None = Field(default=None, description="InfluxDB 2.x/3.x token (Authorization: Token ...)")
-    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    timeout_s: float = Field(default=10.0, gt=0, le=300, description="timeout of one HTTP request")

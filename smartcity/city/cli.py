@@ -99,7 +99,7 @@ def credentials(
     topic_root: Annotated[str, typer.Option(help="first level of every topic")] = "city",
     hash_scheme: Annotated[
         HashScheme,
-        typer.Option("--hash", help="pbkdf2 ($7$, as mosquitto_passwd) or sha512 ($6$, ~300x faster for big cities)"),
+        typer.Option("--hash", help="pbkdf2 ($7$, as mosquitto_passwd) or sha512 ($6$, ~14x faster for big cities)"),
     ] = HashScheme.PBKDF2,
 ) -> None:
     """Write a Mosquitto password file and ACL file: one account per device plus gateway, api and netserver."""

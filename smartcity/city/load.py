@@ -89,7 +89,7 @@ def dump_city(city: City) -> bytes:
     """The city as JSON, one district, facility or device per line: diffable, and the same city gives the
     same bytes."""
     head = city.model_dump(mode="json", exclude={"districts", "facilities", "devices"})
-    members = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in head.items()]
+    members = [f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}" for key, value in head.items()]
     for key, items in (("districts", city.districts), ("facilities", city.facilities), ("devices", city.devices)):
         body = ",\n".join(f"    {item.model_dump_json()}" for item in items)
         members.append(f'  "{key}": [\n{body}\n  ]' if items else f'  "{key}": []')

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from rich.console import Console, Group
 from rich.table import Table
+from rich.text import Text
 
 from smartcity.city.model import City, DeviceType, FacilityKind, NetworkClass, RadioProfile
 
@@ -61,13 +62,20 @@ def _district_table(city: City, summary: CitySummary) -> Table:
     table.add_column("devices", justify="right")
     for d in city.districts:
         counts = [_n(summary.facilities[(d.id, kind)]) for kind in FacilityKind]
+        # names and addresses as Text: no markup or emoji codes (":a:" in "fd00:...:a::/64") are interpreted
         table.add_row(
-            f"{d.name} ({d.id})", f"{d.population:,}", str(d.prefix), *counts, _n(summary.devices_by_district[d.id])
+            Text(f"{d.name} ({d.id})"),
+            f"{d.population:,}",
+            Text(str(d.prefix)),
+            *counts,
+            _n(summary.devices_by_district[d.id]),
         )
     totals = [_n(sum(v for (_, k), v in summary.facilities.items() if k is kind)) for kind in FacilityKind]
     population = sum(d.population for d in city.districts)
     table.add_section()
-    table.add_row("total", f"{population:,}", str(city.ula_prefix), *totals, f"{len(city.devices):,}", style="bold")
+    table.add_row(
+        "total", f"{population:,}", Text(str(city.ula_prefix)), *totals, f"{len(city.devices):,}", style="bold"
+    )
     return table
 
 
@@ -107,10 +115,11 @@ def render_summary(city: City) -> Group:
     summary = CitySummary.of(city)
     narrowband = sum(v for (_, net), v in summary.networks.items() if net is NetworkClass.NARROWBAND)
     share = narrowband / len(city.devices) if city.devices else 0.0
-    headline = (
-        f"[bold]{city.name}[/bold]: {len(city.districts)} districts, {len(city.facilities):,} facilities, "
-        f"{len(city.devices):,} devices ({share:.0%} narrowband), address plan {city.ula_prefix}"
-        + (f", seed {city.seed}" if city.seed is not None else "")
+    headline = Text.assemble(
+        (city.name, "bold"),
+        f": {len(city.districts)} districts, {len(city.facilities):,} facilities, {len(city.devices):,} devices "
+        f"({share:.0%} narrowband), address plan {city.ula_prefix}",
+        f", seed {city.seed}" if city.seed is not None else "",
     )
     return Group(headline, _district_table(city, summary), _device_table(summary), _kind_table(summary))
 

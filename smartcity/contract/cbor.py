@@ -20,6 +20,7 @@ from itertools import compress
 from operator import eq
 
 import cbor2
+import msgspec
 
 _HALF = struct.Struct(">e")
 _SINGLE = struct.Struct(">f")
@@ -50,7 +51,49 @@ def decode(data: bytes, *, max_depth: int = 3) -> object:
     return item
 
 
-_PLAIN = frozenset({int, float, str, bytes, bool})
+def declared_array_length(data: bytes) -> int | None:
+    """The item count a top-level definite-length array declares in its header, without decoding the items."""
+    if not data or data[0] >> 5 != 4 or data[0] & 0x1F > 27:
+        return None
+    info = data[0] & 0x1F
+    if info < 24:
+        return info
+    size = 1 << (info - 24)
+    return int.from_bytes(data[1 : 1 + size], "big") if len(data) > size else None
+
+
+Plain = int | float | str | bool
+"""Values the fast path takes (msgspec unions cannot hold both str and bytes; byte strings go the strict way)."""
+_PLAIN_PACK = list[dict[int | str, Plain]]
+
+
+def decode_fast(data: bytes) -> list[dict[int | str, Plain]] | None:
+    """An array of maps of :data:`Plain` values (integer or text keys) through cbor2's C decoder, or None when
+    the input is anything else or the answer cannot be proved complete; :func:`decode` then decides.
+
+    cbor2 keeps the last of repeated map keys, so the answer needs a proof that no pair was lost. cbor2
+    re-encodes a plain document with the shortest integers and lengths but with every float as a 9-byte
+    double; subtract what the input's floats can have saved (an over-estimate is safe) and the result is at
+    most the length of what was sent minus whatever repeated keys dropped. Equality proves that nothing was
+    dropped. Two over-estimates: 6 bytes per 0xf9 byte of the input and 4 per 0xfa byte (half and single float
+    markers, and sometimes a byte inside another value), else the shortest exact width of each decoded float.
+    """
+    try:
+        document = msgspec.convert(cbor2.loads(data), _PLAIN_PACK)
+        reencoded = len(cbor2.dumps(document))
+    except Exception:  # any failure of the C decoder on untrusted bytes: the strict decoder says what is wrong
+        return None
+    if reencoded - 6 * data.count(b"\xf9") - 4 * data.count(b"\xfa") == len(data):
+        return document
+    floats = [value for record in document for value in record.values() if type(value) is float]
+    return document if reencoded - _float_savings(floats) == len(data) else None
+
+
+def _float_savings(floats: list[float]) -> int:
+    """Bytes the shortest exact widths of ``floats`` save against 9 bytes each as doubles."""
+    singles = list(compress(floats, map(eq, floats, array("f", floats))))  # exact as 32-bit floats
+    nans = sum(map(math.isnan, floats))  # NaN fits a half, and never equals itself
+    return 4 * len(singles) + 2 * sum(map(_fits_half, singles)) + 6 * nans
 
 
 def _fits_half(value: float) -> bool:
@@ -58,42 +101,6 @@ def _fits_half(value: float) -> bool:
         return bool(_HALF.unpack(_HALF.pack(value))[0] == value)
     except OverflowError:
         return False
-
-
-def _float_savings(floats: list[float]) -> int:
-    """Bytes saved by the shortest exact widths of ``floats`` (no NaN) against 9 bytes each for doubles."""
-    singles = list(compress(floats, map(eq, floats, array("f", floats))))  # exact as 32-bit floats
-    return 4 * len(singles) + 2 * sum(map(_fits_half, singles))
-
-
-def decode_fast(data: bytes) -> list[dict[int | str, object]] | None:
-    """An array of maps of plain values (integer or text keys) through cbor2's C decoder, or None when the input
-    is anything else or the answer cannot be proved complete; :func:`decode` then decides.
-
-    A plain document re-encodes in preferred form (shortest integers, lengths and exact floats) to the fewest
-    bytes any encoding of it can have; a document that lost pairs to repeated keys is shorter still than what
-    was sent. So a preferred length equal to the input's proves that nothing was lost. cbor2 writes doubles:
-    the preferred length is its output minus what shorter floats save.
-    """
-    try:
-        document = cbor2.loads(data)
-    except Exception:  # any failure of the C decoder on untrusted bytes: the strict decoder says what is wrong
-        return None
-    if type(document) is not list:
-        return None
-    floats: list[float] = []
-    for record in document:
-        if type(record) is not dict:
-            return None
-        for key, value in record.items():
-            kind = type(value)
-            if (type(key) is not int and type(key) is not str) or kind not in _PLAIN:
-                return None
-            if kind is float:
-                floats.append(value)
-    if any(map(math.isnan, floats)):
-        return None  # NaN has many encodings; the strict decoder reads it
-    return document if len(cbor2.dumps(document)) - _float_savings(floats) == len(data) else None
 
 
 class _Decoder:

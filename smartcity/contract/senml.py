@@ -123,26 +123,38 @@ def encode_senml_cbor(readings: Sequence[Reading], *, base_name: bool = True) ->
 
 
 # ----------------------------------------------------------------------------------------------------- decoding
-def decode_senml_json(payload: bytes) -> list[Record]:
-    """Decode a JSON pack; raise :class:`Invalid` (malformed-json, duplicate-key, wrong-schema)."""
+def decode_senml_json(payload: bytes, *, max_records: int | None = None) -> list[Record]:
+    """Decode a JSON pack; raise :class:`Invalid` (malformed-json, duplicate-key, wrong-schema, and
+    too-many-records when ``max_records`` is given)."""
     try:
-        records = _PACK_DECODER.decode(payload)
+        records: list[Record] | None = _PACK_DECODER.decode(payload)
     except (msgspec.DecodeError, UnicodeDecodeError):
-        return _convert(loads_exact(payload))
+        records = None
+    if records is not None:
+        check_record_count(len(records), max_records)
     # The duplicate-key proof of the JSON reading, extended to strings that hold colons (base names do):
     # without escapes, the payload has one ':' per key/value pair plus the colons inside its strings, and
     # re-encoding the decoded pack counts exactly what a payload without repeated keys would have.
-    if b"\\" in payload or payload.count(b":") != _ENCODER.encode(records).count(b":"):
-        return _convert(loads_exact(payload))
+    if records is None or b"\\" in payload or payload.count(b":") != _ENCODER.encode(records).count(b":"):
+        document = loads_exact(payload)
+        if isinstance(document, list):
+            check_record_count(len(document), max_records)
+        records = _convert(document)
     return records
 
 
-def decode_senml_cbor(payload: bytes) -> list[Record]:
-    """Decode a CBOR pack; raise :class:`Invalid` (malformed-cbor, duplicate-key, wrong-schema)."""
+def decode_senml_cbor(payload: bytes, *, max_records: int | None = None) -> list[Record]:
+    """Decode a CBOR pack; raise :class:`Invalid` (malformed-cbor, duplicate-key, wrong-schema, and
+    too-many-records when ``max_records`` is given)."""
     fast = cbor.decode_fast(payload)
+    if fast is None and max_records is not None:
+        declared = cbor.declared_array_length(payload)
+        if declared is not None and declared > max_records:  # refused before the slow decoder sees it
+            check_record_count(declared, max_records)
     document: object = decode_cbor_strict(payload) if fast is None else fast
     if not isinstance(document, list):
         raise Invalid(RejectReason.WRONG_SCHEMA, "a SenML pack is an array of records")
+    check_record_count(len(document), max_records)
     named: list[object] = []
     for index, record in enumerate(document):
         if not isinstance(record, dict):
@@ -164,6 +176,14 @@ def decode_cbor_strict(payload: bytes) -> object:
         raise Invalid(RejectReason.WRONG_SCHEMA, str(exc)) from None
     except cbor.CborError as exc:
         raise Invalid(RejectReason.MALFORMED_CBOR, str(exc)) from None
+
+
+def check_record_count(count: int, max_records: int | None) -> None:
+    """Refuse an empty pack, and one with more than ``max_records`` records."""
+    if count == 0:
+        raise Invalid(RejectReason.EMPTY_PACK, "the pack holds no records")
+    if max_records is not None and count > max_records:
+        raise Invalid(RejectReason.TOO_MANY_RECORDS, f"{count} records, the limit is {max_records}")
 
 
 def _convert(document: object) -> list[Record]:
@@ -203,7 +223,11 @@ def _ms(value: Number, label: str, index: int) -> int:
         return value * 1000
     if not math.isfinite(value):
         raise Invalid(RejectReason.NON_FINITE, f"record {index}: {label} is {value}")
-    return round(value * 1000)
+    scaled = value * 1000
+    if not math.isfinite(scaled):  # finite seconds, but beyond any float count of milliseconds
+        reason = RejectReason.TIMESTAMP_FUTURE if value > 0 else RejectReason.TIMESTAMP_PAST
+        raise Invalid(reason, f"record {index}: {label} {value} s is beyond any timestamp")
+    return round(scaled)
 
 
 def check_base_name(base_name: str, device_id: str) -> None:

@@ -63,6 +63,8 @@ RULES: Mapping[DeviceType, Mapping[str, _Rule]] = {
 
 def show(value: object, limit: int = 40) -> str:
     """A short, printable rendering of untrusted input for rejection details."""
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"{'-' if value < 0 else ''}<{value.bit_length()}-bit integer>"  # repr() of huge ints is slow or refused
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -152,13 +154,14 @@ def check_timestamp(ts_ms: int, now_ms: int, max_future_ms: int, max_past_ms: in
     if ts_ms > now_ms + max_future_ms:
         raise Invalid(
             RejectReason.TIMESTAMP_FUTURE,
-            f"timestamp {ts_ms} is {(ts_ms - now_ms) / 1000:.0f} s ahead of the gateway clock "
-            f"(limit {max_future_ms / 1000:.0f} s)",
+            f"timestamp {show(ts_ms)} is {show((ts_ms - now_ms) // 1000)} s ahead of the gateway clock "
+            f"(limit {max_future_ms // 1000} s)",
         )
     if ts_ms < now_ms - max_past_ms:
         raise Invalid(
             RejectReason.TIMESTAMP_PAST,
-            f"timestamp {ts_ms} is {(now_ms - ts_ms) / 1000:.0f} s in the past (limit {max_past_ms / 1000:.0f} s)",
+            f"timestamp {show(ts_ms)} is {show((now_ms - ts_ms) // 1000)} s in the past "
+            f"(limit {max_past_ms // 1000} s)",
         )
 
 

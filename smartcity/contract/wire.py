@@ -2,12 +2,16 @@
 
     {"dev": "aq-000123", "seq": 42, "ts": 1764390000123, "m": {"no2": 23.4, "pm25": 8.1}}
 
-Decoding is typed (msgspec) and strict: unknown fields are refused and duplicate keys anywhere are refused.
-msgspec itself keeps the last of duplicate keys, so :func:`decode_reading_json` proves their absence cheaply:
-every key/value pair of a JSON object contributes exactly one ``:`` outside strings, so when the payload holds
-exactly as many colons as the decoded reading has pairs (4 + number of metrics) no key can be repeated. Any other
-payload (colons inside strings, decode errors, NaN literals) takes a slower exact path through the standard
-library's parser, which also classifies the problem precisely.
+Two decoders. The fast one (:func:`typed_decoder`, one per device type) makes the metric names, value types and
+ranges of the registry msgspec constraints, so a valid reading is decoded and validated in one C pass. The
+checked one (:func:`decode_reading_json`) decodes any reading-shaped document, and the parser then validates it
+value by value, naming the first problem. Both refuse unknown fields.
+
+Duplicate keys: msgspec keeps the last of repeated keys, so their absence is proved cheaply. Every key/value
+pair of a JSON object contributes exactly one ``:`` outside strings; when the payload holds exactly as many
+colons as the decoded reading has pairs (4 + number of metrics), no key can be repeated. Any other payload
+(colons inside strings, decode errors, NaN literals) takes the standard library's parser with a duplicate
+check, which also classifies the problem precisely.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from msgspec import UNSET, UnsetType
 
 from smartcity.city.model import DeviceType
 from smartcity.contract.metrics import MetricKind, metrics_for
-from smartcity.contract.reading import Reading, RejectReason, Value
+from smartcity.contract.reading import Reading, RejectReason
 from smartcity.contract.validate import MAX_SEQ, Invalid
 
 WireValue = float | int | bool | str | None
@@ -67,14 +71,16 @@ def decode_reading_json(payload: bytes) -> JsonReading:
     return reading
 
 
-class _TypedReading(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
+class TypedReading(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
+    """Base of the per-device-type readings of the fast path; ``m`` is a struct of that type's metrics."""
+
     dev: str
     seq: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)]
     ts: int
     m: msgspec.Struct
 
 
-def _typed_decoder(device_type: DeviceType) -> msgspec.json.Decoder[_TypedReading]:
+def _typed_decoder(device_type: DeviceType) -> msgspec.json.Decoder[TypedReading]:
     """A decoder that accepts only readings valid for ``device_type``: metric names, types and ranges are
     msgspec constraints, checked in C while decoding. String metrics are left out (their character rules
     need the checked path)."""
@@ -89,26 +95,26 @@ def _typed_decoder(device_type: DeviceType) -> msgspec.json.Decoder[_TypedReadin
             fields.append((name, bool | UnsetType, UNSET))
     options: dict[str, Any] = {"frozen": True, "forbid_unknown_fields": True, "gc": False}
     metrics = msgspec.defstruct(f"{device_type}_metrics", fields, **options)
-    reading = msgspec.defstruct(f"{device_type}_reading", [("m", metrics)], bases=(_TypedReading,), **options)
+    reading = msgspec.defstruct(f"{device_type}_reading", [("m", metrics)], bases=(TypedReading,), **options)
     return msgspec.json.Decoder(reading)
 
 
 _TYPED_DECODERS = {device_type: _typed_decoder(device_type) for device_type in DeviceType}
 
 
-def decode_valid_reading(payload: bytes, device_type: DeviceType) -> tuple[str, int, int, dict[str, Value]] | None:
-    """The fast path: ``(dev, seq, ts, values)`` when ``payload`` is a reading whose schema, metric names, value
-    types and ranges are all valid for ``device_type`` and no key repeats; None for anything else, which the
-    caller then sends through the checked path to learn what is wrong. ``dev`` and ``ts`` are not checked here.
-    Values come back in registry order; float metrics always as floats."""
-    try:
-        reading = _TYPED_DECODERS[device_type].decode(payload)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        return None
-    values: dict[str, Value] = msgspec.to_builtins(reading.m)  # leaves out the metrics not sent (UNSET)
-    if not values or payload.count(b":") != _TOP_LEVEL_PAIRS + len(values):
-        return None
-    return reading.dev, reading.seq, reading.ts, values
+def typed_decoder(device_type: DeviceType) -> msgspec.json.Decoder[TypedReading]:
+    """The fast path's decoder for ``device_type``: it accepts only readings whose schema, metric names, value
+    types and ranges are all valid for the type (``dev`` and ``ts`` are not checked). Values decode in
+    registry order, float metrics always as floats; a caller must still prove that no key repeated, see
+    :func:`has_no_repeats`."""
+    return _TYPED_DECODERS[device_type]
+
+
+def has_no_repeats(payload: bytes, metrics: int) -> bool:
+    """True when a payload that decoded to a reading with ``metrics`` metrics repeated no key: it holds exactly
+    one ':' per key/value pair. (A ':' inside a string, only possible in ``dev`` for the typed decoders, makes
+    the count differ: such a payload goes to the checked path, which finds the repeat or the odd ``dev``.)"""
+    return payload.count(b":") == _TOP_LEVEL_PAIRS + metrics
 
 
 class _DuplicateKey(Exception):

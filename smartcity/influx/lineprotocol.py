@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import repeat
+from operator import add
 
 import msgspec
 
@@ -129,6 +131,8 @@ class LineEncoder:
     def __init__(self, directory: DeviceDirectory) -> None:
         self._directory = directory
         self._prefixes: dict[str, dict[str, str]] = {}
+        self._layouts: dict[str, tuple[tuple[str, ...], _Plan, tuple[str, ...]]] = {}
+        """Device -> (metric names, plan, line heads) of its last reading shape: devices repeat their shape."""
 
     def _device_prefixes(self, device_id: str) -> dict[str, str]:
         info = self._directory.get(device_id)
@@ -147,35 +151,42 @@ class LineEncoder:
         self._prefixes[device_id] = prefixes
         return prefixes
 
+    def _layout(self, device_id: str, names: tuple[str, ...]) -> tuple[tuple[str, ...], _Plan, tuple[str, ...]]:
+        prefixes = self._prefixes.get(device_id) or self._device_prefixes(device_id)
+        plan = _PLANS.get(names) or _plan(names)
+        try:
+            heads = tuple(prefixes[measurement] for measurement in plan.measurements)
+        except KeyError as exc:
+            raise _foreign(device_id, exc) from None
+        layout = (names, plan, heads)
+        self._layouts[device_id] = layout
+        return layout
+
     def encode(self, reading: Reading) -> list[str]:
         """The lines for one reading, timestamps in milliseconds."""
-        prefixes = self._prefixes.get(reading.device_id) or self._device_prefixes(reading.device_id)
         values = reading.values
         names = tuple(values)
-        plan = _PLANS.get(names) or _plan(names)
-        if plan is None or plan.types != tuple(map(type, values.values())):
-            return self._encode_each(reading, prefixes)  # strings, or values of an unexpected type
+        layout = self._layouts.get(reading.device_id)
+        if layout is None or layout[0] != names:
+            layout = self._layout(reading.device_id, names)
+        _, plan, heads = layout
+        if plan is _NO_PLAN or plan.types != tuple(map(type, values.values())):
+            return self._encode_each(reading, self._prefixes[reading.device_id])  # strings, odd orders or types
+        if plan.ints:
+            values = values.copy()
+            for name in plan.ints:
+                values[name] = f"{values[name]}i"  # written as a JSON string: its quotes are dropped below
         # msgspec writes the whole dict in one C call ({"no2":23.4,"lamp_on":true}), floats in the shortest
         # form that round-trips; one translate() turns that into line-protocol fields (no2=23.4,lamp_on=true).
         encoded = _JSON.encode(values)
         if b"null" in encoded:  # msgspec's rendering of NaN and infinities
-            return self._encode_each(reading, prefixes)  # raises, naming the value
+            return self._encode_each(reading, self._prefixes[reading.device_id])  # raises, naming the value
         fields = encoded.translate(_JSON_TO_FIELDS, b'"{}').decode()
         tail = f",seq={reading.seq}i {reading.ts_ms}"
-        try:
-            if plan.single is not None:
-                return [prefixes[plan.single] + fields + tail]
-            parts = fields.split(",")
-            for index in plan.ints:
-                parts[index] += "i"
-            return [
-                prefixes[measurement]
-                + ",".join(parts[where] if type(where) is slice else [parts[i] for i in where])
-                + tail
-                for measurement, where in plan.segments
-            ]
-        except KeyError as exc:
-            raise _foreign(reading.device_id, exc) from None
+        if plan.splitter is None:
+            return [heads[0] + fields + tail]
+        groups = plan.splitter.match(fields).groups()  # type: ignore[union-attr]  # always matches
+        return list(map(add, map(add, heads, groups), repeat(tail, len(groups))))  # map(): no Python frames
 
     @staticmethod
     def _encode_each(reading: Reading, prefixes: dict[str, str]) -> list[str]:
@@ -207,18 +218,21 @@ def _foreign(device_id: str, exc: KeyError) -> LineProtocolError:
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """How one reading shape (its ordered metric names) becomes lines, for shapes without string metrics."""
+    """How one reading shape (its ordered metric names) becomes lines, for shapes without string metrics whose
+    metrics come grouped by measurement (registry order is)."""
 
     types: tuple[type, ...]
     """The value type each metric must have (float, int, bool)."""
-    segments: tuple[tuple[str, slice | tuple[int, ...]], ...]
-    """(measurement, positions of its fields: a slice when they are adjacent, as they are in registry order)."""
-    ints: tuple[int, ...]
-    """Positions of integer fields (they need the ``i`` suffix)."""
-    single: str | None
-    """The measurement, when there is only one and no integer field: the fields need no splitting."""
+    ints: tuple[str, ...]
+    """Integer metrics (they need the ``i`` suffix)."""
+    measurements: tuple[str, ...]
+    """The measurements, in the order their fields come."""
+    splitter: re.Pattern[str] | None
+    """Cuts the fields text into one group per measurement; None when there is only one."""
 
 
+_NO_PLAN = _Plan((), (), (), None)
+"""Shapes the general path handles (cached too, so that they are recognised in one look-up)."""
 _PLANS: dict[tuple[str, ...], _Plan] = {}
 _PLAN_CACHE_SIZE = 4096
 _TYPES = {MetricKind.FLOAT: float, MetricKind.INT: int, MetricKind.BOOL: bool}
@@ -226,21 +240,25 @@ _JSON = msgspec.json.Encoder()
 _JSON_TO_FIELDS = bytes.maketrans(b":", b"=")
 
 
-def _plan(names: tuple[str, ...]) -> _Plan | None:
+def _plan(names: tuple[str, ...]) -> _Plan:
     found = [METRICS.get(name) for name in names]
-    specs = [spec for spec in found if spec and spec.kind in _TYPES and escape_key(spec.field) == spec.field]
+    specs = [spec for spec in found if spec is not None]
     if len(specs) != len(names):
-        return None  # the general path handles strings and names unknown metrics
-    by_measurement: dict[str, list[int]] = {}
-    for index, spec in enumerate(specs):
-        by_measurement.setdefault(spec.measurement, []).append(index)
-    ints = tuple(i for i, spec in enumerate(specs) if spec.kind is MetricKind.INT)
-    segments = tuple(
-        (measurement, slice(at[0], at[-1] + 1) if at == list(range(at[0], at[-1] + 1)) else tuple(at))
-        for measurement, at in by_measurement.items()
-    )
-    single = segments[0][0] if len(segments) == 1 and not ints else None
-    plan = _Plan(tuple(_TYPES[spec.kind] for spec in specs), segments, ints, single)
+        return _NO_PLAN  # not cached (names from outside the registry); the general path names the metric
+    measurements = [spec.measurement for spec in specs]
+    order = list(dict.fromkeys(measurements))
+    plan = _NO_PLAN
+    grouped = measurements == sorted(measurements, key=order.index)
+    if grouped and all(spec.kind in _TYPES and escape_key(spec.field) == spec.field for spec in specs):
+        sizes = [measurements.count(measurement) for measurement in order]
+        # One group per measurement: "(f,f,f),(f,f)" - metric values never hold a comma (no strings here).
+        pattern = ",".join(r"([^,]*" + r",[^,]*" * (size - 1) + ")" for size in sizes)
+        plan = _Plan(
+            types=tuple(_TYPES[spec.kind] for spec in specs),
+            ints=tuple(spec.name for spec in specs if spec.kind is MetricKind.INT),
+            measurements=tuple(order),
+            splitter=re.compile(pattern + r"\Z") if len(order) > 1 else None,
+        )
     if len(_PLANS) >= _PLAN_CACHE_SIZE:
         _PLANS.clear()
     _PLANS[names] = plan

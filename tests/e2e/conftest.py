@@ -19,8 +19,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from bench.harness import GatewayProcess, InfluxProbe
+from bench.bridges import GatewayProcess
 from bench.loadgen import bench_city, device_id
+from bench.probes import InfluxProbe
 from smartcity.contract.messages import DeadLetter
 from smartcity.contract.reading import Reading
 from smartcity.contract.topics import TopicKind, TopicScheme

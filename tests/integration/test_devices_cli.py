@@ -70,7 +70,8 @@ async def test_two_workers_then_sigterm_leaves_every_device_offline(
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 0, stderr.decode()
     summary = json.loads(stdout)
-    assert summary["counters"]["readings"] > 0 and summary["devices_run"] == len(city.devices)
+    assert summary["counters"]["readings"] > 0
+    assert summary["devices_run"] == len(city.devices)
     assert summary["counters"].get("errors", 0) == 0, summary["errors"]
     await live.stop()
     statuses = await Collector().start(mqtt_settings, [f"{topic_root}/v1/dev/+/status"], "statuses")
@@ -78,8 +79,8 @@ async def test_two_workers_then_sigterm_leaves_every_device_offline(
     for device in city.devices:
         [(raw, retained)] = statuses.messages[f"{topic_root}/v1/dev/{device.id}/status"]
         status = msgspec.json.decode(raw, type=Status)
-        assert retained and status.state == "offline", device.id
-        assert status.reason == "shutdown"
+        assert retained, device.id
+        assert (status.state, status.reason) == ("offline", "shutdown"), device.id
     await statuses.stop()
 
 
@@ -108,7 +109,8 @@ def test_missing_city_file_is_named(tmp_path: Path, mqtt_settings: MqttSettings)
         [str(SMARTCITY), "simulate", "--city", str(tmp_path / "nope.json")], env=_env(mqtt_settings),
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
-    assert result.returncode == 2 and "nope.json does not exist" in result.stderr
+    assert result.returncode == 2
+    assert "nope.json does not exist" in result.stderr
 
 
 async def test_devices_and_network_server_work_under_the_city_acl(
@@ -135,7 +137,8 @@ async def test_devices_and_network_server_work_under_the_city_acl(
     await live.wait_for(lambda: {t.split("/")[3] for t in live.messages} >= senders, timeout_s=30)
     stop.set()
     summary = await task
-    assert summary["counters"].get("publish_refused", 0) == 0 and summary["counters"].get("errors", 0) == 0
+    assert summary["counters"].get("publish_refused", 0) == 0
+    assert summary["counters"].get("errors", 0) == 0
     assert any(d.network is NetworkClass.NARROWBAND for d in city.devices)
     await live.stop()
 

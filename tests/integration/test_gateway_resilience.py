@@ -1,10 +1,13 @@
-"""The gateway across a broker restart (persistent session, resubscribe, nothing lost) and as two replicas in one
-``$share`` group (the load is split, every reading lands once)."""
+"""The gateway across a broker restart (persistent session, resubscribe, nothing lost), a frozen broker (half-open
+connection noticed, reconnect), and as two replicas in one ``$share`` group (the load is split, every reading lands
+once)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -115,3 +118,37 @@ async def test_two_replicas_in_a_shared_group_split_the_load(
 
 async def _count(influx: InfluxSettings, expected: int) -> bool:
     return await count_points(influx, "air_quality", "no2") >= expected
+
+
+async def test_a_frozen_broker_is_noticed_and_the_gateway_reconnects_when_it_thaws(
+    tmp_path: Path,
+    mosquitto_factory: Callable[..., MosquittoProcess],
+    influx_settings: InfluxSettings,
+    topic_root: str,
+) -> None:
+    broker = mosquitto_factory(persistence=True)
+    mqtt = MqttSettings(host="::1", port=broker.port, topic_root=topic_root, keepalive_s=5)
+    stop, task, port = await _start(_settings(tmp_path, "gw-frozen", mqtt, influx_settings, watchdog_s=3))
+    try:
+        os.kill(broker.pid, signal.SIGSTOP)  # the TCP connection stays up, nothing answers: half-open
+        try:
+
+            async def noticed() -> bool:
+                return await metric(port, "broker_connected") == 0
+
+            await eventually(noticed, within_s=30, what="the silent connection dropped")
+        finally:
+            os.kill(broker.pid, signal.SIGCONT)
+
+        async def reconnected() -> bool:
+            return await metric(port, "broker_connected") == 1
+
+        await eventually(reconnected, within_s=40, what="reconnected after the broker thawed")
+        publisher, _ = connect(mqtt)
+        publish_all(publisher, _readings(topic_root, "aq-1", range(5)))
+        publisher.loop_stop()
+        publisher.disconnect()
+        await eventually(lambda: _count(influx_settings, 5), what="readings after the reconnect")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)

@@ -15,6 +15,9 @@ import cbor2
 
 from gateway.service import run
 from gateway.settings import GatewaySettings
+from smartcity.contract.reading import Reading
+from smartcity.contract.senml import encode_senml_cbor, encode_senml_json
+from smartcity.influx.client import InfluxClient
 from smartcity.localservices import InfluxdProcess
 from smartcity.localservices.process import free_port
 from smartcity.settings import InfluxSettings, MqttSettings
@@ -92,42 +95,54 @@ async def test_valid_readings_land_and_every_bad_input_is_dead_lettered(
         "oversized": (f"{root}/v1/dev/aq-1/reading", b"{" + b" " * 70_000 + b"}"),
         "malformed-cbor": (f"{root}/v1/dev/aq-1/senml-cbor", b"\xff\x00\x13garbage"),
         "empty-pack": (f"{root}/v1/dev/aq-1/senml-cbor", cbor2.dumps([])),
+        "too-many-records": (f"{root}/v1/dev/aq-1/senml-cbor", cbor2.dumps([{0: "aq-1:no2", 2: 1.0}] * 2000)),
+        "duplicate-key": (
+            f"{root}/v1/dev/aq-1/reading",
+            b'{"dev": "aq-1", "seq": 7, "ts": %d, "m": {"no2": 1.0, "no2": 2.0}}' % _START_MS,
+        ),
+        "wrong-type": (f"{root}/v1/dev/aq-1/reading", _reading("aq-1", 1003, no2="high")),  # type: ignore[arg-type]
+        "non-finite": (
+            f"{root}/v1/dev/aq-1/reading",
+            b'{"dev": "aq-1", "seq": 8, "ts": %d, "m": {"no2": NaN}}' % _START_MS,
+        ),
     }
-    messages: list[tuple[str, bytes]] = []
+    invalid_utf8 = (f"{root}/v1/dev/aq-1/reading", b'{"dev": "aq-\xff", "seq": 1, "ts": 1, "m": {}}')
+    # A narrowband backlog: one SenML CBOR pack with three readings of the parking bay, and a JSON SenML pack.
+    backlog = [Reading("park-1", seq, _START_MS + 1000 * seq, {"occupied": seq % 2 == 0}) for seq in range(3)]
+    messages: list[tuple[str, bytes]] = [
+        (f"{root}/v1/dev/park-1/senml-cbor", encode_senml_cbor(backlog)),
+        (f"{root}/v1/dev/noise-1/senml", encode_senml_json([Reading("noise-1", 0, _START_MS, {"laeq": 51.5})])),
+    ]
+    expected = sorted([*bad, "malformed-json"])
     for seq in range(40):
         messages.append((f"{root}/v1/dev/aq-1/reading", _reading("aq-1", seq)))
-        if seq % 5 == 0 and bad:
+        if seq % 3 == 0 and bad:
             messages.append(bad.popitem()[1])
     assert not bad
+    messages.append(invalid_utf8)
     try:
         async with gateway(_settings(tmp_path, mqtt_settings, influx_settings)) as port:
             publish_all(publisher, messages)
             await eventually(_points(influx_settings, 40), what="40 readings in InfluxDB")  # type: ignore[arg-type]
 
             async def all_dead_letters() -> bool:
-                return await metric(port, "inflight_unacked") == 0 and dead.qsize() >= 8
+                return await metric(port, "inflight_unacked") == 0 and dead.qsize() >= len(expected)
 
-            await eventually(all_dead_letters, what="8 dead letters")
+            await eventually(all_dead_letters, what=f"{len(expected)} dead letters")
             letters = [json.loads(message.payload) for message in drain(dead)]
-            assert sorted(letter["reason"] for letter in letters) == sorted(
-                [
-                    "malformed-json",
-                    "unknown-device",
-                    "out-of-range",
-                    "unknown-metric",
-                    "topic-mismatch",
-                    "oversized",
-                    "malformed-cbor",
-                    "empty-pack",
-                ]
-            )
+            assert sorted(letter["reason"] for letter in letters) == expected
             by_reason = {letter["reason"]: letter for letter in letters}
             assert by_reason["malformed-cbor"]["payload_encoding"] == "base64"
-            assert by_reason["malformed-json"]["payload"] == '{"dev": "aq-1", '
+            assert '{"dev": "aq-1", ' in [letter["payload"] for letter in letters]
+            binary = sorted(letter["reason"] for letter in letters if letter["payload_encoding"] == "base64")
+            assert binary == ["empty-pack", "malformed-cbor", "malformed-json", "too-many-records"]  # CBOR, bad UTF-8
             assert by_reason["unknown-device"]["topic"] == f"{root}/v1/dev/ghost-9/reading"
             assert await metric(port, "rejected_total", 'reason="out-of-range"') == 1
-            assert await metric(port, "readings_accepted_total") == 40
+            assert await metric(port, "readings_accepted_total") == 44
             assert await count_points(influx_settings, "air_quality", "no2") == 40
+            assert await count_points(influx_settings, "parking", "occupied") == 3
+            assert await count_points(influx_settings, "noise", "laeq") == 1
+            assert await metric(port, "messages_received_total", 'kind="senml-cbor"') == 4  # 1 valid, 3 bad
     finally:
         for client in (dead_client, publisher):
             client.loop_stop()
@@ -201,3 +216,34 @@ async def test_messages_never_made_durable_are_redelivered_to_the_restarted_gate
     finally:
         publisher.loop_stop()
         publisher.disconnect()
+
+
+async def test_points_influxdb_refuses_are_dead_lettered_with_its_reason_and_the_rest_land(
+    tmp_path: Path, mqtt_settings: MqttSettings, influx_settings: InfluxSettings
+) -> None:
+    root = mqtt_settings.topic_root
+    async with InfluxClient(influx_settings) as influx:
+        # A string "no2" in the same shard: every float no2 written there is a field type conflict (HTTP 400).
+        await influx.write(f'air_quality,device=legacy no2="n/a" {_START_MS}'.encode())
+    dead_client, dead = connect(mqtt_settings, subscribe=f"{root}/v1/sys/dead-letter/+")
+    publisher, _ = connect(mqtt_settings)
+    messages = [(f"{root}/v1/dev/noise-1/reading", _reading("noise-1", seq, laeq=40.0 + seq)) for seq in range(10)]
+    messages.insert(5, (f"{root}/v1/dev/aq-1/reading", _reading("aq-1", 3, no2=7.0)))
+    try:
+        async with gateway(_settings(tmp_path, mqtt_settings, influx_settings, batch_ms=500)) as port:
+            publish_all(publisher, messages)
+
+            async def settled() -> bool:
+                return await metric(port, "inflight_unacked") == 0 and dead.qsize() >= 1
+
+            await eventually(settled, what="the refused point dead-lettered and everything acked")
+            (letter,) = [json.loads(message.payload) for message in drain(dead)]
+            assert letter["reason"] == "store-rejected"
+            assert "field type conflict" in letter["detail"]
+            assert letter["payload"].startswith("air_quality,device=aq-1,")
+            assert letter["topic"] == f"{root}/v1/dev/aq-1/reading"
+            assert await count_points(influx_settings, "noise", "laeq") == 10
+    finally:
+        for client in (dead_client, publisher):
+            client.loop_stop()
+            client.disconnect()

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from devices.clock import SimClock
 from devices.faults import NO_FAULTS
 from devices.link import RunContext
-from devices.narrowband import NarrowbandDevice, NetworkServer, ServerAccount, build_pack, fit_reading
+from devices.narrowband import NarrowbandDevice, build_pack, fit_reading
+from devices.netserver import NetworkServer, ServerAccount
 from devices.signals import SignalModel
 from devices.stats import RunStats
 from smartcity.city.model import DeviceType, RadioProfile

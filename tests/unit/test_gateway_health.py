@@ -46,6 +46,16 @@ def test_a_restarted_sequence_is_not_taken_for_old_duplicates() -> None:
     assert health.snapshot("aq-1")["last_seq"] == 1  # type: ignore[index]
 
 
+def test_a_seq_reused_with_a_newer_clock_within_the_window_is_a_restart_not_a_duplicate() -> None:
+    health = _health()
+    for seq in range(10):
+        health.observe("aq-1", seq, 1000 + seq, 0)
+    assert health.observe("aq-1", 2, 5000, 0) == (False, 0)  # rebooted device, counting from 2 again
+    assert health.observe("aq-1", 3, 5001, 0) == (False, 0)
+    assert health.observe("aq-1", 3, 5001, 0) == (True, 0)  # and this one is a real duplicate
+    assert health.snapshot("aq-1")["duplicates"] == 1  # type: ignore[index]
+
+
 def test_lines_carry_registry_tags_and_only_changed_devices() -> None:
     health = _health()
     health.observe("aq-1", 7, 1000, 1234)

@@ -168,3 +168,16 @@ def test_the_lag_histogram_exports_cumulative_buckets() -> None:
     assert 'smartcity_gateway_end_to_end_lag_seconds_bucket{le="3600.0"} 3.0' in text
     assert 'smartcity_gateway_end_to_end_lag_seconds_bucket{le="+Inf"} 4.0' in text
     assert "smartcity_gateway_end_to_end_lag_seconds_count 4.0" in text
+
+
+async def test_device_health_is_written_for_changed_devices(tmp_path: Path) -> None:
+    store = MemoryStore()
+    async with running(tmp_path, store) as (parts, pipeline):
+        _send(parts, 2, first_mid=1)
+        _send(parts, 1, first_mid=5)  # seq 5 after seq 2: seqs 3 and 4 are missing
+        await _until(lambda: len(parts.broker.acked) == 3)
+        await pipeline.write_health()
+        (line,) = [line for line in store.lines if line.startswith("device_health,")]
+        assert line.startswith("device_health,device=aq-1,device_type=air_quality,district=d1,")
+        assert "last_seq=5i,gaps=2i,duplicates=0i" in line
+        assert parts.metrics.gaps._value.get() == 2

@@ -1,6 +1,8 @@
 from pathlib import Path
 
-from gateway.spool import Spool
+import pytest
+
+from gateway.spool import Spool, SpoolBusy
 
 
 async def test_batches_come_back_oldest_first_and_survive_a_reopen(tmp_path: Path) -> None:
@@ -29,3 +31,11 @@ async def test_the_spool_is_sqlite_in_wal_mode(tmp_path: Path) -> None:
         synchronous = spool._db.execute("PRAGMA synchronous").fetchone()[0]
     assert mode == "wal"
     assert synchronous == 2  # FULL: every commit is fsynced
+
+
+async def test_a_second_process_cannot_share_the_spool_directory(tmp_path: Path) -> None:
+    async with Spool(tmp_path):
+        with pytest.raises(SpoolBusy, match="in use by another gateway"):
+            Spool(tmp_path)
+    async with Spool(tmp_path) as again:  # released on close
+        assert again.batches == 0

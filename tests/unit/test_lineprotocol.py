@@ -90,6 +90,24 @@ def test_line_encoder_formats_every_kind() -> None:
     assert display.endswith(r' message="a \"b\" \\c",brightness=10i,seq=2i 6')
 
 
+def test_grouped_readings_with_integers_in_two_measurements() -> None:
+    values: dict[str, Value] = {
+        "lamp_on": True,
+        "dim_level": 40,
+        "lamp_power": 35.0,
+        "battery": 50.5,
+        "report_interval": 60,
+    }
+    light_tags = (
+        "device=sl-000007,device_type=street_light,district=south,facility=street-0002,facility_kind=street_segment"
+    )
+    assert LineEncoder(DIRECTORY).encode(Reading(LIGHT, 9, 5, values)) == [
+        f"street_light,{light_tags} lamp_on=true,dim_level=40i,lamp_power=35.0,seq=9i 5",
+        f"device_vitals,{light_tags} battery=50.5,report_interval=60i,seq=9i 5",
+    ]
+    assert values["dim_level"] == 40  # the reading itself is left alone
+
+
 def test_line_encoder_converts_integers_in_float_metrics() -> None:
     (line, _) = LineEncoder(DIRECTORY).encode(Reading(AIR, 1, 5, {"no2": 3, "battery": 7}))
     assert " no2=3.0,seq=1i " in line  # float field type stays float for ever

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from unittest import mock
 
 import cbor2
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from smartcity.contract import parse as parse_module
 from smartcity.contract.messages import Birth, DeviceState, Status
 from smartcity.contract.parse import ParseLimits, parse_birth, parse_status
 from smartcity.contract.reading import ParseOutcome, Reading, Rejection, RejectReason
@@ -28,6 +30,7 @@ from tests.contract_support import (
     only_rejection,
     parse,
     topic,
+    typed,
 )
 
 R = RejectReason
@@ -80,7 +83,7 @@ def test_valid_json_reading() -> None:
         (reading_json(ts=NOW_MS + 300_001), R.TIMESTAMP_FUTURE, "ahead of the gateway clock"),
         (reading_json(ts=NOW_MS - 31 * 86_400_000 - 1), R.TIMESTAMP_PAST, "in the past"),
         (reading_json(ts=10**40), R.TIMESTAMP_FUTURE, "ahead of the gateway clock"),
-        (reading_json(m={"no2": 10**400}), R.OUT_OF_RANGE, "m.no2: 1000000000"),
+        (reading_json(m={"no2": 10**400}), R.OUT_OF_RANGE, "m.no2: <1329-bit integer> above maximum 2000"),
     ],
 )
 def test_json_rejections(payload: bytes, reason: RejectReason, detail: str) -> None:
@@ -349,6 +352,8 @@ JSON_SCALARS = (
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.integers(min_value=-(10**600), max_value=10**600)
+    | st.sampled_from([1.7e308, -1.7e308, 5e-324])
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=20)
 )
@@ -427,6 +432,29 @@ def test_hostile_payloads(payload: bytes, kind: TopicKind) -> None:
     assert_documented(outcome)
 
 
+HUGE = b"1" + b"0" * 4_000
+
+
+@pytest.mark.parametrize(
+    ("payload", "kind", "reason"),
+    [
+        (b'{"dev":"aq-000123","seq":1,"ts":' + HUGE + b',"m":{"no2":1}}', TopicKind.READING, R.TIMESTAMP_FUTURE),
+        (b'{"dev":"aq-000123","seq":1,"ts":-' + HUGE + b',"m":{"no2":1}}', TopicKind.READING, R.TIMESTAMP_PAST),
+        (reading_json(m={"no2": 1}).replace(b'"no2": 1', b'"no2": ' + HUGE), TopicKind.READING, R.OUT_OF_RANGE),
+        (b'[{"bt":1.7e308,"n":"seq","v":1},{"n":"no2","v":1}]', SENML, R.TIMESTAMP_FUTURE),
+        (b'[{"bt":-1.7e308,"n":"seq","v":1},{"n":"no2","v":1}]', SENML, R.TIMESTAMP_PAST),
+        (b'[{"bt":' + HUGE + b',"n":"seq","v":1},{"n":"no2","v":1}]', SENML, R.TIMESTAMP_FUTURE),
+        (b'[{"n":"seq","v":' + HUGE + b'},{"n":"no2","v":1}]', SENML, R.OUT_OF_RANGE),
+        (b'[{"n":"seq","v":1},{"n":"no2","v":-' + HUGE + b"}]", SENML, R.OUT_OF_RANGE),
+    ],
+)
+def test_huge_numbers_are_rejected_not_raised(payload: bytes, kind: TopicKind, reason: RejectReason) -> None:
+    outcome = parse(payload, kind=kind)
+    assert outcome.readings == []
+    assert outcome.rejections[0].reason == reason
+    assert len(outcome.rejections[0].detail) < 200
+
+
 def test_status_parsers_never_raise_on_garbage() -> None:
     for payload in (b"\xff", b"[" * 10_000, b"{}", b"null", b'{"state": "online", "ts_ms": 1e999}'):
         assert isinstance(
@@ -435,3 +463,25 @@ def test_status_parsers_never_raise_on_garbage() -> None:
         assert isinstance(
             parse_birth(topic(AIR, TopicKind.BIRTH), payload, scheme=SCHEME, directory=DIRECTORY), Rejection
         )
+
+
+@PROPERTY_SETTINGS
+@given(
+    device_id=st.sampled_from([AIR, LIGHT, PARKING, OCCUPANCY]),
+    seq=st.integers(min_value=-1, max_value=2**63) | st.just(1.0),
+    ts=st.integers(min_value=NOW_MS - 32 * 86_400_000, max_value=NOW_MS + 400_000),
+    metrics=st.dictionaries(
+        st.sampled_from(["no2", "pm25", "battery", "rssi", "occupied", "occupancy", "lamp_on", "dim_level", "co2"]),
+        st.integers(-(2**65), 2**65) | st.floats() | st.booleans() | st.none() | st.just("1"),
+        max_size=4,
+    ),
+)
+def test_fast_path_accepts_only_what_the_checked_path_accepts(
+    device_id: str, seq: object, ts: int, metrics: dict[str, object]
+) -> None:
+    payload = json.dumps({"dev": device_id, "seq": seq, "ts": ts, "m": metrics}).encode()
+    with mock.patch.object(parse_module, "has_no_repeats", return_value=False):
+        checked = parse(payload, device_id)
+    outcome = parse(payload, device_id)
+    assert [typed(r) for r in outcome.readings] == [typed(r) for r in checked.readings]
+    assert outcome.rejections == checked.rejections

@@ -222,3 +222,76 @@ def test_escaped_colons_cannot_hide_a_repeated_key_in_json() -> None:
     with pytest.raises(Invalid) as caught:
         decode_senml_json(payload)
     assert caught.value.reason is RejectReason.DUPLICATE_KEY
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"\x81\xa3\x00cno2\x02\xf9\x3e\x00\x02\xf9\x41\x00",  # {n: "no2", v: 1.5, v: 2.5}, halves
+        b"\x81\xa3\x00cno2\x02\xfb" + struct.pack(">d", 0.1) + b"\x02\xf9\x41\x00",  # a double, then a half
+        b"\x81\xa3\x02\x01\x00cseq\x02\x02",  # {v: 1, n: "seq", v: 2}
+    ],
+)
+def test_repeated_labels_are_found_whatever_the_float_widths(payload: bytes) -> None:
+    assert cbor.decode_fast(payload) is None
+    with pytest.raises(Invalid) as caught:
+        decode_senml_cbor(payload)
+    assert caught.value.reason is RejectReason.DUPLICATE_KEY
+
+
+def test_a_float_marker_byte_inside_a_value_does_not_defeat_the_fast_path() -> None:
+    value = next(v / 10 for v in range(1, 10_000) if b"\xf9" in struct.pack(">d", v / 10))
+    payload = encode_senml_cbor([Reading(AIR, 1, NOW_MS, {"no2": value, "pm25": 1.5, "pm10": float(2**-20)})])
+    assert cbor.decode_fast(payload) == cbor.decode(payload)
+    assert parse(payload, AIR, TopicKind.SENML_CBOR).readings[0].values["no2"] == value
+
+
+CBOR_SCALARS = (
+    st.floats(width=16) | st.floats(width=32) | st.floats() | st.integers(-(2**40), 2**40) | st.text(max_size=3)
+)
+
+
+@PROPERTY_SETTINGS
+@given(records=st.lists(st.lists(st.tuples(st.integers(-6, 9), CBOR_SCALARS, st.booleans()), max_size=5), max_size=4))
+def test_the_fast_decoder_never_hides_a_repeated_key(records: list[list[tuple[int, object, bool]]]) -> None:
+    """Raw maps, repeats allowed, each value in its shortest form or (False) as cbor2 writes it by default."""
+    payload = bytes([0x80 + len(records)]) + b"".join(
+        bytes([0xA0 + len(pairs)])
+        + b"".join(cbor2.dumps(key) + cbor2.dumps(value, canonical=short) for key, value, short in pairs)
+        for pairs in records
+    )
+    fast = cbor.decode_fast(payload)
+    try:
+        strict: object = cbor.decode(payload, max_depth=2)
+    except cbor.CborDuplicateKey:
+        assert fast is None
+        return
+    if fast is not None:
+        assert cbor2.dumps(fast) == cbor2.dumps(strict)
+
+
+@pytest.mark.parametrize(
+    ("data", "count"),
+    [
+        (b"\x80", 0),
+        (b"\x97", 23),
+        (b"\x98\x20", 32),
+        (b"\x99\x03\xe8", 1000),
+        (b"\x9b\x00\x00\x00\x00\x00\x00\x00\x05", 5),
+        (b"\x9f\x01\xff", None),  # indefinite length: nothing declared
+        (b"\x99\x03", None),  # truncated header
+        (b"\xa0", None),  # not an array
+        (b"", None),
+    ],
+)
+def test_declared_array_length(data: bytes, count: int | None) -> None:
+    assert cbor.declared_array_length(data) == count
+
+
+def test_too_many_records_in_cbor_whichever_decoder_sees_them() -> None:
+    plain = cbor2.dumps([{0: "seq", 2: i, 6: i} for i in range(30)])
+    claimed = b"\x99\x10\x00" + b"\x01" * 100  # claims 4096 records, holds garbage: not even decoded
+    for payload in (plain, claimed):
+        with pytest.raises(Invalid) as caught:
+            decode_senml_cbor(payload, max_records=20)
+        assert caught.value.reason is RejectReason.TOO_MANY_RECORDS

@@ -1,0 +1,175 @@
+"""The paho-mqtt 2.x client with a lean receive path: the only module that touches paho's private internals.
+
+``tests/unit/test_gateway_mqtt.py`` fails loudly when a paho release changes what is used here:
+
+- :meth:`FastClient.pump` reads the socket in large chunks and splits them into packets (paho reads each packet
+  with several ``recv`` calls), decodes PUBLISH packets without building a ``Properties`` object and an
+  ``MQTTMessage`` per message (measured as more than half the receive cost) and hands ``(topic, payload, qos,
+  mid)`` straight to the sink. Other packets go to paho's ``_packet_handle`` as paho's own reader passes them.
+- :meth:`FastClient.queue_pubacks` queues many PUBACK packets as one buffer: one socket write instead of one each.
+- :meth:`FastClient.drop` closes the socket without DISCONNECT (paho's ``_sock_close``).
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable, Iterable
+
+import paho.mqtt.client as paho
+from paho.mqtt.client import time_func
+from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.exception import MalformedPacket
+
+MessageSink = Callable[[str, bytes, int, int], None]
+"""Called for every PUBLISH received: ``(topic, payload, qos, mid)``. Must not raise."""
+
+_PUBACK = paho.PUBACK
+_PUBLISH = paho.PUBLISH
+_QOS2_BITS = 0x04
+_READ_CHUNK = 256 * 1024
+PUBACK_PACK = struct.Struct("!BBH").pack
+
+
+def _remaining_length(buf: bytes, index: int) -> tuple[int, int] | None:
+    """Decode an MQTT variable byte integer at ``index``: ``(value, index after it)``, None when the buffer ends
+    first, ``(-1, index)`` when it is longer than the 4 bytes MQTT allows."""
+    value, shift, size = 0, 0, len(buf)
+    while index < size:
+        byte = buf[index]
+        index += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, index
+        shift += 7
+        if shift >= 28:
+            return -1, index
+    return None
+
+
+class FastClient(paho.Client):
+    """paho's client with a leaner receive path (see the module docstring).
+
+    :meth:`pump` replaces ``loop_read``: it reads the socket in large chunks, splits them into MQTT packets itself
+    and hands PUBLISH packets (QoS 0 and 1) straight to :attr:`sink`; every other packet goes through paho's own
+    ``_packet_handle`` exactly as ``_packet_read`` would pass it.
+    """
+
+    sink: MessageSink
+    _pending: bytes
+    last_rx: float
+
+    def prepare(self, sink: MessageSink) -> None:
+        self.sink = sink
+        self._pending = b""
+        self.last_rx = time.monotonic()
+
+    def pump(self, budget: int) -> tuple[MQTTErrorCode, bool]:
+        """Handle up to ``budget`` packets, reading the socket once if the buffer runs dry.
+
+        Returns paho's result code and whether complete packets are still buffered (call again soon).
+        """
+        handled, rc = self._handle_buffered(budget)
+        if rc or handled >= budget:
+            return rc, handled >= budget
+        try:
+            chunk = self._sock_recv(_READ_CHUNK)
+        except BlockingIOError:
+            return MQTTErrorCode.MQTT_ERR_SUCCESS, False
+        except OSError:
+            return self._loop_rc_handle(MQTTErrorCode.MQTT_ERR_CONN_LOST), False
+        if not chunk:
+            return self._loop_rc_handle(MQTTErrorCode.MQTT_ERR_CONN_LOST), False
+        self.last_rx = time.monotonic()
+        with self._msgtime_mutex:
+            self._last_bytes_received = time_func()
+        self._pending = self._pending + chunk if self._pending else chunk
+        more, rc = self._handle_buffered(budget - handled)
+        return rc, handled + more >= budget
+
+    def _handle_buffered(self, budget: int) -> tuple[int, MQTTErrorCode]:
+        # The hot loop of the gateway: one iteration per MQTT packet, PUBLISH decoded inline (no slices but the
+        # topic and the payload, no calls but the sink's).
+        buf = self._pending
+        size = len(buf)
+        sink = self.sink
+        pos = 0
+        handled = 0
+        while handled < budget and size - pos >= 2:
+            header = buf[pos]
+            length = buf[pos + 1]
+            index = pos + 2
+            if length & 0x80:  # remaining length over 127: a variable byte integer of up to 4 bytes
+                parsed = _remaining_length(buf, pos + 1)
+                if parsed is None:
+                    break  # incomplete: wait for more bytes
+                if parsed[0] < 0:
+                    self._pending = b""
+                    return handled, self._loop_rc_handle(MQTTErrorCode.MQTT_ERR_PROTOCOL)
+                length, index = parsed
+            end = index + length
+            if end > size:
+                break  # incomplete packet: wait for more bytes
+            pos = end
+            handled += 1
+            if header & 0xF0 == _PUBLISH and (header & 0x06) != _QOS2_BITS:
+                start = index + 2
+                topic_end = start + ((buf[index] << 8) | buf[index + 1])
+                mid = 0
+                qos = (header & 0x06) >> 1
+                cursor = topic_end
+                if qos:
+                    mid = (buf[cursor] << 8) | buf[cursor + 1]
+                    cursor += 2
+                properties = buf[cursor]  # MQTT 5 property length; the properties themselves are not used
+                if properties & 0x80:
+                    parsed = _remaining_length(buf, cursor)
+                    if parsed is None or parsed[0] < 0:
+                        self._pending = b""
+                        return handled, self._loop_rc_handle(MQTTErrorCode.MQTT_ERR_PROTOCOL)
+                    cursor = parsed[1] + parsed[0]
+                else:
+                    cursor += 1 + properties
+                topic = buf[start:topic_end]
+                try:
+                    text = topic.decode()
+                except UnicodeDecodeError:
+                    text = topic.decode(errors="replace")
+                sink(text, buf[cursor:end], qos, mid)
+                continue
+            rc = self._paho_packet(header, buf[index:end])
+            if rc:
+                self._pending = b""
+                return handled, self._loop_rc_handle(rc)
+            if self._sock is None:  # paho closed the connection (e.g. DISCONNECT from the broker)
+                self._pending = b""
+                return handled, MQTTErrorCode.MQTT_ERR_CONN_LOST
+        self._pending = buf[pos:] if pos else buf
+        return handled, MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _paho_packet(self, header: int, body: bytes) -> MQTTErrorCode:
+        """Let paho handle a packet the fast path does not (CONNACK, SUBACK, PUBACK, PINGRESP, QoS 2, ...)."""
+        self._in_packet["command"] = header
+        self._in_packet["packet"] = bytearray(body)
+        self._in_packet["pos"] = 0
+        try:
+            rc = self._packet_handle()
+        except MalformedPacket:
+            rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
+        self._in_packet["command"] = 0
+        self._in_packet["packet"] = bytearray()
+        return rc
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        # Reached only through _paho_packet, i.e. for QoS 2 (the gateway subscribes with QoS <= 1).
+        return super()._handle_publish()
+
+    def queue_pubacks(self, mids: Iterable[int]) -> None:
+        """Acknowledge QoS 1 messages: many PUBACK packets in one buffer, written when the socket is writable."""
+        blob = b"".join([PUBACK_PACK(_PUBACK, 2, mid) for mid in mids])
+        if blob:
+            self._packet_queue(_PUBACK, blob, 0, 0)
+
+    def drop(self) -> None:
+        """Close the socket without DISCONNECT (the broker then publishes nothing: the gateway has no will)."""
+        self._sock_close()
