@@ -1,14 +1,13 @@
-"""Load for the gateway benchmark: ~200-byte JSON readings published by C clients, or at a steady rate.
+"""Load for the gateway benchmark: ~170-byte JSON readings published by C clients, or at a steady rate.
 
 Fast path: the readings of each device are written to a file, one payload per line, and published by
 ``mosquitto_pub -l`` (libmosquitto, one process per device so each device's sequence numbers arrive in
-order, a few processes at a time). Every device's timestamps are distinct (``base_ms + seq * step_ms``),
+order, 25 processes at a time). Every device's timestamps are distinct (``base_ms + seq * step_ms``),
 so every reading is its own InfluxDB point and a count in the database is a count of readings.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import subprocess
 import threading
@@ -32,12 +31,12 @@ from smartcity.city.model import (
     GeoPoint,
     NetworkClass,
 )
+from smartcity.contract.reading import Reading, Value
 from smartcity.contract.topics import TopicKind, TopicScheme
-
-AIR_QUALITY_METRICS = ("no2", "pm25", "pm10", "o3", "battery", "rssi", "report_interval")
-"""Every benchmark reading carries all of them; ``no2`` is the field the counts use."""
+from smartcity.contract.wire import encode_reading_json
 
 COUNT_FIELD = "no2"
+"""Every benchmark reading carries it (with the other air-quality metrics and vitals): the field counts use."""
 
 
 def bench_city(devices: int, *, name: str = "Benchville") -> City:
@@ -80,8 +79,8 @@ def device_id(index: int) -> str:
 
 
 def reading_payload(device_id: str, seq: int, ts_ms: int, rng: random.Random) -> str:
-    """One air-quality reading in the contract's JSON shape (compact, no newline)."""
-    values = {
+    """One air-quality reading, encoded by the contract's JSON encoder (compact, no newline)."""
+    values: dict[str, Value] = {
         "no2": round(rng.uniform(5, 80), 4),
         "pm25": round(rng.uniform(1, 40), 4),
         "pm10": round(rng.uniform(5, 60), 4),
@@ -90,7 +89,7 @@ def reading_payload(device_id: str, seq: int, ts_ms: int, rng: random.Random) ->
         "rssi": round(rng.uniform(-110, -50), 2),
         "report_interval": 60,
     }
-    return json.dumps({"dev": device_id, "seq": seq, "ts": ts_ms, "m": values}, separators=(",", ":"))
+    return encode_reading_json(Reading(device_id, seq, ts_ms, values)).decode()
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ Prints msg/s, memory per session, CPU per 1,000 msg/s for both, and the ratios.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import tempfile
 import time
@@ -114,6 +115,11 @@ class SysCounter:
         (t0, n0), (t1, n1) = samples[moving[2]], samples[moving[-3]]
         return (n1 - n0) / (t1 - t0)
 
+    def rates(self, since: float) -> list[int]:
+        """Per-sample msg/s received by the broker after ``since`` (the $SYS counter moves once a second)."""
+        samples = [(t, n) for t, n in self.samples if t >= since]
+        return [round((n1 - n0) / (t1 - t0)) for (t0, n0), (t1, n1) in itertools.pairwise(samples)]
+
     def settle(self) -> int:
         time.sleep(2.2)  # two $SYS intervals: the counter includes everything published so far
         return self.received
@@ -154,6 +160,7 @@ def run_ours(
     )
     delivered = sys.settle() - before
     broker_rate = sys.steady_rate(started)
+    print("broker msg/s, one value per second:", " ".join(str(rate) for rate in sys.rates(started) if rate))
     connected = [s["gauges"].get("connected", 0) for _, s in timeline]
     # The steady window: from the first snapshot after publishing began (load mode starts once every session is
     # up) to the last one in which the reading count still grew (before the clean shutdown).

@@ -109,7 +109,9 @@ def simulate(
     else:
         summary = _run_with_view(settings, loaded, chosen, options, console)
     print_summary(summary, as_json=json_output, console=console)
-    if summary.get("counters", {}).get("connect_refused"):
+    counters = summary.get("counters", {})
+    if counters.get("connect_refused") or not counters.get("connects"):
+        # Refused credentials, or no session ever came up (broker unreachable): the errors above say which.
         raise typer.Exit(code=1)
 
 

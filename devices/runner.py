@@ -8,6 +8,7 @@ shutdown: every session publishes a retained ``offline`` status and DISCONNECTs,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -203,25 +204,30 @@ class Simulation:
 
     async def run(self, stop: asyncio.Event) -> dict[str, Any]:
         """Run until ``stop`` is set or the duration is over; then shut down cleanly and return the snapshot."""
+        loop = asyncio.get_running_loop()
+        duration = self.options.duration_s
+        deadline = None if duration is None else loop.time() + duration
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(d.run(self._pacer), name=f"device-{d.device_id}") for d in self.broadband]
                 if self.server is not None:
                     tasks.append(group.create_task(self.server.run(), name="netserver"))
-                    await self.server.online.wait()
+                    # Narrowband devices wait for their network; a stop or the deadline still ends the run.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout_at(deadline):
+                            await _either(stop, self.server.online)
                 if not self.run_ctx.gate_open:
                     tasks.append(group.create_task(self._open_gate(), name="gate"))
                 tasks.append(group.create_task(self._schedule(), name="scheduler"))
                 tasks.append(group.create_task(self._ping(), name="pinger"))
                 self.started.set()
-                if not self.run_ctx.gate_open:
+                if not self.run_ctx.gate_open and not stop.is_set():
                     # Load mode: the duration is the publishing time, counted once every session is up.
                     await _either(stop, self._gate_opened)
-                try:
-                    async with asyncio.timeout(self.options.duration_s):
+                    deadline = None if duration is None else loop.time() + duration
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(deadline):
                         await stop.wait()
-                except TimeoutError:
-                    pass
                 await self._shutdown()
                 for task in tasks:
                     task.cancel()

@@ -18,6 +18,7 @@ import struct
 from array import array
 from itertools import compress
 from operator import eq
+from typing import Annotated
 
 import cbor2
 import msgspec
@@ -62,8 +63,10 @@ def declared_array_length(data: bytes) -> int | None:
     return int.from_bytes(data[1 : 1 + size], "big") if len(data) > size else None
 
 
-Plain = int | float | str | bool
-"""Values the fast path takes (msgspec unions cannot hold both str and bytes; byte strings go the strict way)."""
+Plain = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)] | float | str | bool
+"""Values the fast path takes: 64-bit integers (cbor2 also reads bignum tags as integers, which the strict
+decoder refuses; msgspec bounds stop at int64, so the rest of CBOR's integer range goes the strict way too),
+floats, text and booleans (a msgspec union cannot hold both str and bytes: byte strings go the strict way)."""
 _PLAIN_PACK = list[dict[int | str, Plain]]
 
 

@@ -28,7 +28,7 @@ from smartcity.contract.validate import (
     element,
     show,
 )
-from smartcity.contract.wire import decode_reading_json, has_no_repeats, typed_decoder
+from smartcity.contract.wire import TypedReading, decode_reading_json, has_no_repeats, typed_decoder
 
 _MINUTE_MS = 60_000
 _DAY_MS = 24 * 60 * _MINUTE_MS
@@ -63,9 +63,10 @@ def parse_message(
 ) -> ParseOutcome:
     """Parse and validate one telemetry message (``reading``, ``senml``, ``senml-cbor`` topics)."""
     info: DeviceInfo | None
+    decoder: msgspec.json.Decoder[TypedReading] | None
     cached = _TOPICS.get(topic)
     if cached is not None and cached[0] is scheme and cached[1] is directory:
-        device_id, kind, info = cached[2], cached[3], cached[4]
+        device_id, kind, info, decoder = cached[2], cached[3], cached[4], cached[5]
     else:
         try:
             address = scheme.parse(topic)
@@ -73,17 +74,19 @@ def parse_message(
             return _refuse(RejectReason.BAD_TOPIC, str(exc), None)
         device_id, kind = address.device_id, address.kind
         info = directory.get(device_id)
+        decoder = None
         if info is not None:  # unknown devices are not cached: their topics come from anyone
+            decoder = typed_decoder(info.device_type)
             if len(_TOPICS) >= _TOPIC_CACHE_SIZE:
                 _TOPICS.clear()
-            _TOPICS[topic] = (scheme, directory, device_id, kind, info)
+            _TOPICS[topic] = (scheme, directory, device_id, kind, info, decoder)
     if len(payload) > limits.max_payload_bytes:
         detail = f"payload of {len(payload)} bytes exceeds the limit of {limits.max_payload_bytes}"
         return _refuse(RejectReason.OVERSIZED, detail, device_id)
-    if kind is _READING and info is not None:
+    if kind is _READING and decoder is not None:
         # The fast path: a reading that is valid in every respect msgspec can check while decoding.
         try:
-            typed = typed_decoder(info.device_type).decode(payload)
+            typed = decoder.decode(payload)
         except (msgspec.DecodeError, UnicodeDecodeError):
             typed = None
         if typed is not None and typed.dev == device_id:
@@ -94,7 +97,7 @@ def parse_message(
                 and now_ms - limits.max_past_ms <= ts <= now_ms + limits.max_future_ms
                 and has_no_repeats(payload, len(values))
             ):
-                return ParseOutcome([Reading(device_id, typed.seq, ts, values)])
+                return ParseOutcome([Reading(device_id, typed.seq, ts, values)], [])  # [] beats default_factory
     try:
         if kind is _READING:
             if info is None:
@@ -112,10 +115,13 @@ def parse_message(
 
 _READING, _SENML, _SENML_CBOR = TopicKind.READING, TopicKind.SENML, TopicKind.SENML_CBOR
 _TOPIC_CACHE_SIZE = 1 << 18
-_TOPICS: dict[str, tuple[TopicScheme, DeviceDirectory, str, TopicKind, DeviceInfo]] = {}
-"""Topic -> (scheme, directory, device id, kind, device info) for topics already seen: the same topics repeat
-all day, and parsing one costs more than validating its reading. Valid only for the same scheme and directory
-objects (a directory is read-only; a reloaded city is a new object). Bounded: cleared when full."""
+_TOPICS: dict[
+    str, tuple[TopicScheme, DeviceDirectory, str, TopicKind, DeviceInfo, msgspec.json.Decoder[TypedReading]]
+] = {}
+"""Topic -> (scheme, directory, device id, kind, device info, the type's fast decoder) for topics already seen:
+the same topics repeat all day, and parsing one costs more than validating its reading. Valid only for the same
+scheme and directory objects (a directory is read-only; a reloaded city is a new object). Bounded: cleared when
+full."""
 
 
 def _unknown(device_id: str) -> Invalid:
@@ -153,7 +159,7 @@ def _senml_pack(records: list[Record], info: DeviceInfo, now_ms: int, limits: Pa
             groups[entry.time_ms] = [entry]
         else:
             group.append(entry)
-    outcome = ParseOutcome()
+    outcome = ParseOutcome([], [])
     for time_ms, entries in groups.items():
         try:
             outcome.readings.append(_senml_reading(entries, time_ms, info, now_ms, limits))

@@ -15,8 +15,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import repeat
-from operator import add
 
 import msgspec
 
@@ -123,7 +121,8 @@ class LineEncoder:
     """Readings -> line-protocol lines, tags from the device directory (never from the payload).
 
     One line per measurement the reading touches, with the metric fields and an integer field ``seq``.
-    The escaped ``measurement,tags `` prefix is cached per device and measurement: this runs for every reading.
+    This runs for every reading, so the escaped ``measurement,tags `` heads are cached per device, together
+    with how the device's last reading shape (its metric names in order) splits into lines.
     Expects validated readings (see :mod:`smartcity.contract.parse`); anything line protocol cannot carry
     raises :class:`LineProtocolError` (a ValueError).
     """
@@ -186,7 +185,9 @@ class LineEncoder:
         if plan.splitter is None:
             return [heads[0] + fields + tail]
         groups = plan.splitter.match(fields).groups()  # type: ignore[union-attr]  # always matches
-        return list(map(add, map(add, heads, groups), repeat(tail, len(groups))))  # map(): no Python frames
+        if len(groups) == 2:  # the common case (a measurement and device_vitals), spelled out: measurably faster
+            return [heads[0] + groups[0] + tail, heads[1] + groups[1] + tail]
+        return [head + text + tail for head, text in zip(heads, groups, strict=True)]
 
     @staticmethod
     def _encode_each(reading: Reading, prefixes: dict[str, str]) -> list[str]:

@@ -21,7 +21,7 @@ import pytest
 from smartcity.contract.reading import Reading, RejectReason
 from smartcity.contract.senml import encode_senml_cbor, encode_senml_json
 from smartcity.contract.topics import TopicKind
-from tests.e2e.conftest import Rig
+from tests.e2e.gateway_rig import Rig
 
 pytestmark = pytest.mark.slow
 

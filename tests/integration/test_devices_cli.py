@@ -25,7 +25,7 @@ from smartcity.city.generate import generate_city
 from smartcity.city.load import dump_city
 from smartcity.city.model import City, NetworkClass
 from smartcity.contract.messages import Status
-from smartcity.localservices import MosquittoProcess
+from smartcity.localservices import MosquittoProcess, free_port
 from smartcity.settings import MqttSettings
 from tests.devices_support import Collector
 
@@ -153,3 +153,15 @@ async def _gateway_session(mqtt: MqttSettings, collector: Collector) -> tuple[Mq
     codes = await session.subscribe([(f"{root}/v1/dev/+/reading", 1), (f"{root}/v1/dev/+/senml-cbor", 1)])
     assert codes == [1, 1]
     return session, connack
+
+
+def test_unreachable_broker_ends_at_the_deadline_with_exit_1(city_file: Path, topic_root: str) -> None:
+    nobody = MqttSettings(host="::1", port=free_port(), topic_root=topic_root)  # nothing listens there
+    result = subprocess.run(
+        [str(SMARTCITY), "simulate", "--city", str(city_file), "--duration", "2s", "--json"], env=_env(nobody),
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["counters"]["connect_failed"] > 0
+    assert "connect failed" in summary["errors"][-1]

@@ -141,9 +141,9 @@ def test_queued_qos1_message_survives_restart_only_with_persistence(
 def test_sys_topics_are_updated_every_second(mosquitto: MosquittoProcess) -> None:
     with mqtt_session("::1", mosquitto.port) as client:
         client.subscribe("$SYS/broker/publish/messages/dropped", qos=0)
-        dropped = client.next_payload(timeout_s=3)
+        dropped = client.next_payload(timeout_s=10)
         client.subscribe("$SYS/broker/uptime", qos=0)
-        uptimes = [client.next_payload(timeout_s=3) for _ in range(2)]
+        uptimes = [client.next_payload(timeout_s=10) for _ in range(2)]
     assert dropped is not None
     assert dropped.isdigit()
     assert None not in uptimes

@@ -39,7 +39,7 @@ _reading = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(first=_reading, backlog=st.lists(_reading, max_size=30), radio=st.sampled_from(list(RadioProfile)))
 def test_packs_never_exceed_the_payload_budget(first: Reading, backlog: list[Reading], radio: RadioProfile) -> None:
     budget = radio.payload_budget

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from smartcity.contract.metrics import METRICS
 from smartcity.contract.reading import Reading, Value
+from smartcity.influx import lineprotocol
 from smartcity.influx.lineprotocol import (
     LineEncoder,
     LineProtocolError,
@@ -106,6 +109,19 @@ def test_grouped_readings_with_integers_in_two_measurements() -> None:
         f"device_vitals,{light_tags} battery=50.5,report_interval=60i,seq=9i 5",
     ]
     assert values["dim_level"] == 40  # the reading itself is left alone
+
+
+def test_a_reading_over_three_measurements(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No device type spans three measurements today; move battery to one of its own to get there.
+    patched = dict(METRICS, battery=dataclasses.replace(METRICS["battery"], measurement="battery_level"))
+    monkeypatch.setattr(lineprotocol, "METRICS", patched)
+    monkeypatch.setattr(lineprotocol, "_PLANS", {})
+    lines = LineEncoder(DIRECTORY).encode(Reading(AIR, 1, 5, {"no2": 1.5, "pm25": 2.0, "battery": 80.0, "rssi": -70.0}))
+    assert lines == [
+        f"air_quality,{AIR_TAGS} no2=1.5,pm25=2.0,seq=1i 5",
+        f"battery_level,{AIR_TAGS} battery=80.0,seq=1i 5",
+        f"device_vitals,{AIR_TAGS} rssi=-70.0,seq=1i 5",
+    ]
 
 
 def test_line_encoder_converts_integers_in_float_metrics() -> None:

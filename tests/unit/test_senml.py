@@ -295,3 +295,12 @@ def test_too_many_records_in_cbor_whichever_decoder_sees_them() -> None:
         with pytest.raises(Invalid) as caught:
             decode_senml_cbor(payload, max_records=20)
         assert caught.value.reason is RejectReason.TOO_MANY_RECORDS
+
+
+@pytest.mark.parametrize("value", [2**70, -(2**70), 2**64 - 1, -(2**64)])
+def test_integers_beyond_64_bits_get_the_strict_decoders_answer(value: int) -> None:
+    payload = cbor2.dumps([{0: "seq", 2: 1, -3: 1764390000}, {0: "no2", 2: value}])
+    assert cbor.decode_fast(payload) is None
+    with mock.patch.object(cbor, "decode_fast", return_value=None):
+        strict = _decoded(payload)
+    assert _decoded(payload) == strict
