@@ -32,7 +32,8 @@ BRIDGES = ("naive", "gateway", "gateway-x2")
 MIB = 1024 * 1024
 
 
-def main() -> None:
+def main() -> int:
+    """Run the benchmark; exit status 1 when any run lost a reading (the figures are only valid without loss)."""
     parser = argparse.ArgumentParser(description="gateway throughput, latency and memory against the naive bridge")
     parser.add_argument("--messages", type=int, default=200_000, help="readings per throughput run")
     parser.add_argument("--devices", type=int, default=100, help="devices (one C publisher each)")
@@ -113,6 +114,11 @@ def main() -> None:
                     indent=2,
                 )
             )
+    lost = sum(r.lost + r.dropped for r in throughput) + sum(r.sent - r.stored for r in latencies)
+    lost += outage.sent - outage.stored if outage else 0
+    if lost:
+        print(f"\nFAILED: {lost} readings lost or dropped: these figures do not count as zero-loss throughput.")
+    return 1 if lost else 0
 
 
 def _row(run: RunResult) -> str:
@@ -176,4 +182,4 @@ def _report(throughput: list[RunResult], latencies: list[LatencyResult], outage:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

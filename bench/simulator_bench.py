@@ -24,19 +24,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from devices.runner import RunOptions
 from devices.settings import SimulatorSettings
 from devices.workers import raise_fd_limit, run_simulation
-from smartcity.city.model import (
-    BBox,
-    City,
-    Device,
-    DeviceType,
-    District,
-    Facility,
-    FacilityKind,
-    GeoPoint,
-    NetworkClass,
-)
+from smartcity.city.model import BBox, City, DeviceType, Facility, FacilityKind, GeoPoint
 from smartcity.localservices import MosquittoProcess
 from smartcity.settings import MqttSettings
+from tests.cities import box_district, device_at
 
 _TYPES = [DeviceType.AIR_QUALITY, DeviceType.NOISE, DeviceType.WEATHER, DeviceType.ENERGY_METER]
 
@@ -44,31 +35,21 @@ _TYPES = [DeviceType.AIR_QUALITY, DeviceType.NOISE, DeviceType.WEATHER, DeviceTy
 def bench_city(count: int) -> City:
     """``count`` broadband devices in one district (the benchmark needs sessions, not geography)."""
     centre = GeoPoint(lat=52.52, lon=13.4)
-    district = District(
-        id="bench",
-        name="Bench",
-        population=1,
+    district = box_district(
+        "bench",
+        "Bench",
+        BBox(min_lat=52, min_lon=13, max_lat=53, max_lon=14),
         centre=centre,
-        bbox=BBox(min_lat=52, min_lon=13, max_lat=53, max_lon=14),
-        polygon=[
-            GeoPoint(lat=52, lon=13),
-            GeoPoint(lat=53, lon=13),
-            GeoPoint(lat=53, lon=14),
-            GeoPoint(lat=52, lon=13),
-        ],
         prefix=IPv6Network("fd00:bead:1:1::/64"),
+        population=1,
     )
     facility = Facility(id="f-1", kind=FacilityKind.PUBLIC_BUILDING, name="F", district_id="bench", location=centre)
     devices = [
-        Device(
-            id=f"dev-{index:06d}",
-            type=_TYPES[index % len(_TYPES)],
-            facility_id="f-1",
-            district_id="bench",
-            location=centre,
-            ipv6=IPv6Address(int(IPv6Address("fd00:bead:1:1::")) + index + 1),
-            network=NetworkClass.BROADBAND,
-            report_interval_s=60,
+        device_at(
+            facility,
+            f"dev-{index:06d}",
+            _TYPES[index % len(_TYPES)],
+            IPv6Address(int(IPv6Address("fd00:bead:1:1::")) + index + 1),
         )
         for index in range(count)
     ]

@@ -91,7 +91,7 @@ def up(
                         live.update(_status(running, started), refresh=True)
                         next_status += settings.refresh_s
                     time.sleep(0.2)
-            console.print("stopping: simulator, gateway (flushes), broker, database")
+            console.print("\nstopping: simulator, gateway (flushes), broker, database")
         console.print(_status_after(settings))
     except RuntimeError as exc:
         console.print(f"[red]error:[/red] {exc}")

@@ -14,7 +14,6 @@ from smartcity.city.model import (
     City,
     Device,
     DeviceType,
-    District,
     Facility,
     FacilityKind,
     GeoPoint,
@@ -22,8 +21,7 @@ from smartcity.city.model import (
     RadioProfile,
 )
 from smartcity.settings import MqttSettings
-
-ULA = IPv6Network("fd12:3456:789a::/48")
+from tests.cities import ULA, box_district, device_at
 
 
 def small_city(
@@ -34,45 +32,38 @@ def small_city(
 ) -> City:
     """One district, one facility of each kind used, devices named ``bb-N`` and ``nb-N``."""
     centre = GeoPoint(lat=52.52, lon=13.40)
-    district = District(
-        id="mitte",
-        name="Mitte",
-        population=100_000,
+    district = box_district(
+        "mitte",
+        "Mitte",
+        BBox(min_lat=52.5, min_lon=13.3, max_lat=52.6, max_lon=13.5),
         centre=centre,
-        bbox=BBox(min_lat=52.5, min_lon=13.3, max_lat=52.6, max_lon=13.5),
-        polygon=[
-            GeoPoint(lat=52.5, lon=13.3),
-            GeoPoint(lat=52.6, lon=13.3),
-            GeoPoint(lat=52.6, lon=13.5),
-            GeoPoint(lat=52.5, lon=13.3),
-        ],
         prefix=IPv6Network("fd12:3456:789a:1::/64"),
+        population=100_000,
     )
     facility = Facility(
         id="school-1", kind=FacilityKind.SCHOOL, name="School 1", district_id="mitte", location=centre, capacity=500
     )
-    devices: list[Device] = []
-    for index, device_type in enumerate(broadband or []):
-        devices.append(_device(f"bb-{index}", device_type, NetworkClass.BROADBAND, None, index, report_interval_s))
-    for index, (device_type, radio) in enumerate(narrowband or []):
-        devices.append(_device(f"nb-{index}", device_type, NetworkClass.NARROWBAND, radio, 1000 + index, 300))
+    devices: list[Device] = [
+        device_at(facility, f"bb-{index}", device_type, _address(index), report_interval_s=report_interval_s)
+        for index, device_type in enumerate(broadband or [])
+    ]
+    devices += [
+        device_at(
+            facility,
+            f"nb-{index}",
+            device_type,
+            _address(1000 + index),
+            network=NetworkClass.NARROWBAND,
+            radio=radio,
+            report_interval_s=300,
+        )
+        for index, (device_type, radio) in enumerate(narrowband or [])
+    ]
     return City(name="Testville", seed=7, ula_prefix=ULA, districts=[district], facilities=[facility], devices=devices)
 
 
-def _device(
-    device_id: str, device_type: DeviceType, network: NetworkClass, radio: RadioProfile | None, n: int, interval: int
-) -> Device:
-    return Device(
-        id=device_id,
-        type=device_type,
-        facility_id="school-1",
-        district_id="mitte",
-        location=GeoPoint(lat=52.52, lon=13.40),
-        ipv6=IPv6Address(f"fd12:3456:789a:1:{n + 1:x}:9f3b:2c1d:7e55"),
-        network=network,
-        radio=radio,
-        report_interval_s=interval,
-    )
+def _address(n: int) -> IPv6Address:
+    return IPv6Address(f"fd12:3456:789a:1:{n + 1:x}:9f3b:2c1d:7e55")
 
 
 class Collector:

@@ -8,7 +8,6 @@ from pathlib import Path
 from smartcity.city.model import (
     BBox,
     City,
-    Device,
     DeviceType,
     District,
     Facility,
@@ -17,8 +16,7 @@ from smartcity.city.model import (
     NetworkClass,
     RadioProfile,
 )
-
-ULA = IPv6Network("fd12:3456:789a::/48")
+from tests.cities import ULA, box_district, device_at
 
 DEVICES: dict[str, DeviceType] = {
     "aq-1": DeviceType.AIR_QUALITY,
@@ -33,20 +31,19 @@ NARROWBAND = {"park-1"}
 
 def _district(index: int) -> District:
     lat, lon = 52.0 + index * 0.1, 13.0
-    ring = [GeoPoint(lat=lat, lon=lon), GeoPoint(lat=lat + 0.05, lon=lon), GeoPoint(lat=lat + 0.05, lon=lon + 0.05)]
-    return District(
-        id=f"d{index}",
-        name=f"District {index}",
-        population=10_000,
+    return box_district(
+        f"d{index}",
+        f"District {index}",
+        BBox(min_lat=lat, min_lon=lon, max_lat=lat + 0.05, max_lon=lon + 0.05),
         centre=GeoPoint(lat=lat + 0.02, lon=lon + 0.02),
-        bbox=BBox(min_lat=lat, min_lon=lon, max_lat=lat + 0.05, max_lon=lon + 0.05),
-        polygon=[*ring, ring[0]],
         prefix=IPv6Network(f"fd12:3456:789a:{index}::/64"),
+        population=10_000,
     )
 
 
 def small_city(devices: dict[str, DeviceType] | None = None) -> City:
-    """The city; ``devices`` replaces the default device set (all in district d1, facility f-school)."""
+    """The city; ``devices`` replaces the default device set (alternately at facility f-school in district d1 and
+    f-street in d2)."""
     districts = [_district(1), _district(2)]
     facilities = [
         Facility(
@@ -68,16 +65,13 @@ def small_city(devices: dict[str, DeviceType] | None = None) -> City:
         districts=districts,
         facilities=facilities,
         devices=[
-            Device(
-                id=device_id,
-                type=device_type,
-                facility_id="f-school" if index % 2 == 0 else "f-street",
-                district_id="d1" if index % 2 == 0 else "d2",
-                location=districts[index % 2].centre,
-                ipv6=IPv6Address(f"fd12:3456:789a:{1 + index % 2}::{index + 1:x}"),
+            device_at(
+                facilities[index % 2],
+                device_id,
+                device_type,
+                IPv6Address(f"fd12:3456:789a:{1 + index % 2}::{index + 1:x}"),
                 network=NetworkClass.NARROWBAND if device_id in NARROWBAND else NetworkClass.BROADBAND,
                 radio=RadioProfile.LORAWAN_SF7 if device_id in NARROWBAND else None,
-                report_interval_s=60,
             )
             for index, (device_id, device_type) in enumerate(chosen.items())
         ],

@@ -184,9 +184,11 @@ class LineEncoder:
         tail = f",seq={reading.seq}i {reading.ts_ms}"
         if plan.splitter is None:
             return [heads[0] + fields + tail]
+        if len(heads) == 2:  # the common case (a measurement and device_vitals): a split beats the regex
+            first = plan.first
+            pieces = fields.split(",", first)
+            return [heads[0] + ",".join(pieces[:first]) + tail, heads[1] + pieces[first] + tail]
         groups = plan.splitter.match(fields).groups()  # type: ignore[union-attr]  # always matches
-        if len(groups) == 2:  # the common case (a measurement and device_vitals), spelled out: measurably faster
-            return [heads[0] + groups[0] + tail, heads[1] + groups[1] + tail]
         return [head + text + tail for head, text in zip(heads, groups, strict=True)]
 
     @staticmethod
@@ -230,9 +232,11 @@ class _Plan:
     """The measurements, in the order their fields come."""
     splitter: re.Pattern[str] | None
     """Cuts the fields text into one group per measurement; None when there is only one."""
+    first: int
+    """How many fields the first measurement has."""
 
 
-_NO_PLAN = _Plan((), (), (), None)
+_NO_PLAN = _Plan((), (), (), None, 0)
 """Shapes the general path handles (cached too, so that they are recognised in one look-up)."""
 _PLANS: dict[tuple[str, ...], _Plan] = {}
 _PLAN_CACHE_SIZE = 4096
@@ -259,6 +263,7 @@ def _plan(names: tuple[str, ...]) -> _Plan:
             ints=tuple(spec.name for spec in specs if spec.kind is MetricKind.INT),
             measurements=tuple(order),
             splitter=re.compile(pattern + r"\Z") if len(order) > 1 else None,
+            first=sizes[0],
         )
     if len(_PLANS) >= _PLAN_CACHE_SIZE:
         _PLANS.clear()
