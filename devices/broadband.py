@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import errno
+import functools
 import logging
 import random
 from collections import deque
@@ -24,7 +25,15 @@ import msgspec
 from devices import mqtt5
 from devices.commands import apply_command, decode_command, encode_ack
 from devices.faults import MALFORMED_PAYLOAD, DeviceFaults, Fault
-from devices.link import DeviceCore, RunContext, backoff_delay
+from devices.link import (
+    DeviceCore,
+    Outgoing,
+    RunContext,
+    backoff_delay,
+    enqueue,
+    record_puback,
+    send_fault_copies,
+)
 from devices.session import ConnectRefused, MqttSession, SessionError, SessionOptions
 from devices.signals import DeviceContext
 from smartcity.contract.messages import Birth, CommandAck, DeviceState, Status
@@ -34,6 +43,7 @@ from smartcity.contract.wire import encode_reading_json
 
 log = logging.getLogger(__name__)
 _ENCODER = msgspec.json.Encoder()
+_DROPPED = "dropped_device_buffer_full"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +80,9 @@ class BroadbandDevice:
         self._cmd_filter = scheme.device(device_id, TopicKind.COMMAND)
         self.session: MqttSession | None = None
         self.bound = False
-        self._inflight: dict[int, tuple[bytes, bytes, bool]] = {}
+        self._inflight: dict[int, Outgoing] = {}
         """packet id -> (topic, payload, retain) until the PUBACK."""
-        self._outbox: deque[tuple[bytes, bytes, bool]] = deque()
+        self._outbox: deque[Outgoing] = deque()
         self._held: bytes | None = None
         self._rng = random.Random(ctx.key)
         self._window = target.max_inflight
@@ -280,18 +290,11 @@ class BroadbandDevice:
         if self._held is not None:
             self._publish(self._reading_topic, self._held)
             self._held = None
-        if faults.hits(Fault.DUPLICATE, reading.seq):
-            self._publish(self._reading_topic, payload)
-            stats.fault(Fault.DUPLICATE)
-        if faults.hits(Fault.MALFORMED, reading.seq):
-            self._publish(self._reading_topic, MALFORMED_PAYLOAD)
-            stats.fault(Fault.MALFORMED)
+        publish = functools.partial(self._publish, self._reading_topic)
+        send_fault_copies(faults, stats, reading.seq, publish, payload, MALFORMED_PAYLOAD)
 
     def _publish(self, topic: bytes, payload: bytes, retain: bool = False) -> None:
-        self._outbox.append((topic, payload, retain))
-        if len(self._outbox) > self.target.outbox_limit:
-            self._outbox.popleft()
-            self.run_ctx.stats.count("dropped_device_buffer_full")
+        enqueue(self._outbox, (topic, payload, retain), self.target.outbox_limit, self.run_ctx.stats, _DROPPED)
         self._flush()
 
     def _flush(self) -> None:
@@ -326,14 +329,7 @@ class BroadbandDevice:
             self.run_ctx.stats.counters["acked"] += 1
             self._last_will_ack.set_result(None)
             return
-        if self._inflight.pop(packet_id, None) is None:
-            return
-        stats = self.run_ctx.stats
-        stats.counters["acked"] += 1
-        if reason >= 0x80:
-            stats.count("publish_refused")
-            stats.error(f"{self.device_id}: broker refused a publish (reason code 0x{reason:02x})")
-        if self._outbox:
+        if record_puback(self._inflight, packet_id, reason, self.run_ctx.stats, self.device_id) and self._outbox:
             self._flush()
 
     # -- commands ------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from devices.commands import apply_command
 from devices.drivers import uniform
 from devices.faults import DeviceFaults, Fault
-from devices.link import DeviceCore, RunContext
+from devices.link import DeviceCore, RunContext, enqueue
 from devices.signals import DeviceContext
 from smartcity.city.model import RadioProfile
 from smartcity.contract.messages import Command, CommandAck
@@ -163,11 +163,8 @@ class NarrowbandDevice:
 
     def _buffer(self, reading: Reading) -> None:
         stats = self.run_ctx.stats
-        self.backlog.append(reading)
         stats.count("narrowband_buffered")
-        if len(self.backlog) > self.buffer_limit:
-            self.backlog.popleft()
-            stats.count("dropped_device_buffer_full")
+        enqueue(self.backlog, reading, self.buffer_limit, stats, "dropped_device_buffer_full")
         stats.gauges["narrowband_backlog"] = self.server.total_backlog()
 
     def _receive_window(self) -> None:

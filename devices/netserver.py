@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 from collections import deque
 from dataclasses import dataclass
@@ -19,8 +20,7 @@ import msgspec
 
 from devices import mqtt5
 from devices.commands import decode_command, encode_ack
-from devices.faults import Fault
-from devices.link import RunContext, backoff_delay
+from devices.link import Outgoing, RunContext, backoff_delay, enqueue, record_puback, send_fault_copies
 from devices.session import ConnectRefused, MqttSession, SessionError, SessionOptions
 from smartcity.contract.messages import CommandAck, DeviceState, Status
 from smartcity.contract.topics import TopicKind
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 _ENCODER = msgspec.json.Encoder()
 _SUBSCRIBE_CHUNK = 200
+_DROPPED = "dropped_netserver_buffer_full"
 MALFORMED_CBOR = b"\xa5\x00\xff"
 """A malformed uplink: a CBOR map announcing five pairs, then a break code."""
 
@@ -57,8 +58,8 @@ class NetworkServer:
         self.account = account
         self.devices: dict[str, NarrowbandDevice] = {}
         self.session: MqttSession | None = None
-        self._outbox: deque[tuple[bytes, bytes, bool]] = deque()
-        self._inflight: dict[int, tuple[bytes, bytes, bool]] = {}
+        self._outbox: deque[Outgoing] = deque()
+        self._inflight: dict[int, Outgoing] = {}
         self._topics: dict[tuple[str, TopicKind], bytes] = {}
         self._rng = random.Random(account.client_id)
         self.online = asyncio.Event()
@@ -85,12 +86,8 @@ class NetworkServer:
         stats.count("narrowband_uplink_bytes", len(payload))
         topic = self._topic(device.device_id, TopicKind.SENML_CBOR)
         self._publish(topic, payload)
-        if faults.hits(Fault.DUPLICATE, seq):
-            self._publish(topic, payload)  # an uplink received by two gateways, forwarded twice
-            stats.fault(Fault.DUPLICATE)
-        if faults.hits(Fault.MALFORMED, seq):
-            self._publish(topic, MALFORMED_CBOR)
-            stats.fault(Fault.MALFORMED)
+        # A duplicate is an uplink received by two gateways and forwarded twice.
+        send_fault_copies(faults, stats, seq, functools.partial(self._publish, topic), payload, MALFORMED_CBOR)
 
     def send_ack(self, device_id: str, ack: CommandAck) -> None:
         self._publish(self._topic(device_id, TopicKind.COMMAND_ACK), encode_ack(ack))
@@ -101,10 +98,7 @@ class NetworkServer:
 
     def _publish(self, topic: bytes, payload: bytes, retain: bool = False) -> None:
         self._drained.clear()
-        self._outbox.append((topic, payload, retain))
-        if len(self._outbox) > self.account.outbox_limit:
-            self._outbox.popleft()
-            self.run_ctx.stats.count("dropped_netserver_buffer_full")
+        enqueue(self._outbox, (topic, payload, retain), self.account.outbox_limit, self.run_ctx.stats, _DROPPED)
         self._flush()
 
     def _flush(self) -> None:
@@ -124,13 +118,8 @@ class NetworkServer:
             stats.counters["bytes_sent"] += len(packet)
 
     def _on_ack(self, packet_id: int, reason: int) -> None:
-        if self._inflight.pop(packet_id, None) is None:
+        if not record_puback(self._inflight, packet_id, reason, self.run_ctx.stats, "netserver"):
             return
-        stats = self.run_ctx.stats
-        stats.counters["acked"] += 1
-        if reason >= 0x80:
-            stats.count("publish_refused")
-            stats.error(f"netserver: broker refused a publish (reason code 0x{reason:02x})")
         self._flush()
         if not self._outbox and not self._inflight:
             self._drained.set()

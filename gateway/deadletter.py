@@ -13,6 +13,7 @@ import msgspec
 
 from gateway.metrics import GatewayMetrics
 from smartcity.contract.messages import DeadLetter
+from smartcity.contract.reading import Rejection
 from smartcity.contract.topics import TopicScheme
 
 log = logging.getLogger(__name__)
@@ -61,3 +62,14 @@ class DeadLetters:
         self._metrics.rejected.labels(reason).inc()
         log.warning("rejected %s: %s: %s", topic, reason, detail)
         return self._publisher.publish(self._scheme.dead_letter(reason), _ENCODER.encode(letter), 1)
+
+    def reject(self, rejection: Rejection, *, topic: str, payload: bytes, received_ms: int) -> asyncio.Future[None]:
+        """Publish the dead letter for ``rejection`` of the message ``payload`` received on ``topic``."""
+        return self.send(
+            reason=rejection.reason.value,
+            detail=rejection.detail,
+            topic=topic,
+            payload=payload,
+            received_ms=received_ms,
+            device_id=rejection.device_id,
+        )

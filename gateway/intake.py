@@ -12,10 +12,12 @@ import asyncio
 import logging
 import time
 from collections import Counter as Tally
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
 
 from gateway.batching import AckLedger, Batch
-from gateway.deadletter import DeadLetters
+from gateway.deadletter import DeadLetters, Publisher
 from gateway.health import DeviceHealth
 from gateway.metrics import GatewayMetrics
 from smartcity.city.directory import DeviceDirectory
@@ -132,15 +134,7 @@ class Intake:
         self._health.set_online(device_id, online, now_ms)
 
     def _reject(self, batch: Batch, topic: str, payload: bytes, now_ms: int, rejection: Rejection) -> None:
-        sent = self._dead_letters.send(
-            reason=rejection.reason.value,
-            detail=rejection.detail,
-            topic=topic,
-            payload=payload,
-            received_ms=now_ms,
-            device_id=rejection.device_id,
-        )
-        batch.pending.append(sent)
+        batch.pending.append(self._dead_letters.reject(rejection, topic=topic, payload=payload, received_ms=now_ms))
 
     # -- batches -----------------------------------------------------------------------------------------------
 
@@ -180,3 +174,47 @@ class Intake:
         if self._gaps:
             m.gaps.inc(max(self._gaps, 0))
             self._gaps = 0
+
+
+class Broker(Publisher, Protocol):
+    """The broker side the intake's parts need: acknowledging messages and publishing dead letters."""
+
+    def ack(self, mids: Iterable[int]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeParts:
+    """The parts the intake shares with the pipeline, wired as the gateway runs them (the service builds them on
+    the broker link, unit tests on the in-memory twin)."""
+
+    scheme: TopicScheme
+    directory: DeviceDirectory
+    metrics: GatewayMetrics
+    ledger: AckLedger
+    health: DeviceHealth
+    dead_letters: DeadLetters
+
+    @classmethod
+    def wire(
+        cls, scheme: TopicScheme, directory: DeviceDirectory, broker: Broker, metrics: GatewayMetrics
+    ) -> IntakeParts:
+        """Acks go out through ``broker`` in arrival order, dead letters are published on it."""
+        ledger, health = AckLedger(broker.ack), DeviceHealth(directory)
+        return cls(scheme, directory, metrics, ledger, health, DeadLetters(scheme, broker, metrics))
+
+    def intake(
+        self, *, limits: ParseLimits, batch_size: int, batch_ms: int, on_sealed: Callable[[Batch], None]
+    ) -> Intake:
+        """The intake on these parts; ``on_sealed`` receives each sealed batch."""
+        return Intake(
+            scheme=self.scheme,
+            directory=self.directory,
+            health=self.health,
+            dead_letters=self.dead_letters,
+            ledger=self.ledger,
+            metrics=self.metrics,
+            limits=limits,
+            batch_size=batch_size,
+            batch_ms=batch_ms,
+            on_sealed=on_sealed,
+        )

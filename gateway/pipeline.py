@@ -23,7 +23,7 @@ from gateway.health import DeviceHealth
 from gateway.metrics import GatewayMetrics
 from gateway.spool import Spool
 from gateway.writer import BatchWriter, StoreDown, StoreRejection
-from smartcity.contract.reading import RejectReason
+from smartcity.contract.reading import Rejection, RejectReason
 from smartcity.influx.errors import InfluxError
 
 log = logging.getLogger(__name__)
@@ -167,13 +167,12 @@ class Pipeline:
         self._metrics.influx_up.set(0)
 
     def _dead_letter(self, rejection: StoreRejection) -> asyncio.Future[None]:
-        return self._dead_letters.send(
-            reason=RejectReason.STORE_REJECTED.value,
-            detail=rejection.message,
+        device_id = rejection.topic.split("/")[3] if rejection.topic.count("/") == 4 else None
+        return self._dead_letters.reject(
+            Rejection(RejectReason.STORE_REJECTED, rejection.message, device_id),
             topic=rejection.topic,
             payload=rejection.line.encode(),
             received_ms=int(time.time() * 1000),
-            device_id=rejection.topic.split("/")[3] if rejection.topic.count("/") == 4 else None,
         )
 
     async def _confirm(self, pending: list[asyncio.Future[None]]) -> None:

@@ -14,9 +14,7 @@ import time
 
 from gateway.backoff import Backoff
 from gateway.batching import AckLedger
-from gateway.deadletter import DeadLetters
-from gateway.health import DeviceHealth
-from gateway.intake import Intake
+from gateway.intake import Intake, IntakeParts
 from gateway.link import BrokerLink
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt import BrokerError, MqttSession
@@ -81,31 +79,23 @@ async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
     scheme = TopicScheme(settings.mqtt.topic_root)
     metrics = GatewayMetrics()
     link = BrokerLink()
-    ledger = AckLedger(link.ack)
-    health = DeviceHealth(directory)
-    dead_letters = DeadLetters(scheme, link, metrics)
+    parts = IntakeParts.wire(scheme, directory, link, metrics)
     client_id = settings.mqtt.client_id or DEFAULT_CLIENT_ID
     async with InfluxClient(settings.influx) as influx, Spool(settings.spool_dir) as spool:
         pipeline = Pipeline(
             writer=BatchWriter(influx, metrics, retry_s=settings.write_retry_s),
             replay_writer=BatchWriter(influx, metrics, retry_s=_REPLAY_RETRY_S),
             spool=spool,
-            ledger=ledger,
-            dead_letters=dead_letters,
-            health=health,
+            ledger=parts.ledger,
+            dead_letters=parts.dead_letters,
+            health=parts.health,
             metrics=metrics,
             flow=link,
             max_inflight=settings.max_inflight_batches,
             health_interval_s=settings.health_interval_s,
             ping=influx.ping,
         )
-        intake = Intake(
-            scheme=scheme,
-            directory=directory,
-            health=health,
-            dead_letters=dead_letters,
-            ledger=ledger,
-            metrics=metrics,
+        intake = parts.intake(
             limits=parse_limits(settings),
             batch_size=settings.batch_size,
             batch_ms=settings.batch_ms,
@@ -132,7 +122,7 @@ async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
                 tasks.create_task(_create_database(influx), name="create-database")
                 pipeline_task = tasks.create_task(pipeline.run(), name="pipeline")
                 broker_task = tasks.create_task(
-                    _broker_loop(settings, client_id, scheme, link, ledger, intake, metrics), name="broker"
+                    _broker_loop(settings, client_id, scheme, link, parts.ledger, intake, metrics), name="broker"
                 )
                 await stop.wait()
                 link.pause_reading()

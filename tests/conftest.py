@@ -12,7 +12,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -63,28 +63,28 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxdProcess
 def mosquitto_factory(tmp_path: Path) -> Iterator[Callable[..., MosquittoProcess]]:
     """Starts extra brokers (``**kwargs`` of :class:`MosquittoProcess`, e.g. ``persistence=True``); each gets its
     own dir under the test's tmp_path unless ``workdir`` is given. All are stopped at teardown."""
-    started: list[MosquittoProcess] = []
-    counter = itertools.count(1)
-
-    def start(**kwargs: Any) -> MosquittoProcess:
-        workdir = kwargs.pop("workdir", None) or tmp_path / f"mosquitto-{next(counter)}"
-        broker = MosquittoProcess(workdir, **kwargs)
-        started.append(broker)
-        return broker.start()
-
-    yield start
-    _stop_all(started)
+    yield from _server_factory(MosquittoProcess, tmp_path, "mosquitto")
 
 
 @pytest.fixture
 def influxd_factory(tmp_path: Path) -> Iterator[Callable[..., InfluxdProcess]]:
     """Starts extra influxd servers (for fault tests that kill or restart them); all stopped at teardown."""
-    started: list[InfluxdProcess] = []
+    yield from _server_factory(InfluxdProcess, tmp_path, "influxd")
+
+
+_Server = TypeVar("_Server", MosquittoProcess, InfluxdProcess)
+
+
+def _server_factory(
+    server_class: Callable[..., _Server], tmp_path: Path, name: str
+) -> Iterator[Callable[..., _Server]]:
+    # Both factory fixtures: number the default workdirs, remember every server, stop them all at teardown.
+    started: list[_Server] = []
     counter = itertools.count(1)
 
-    def start(**kwargs: Any) -> InfluxdProcess:
-        workdir = kwargs.pop("workdir", None) or tmp_path / f"influxd-{next(counter)}"
-        server = InfluxdProcess(workdir, **kwargs)
+    def start(**kwargs: Any) -> _Server:
+        workdir = kwargs.pop("workdir", None) or tmp_path / f"{name}-{next(counter)}"
+        server = server_class(workdir, **kwargs)
         started.append(server)
         return server.start()
 

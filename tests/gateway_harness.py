@@ -11,7 +11,7 @@ from pathlib import Path
 from gateway.batching import AckLedger, Batch
 from gateway.deadletter import DeadLetters
 from gateway.health import DeviceHealth
-from gateway.intake import Intake
+from gateway.intake import Intake, IntakeParts
 from gateway.metrics import GatewayMetrics
 from smartcity.city.directory import DeviceDirectory
 from smartcity.contract.parse import ParseLimits
@@ -54,20 +54,9 @@ def build(
     """Intake and friends on twins; sealed batches go to ``parts.sealed`` unless ``on_sealed`` is given."""
     directory = DeviceDirectory.from_city(small_city())
     broker, metrics = MemoryBroker(), GatewayMetrics()
-    ledger = AckLedger(broker.ack)
-    health = DeviceHealth(directory)
-    dead_letters = DeadLetters(SCHEME, broker, metrics)
+    parts = IntakeParts.wire(SCHEME, directory, broker, metrics)
     sealed: list[Batch] = []
-    intake = Intake(
-        scheme=SCHEME,
-        directory=directory,
-        health=health,
-        dead_letters=dead_letters,
-        ledger=ledger,
-        metrics=metrics,
-        limits=ParseLimits(),
-        batch_size=batch_size,
-        batch_ms=batch_ms,
-        on_sealed=on_sealed or sealed.append,
+    intake = parts.intake(
+        limits=ParseLimits(), batch_size=batch_size, batch_ms=batch_ms, on_sealed=on_sealed or sealed.append
     )
-    return Parts(broker, metrics, ledger, health, dead_letters, intake, sealed, directory)
+    return Parts(broker, metrics, parts.ledger, parts.health, parts.dead_letters, intake, sealed, directory)

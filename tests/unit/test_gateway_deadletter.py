@@ -5,6 +5,7 @@ import msgspec
 from gateway.deadletter import MAX_KEPT_PAYLOAD, DeadLetters, dead_letter
 from gateway.metrics import GatewayMetrics
 from smartcity.contract.messages import DeadLetter
+from smartcity.contract.reading import Rejection, RejectReason
 from smartcity.contract.topics import TopicScheme
 from tests.gateway_twins import MemoryBroker
 
@@ -53,3 +54,21 @@ async def test_published_on_the_reason_topic_and_counted() -> None:
         "{",
     )
     assert metrics.rejected.labels("malformed-json")._value.get() == 1
+
+
+async def test_a_rejection_becomes_the_dead_letter_of_its_reason_detail_and_device() -> None:
+    broker, metrics = MemoryBroker(), GatewayMetrics()
+    letters = DeadLetters(TopicScheme("city"), broker, metrics)
+    rejection = Rejection(RejectReason.STORE_REJECTED, "field type conflict", "aq-2")
+    await letters.reject(rejection, topic="city/v1/dev/aq-2/reading", payload=b"line", received_ms=9)
+    ((topic, payload),) = broker.published
+    assert topic == f"city/v1/sys/dead-letter/{RejectReason.STORE_REJECTED.value}"
+    letter = msgspec.json.decode(payload, type=DeadLetter)
+    assert (letter.reason, letter.detail, letter.topic, letter.device_id, letter.payload, letter.received_ms) == (
+        RejectReason.STORE_REJECTED.value,
+        "field type conflict",
+        "city/v1/dev/aq-2/reading",
+        "aq-2",
+        "line",
+        9,
+    )
