@@ -71,6 +71,7 @@ class SysCounter:
         self.samples: list[tuple[float, int]] = []
         self.connected = 0
         self.max_connected = 0
+        self.connected_samples: list[tuple[float, int]] = []
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-sys")
         self._client.on_message = self._on_message
         self._client.connect("::1", port)
@@ -85,16 +86,33 @@ class SysCounter:
         else:
             self.connected = value
             self.max_connected = max(self.max_connected, value)
+            self.connected_samples.append((time.monotonic(), value))
+
+    def _steady_window(self, since: float) -> tuple[tuple[float, int], tuple[float, int]] | None:
+        samples = [(t, n) for t, n in self.samples if t >= since]
+        moving = [i for i in range(1, len(samples)) if samples[i][1] > samples[i - 1][1]]
+        if len(moving) < 6:
+            return None
+        return samples[moving[2]], samples[moving[-3]]
 
     def steady_rate(self, since: float) -> float:
         """Messages/s the broker received in the middle of the publishing period after ``since`` (the first and
         last two samples of the period are left out: ramp-up and shutdown)."""
-        samples = [(t, n) for t, n in self.samples if t >= since]
-        moving = [i for i in range(1, len(samples)) if samples[i][1] > samples[i - 1][1]]
-        if len(moving) < 6:
+        window = self._steady_window(since)
+        if window is None:
             return 0.0
-        (t0, n0), (t1, n1) = samples[moving[2]], samples[moving[-3]]
+        (t0, n0), (t1, n1) = window
         return (n1 - n0) / (t1 - t0)
+
+    def min_connected_while_steady(self, since: float) -> int:
+        """The fewest clients the broker counted as connected during the steady window of :meth:`steady_rate`."""
+        window = self._steady_window(since)
+        if window is None:
+            return 0
+        (t0, _), (t1, _) = window
+        # Mosquitto publishes $SYS values only when they change: the value in force at t0 counts too.
+        before = [n for t, n in self.connected_samples if t < t0][-1:]
+        return min([*before, *(n for t, n in self.connected_samples if t0 <= t <= t1)], default=0)
 
     def rates(self, since: float) -> list[int]:
         """Per-sample msg/s received by the broker after ``since`` (the $SYS counter moves once a second)."""
@@ -142,6 +160,7 @@ def run_ours(
     delivered = sys.settle() - before
     broker_rate = sys.steady_rate(started)
     print("broker msg/s, one value per second:", " ".join(str(rate) for rate in sys.rates(started) if rate))
+    print(f"fewest clients connected at the broker while steady: {sys.min_connected_while_steady(started)}")
     connected = [s["gauges"].get("connected", 0) for _, s in timeline]
     # The steady window: from the first snapshot after publishing began (load mode starts once every session is
     # up) to the last one in which the reading count still grew (before the clean shutdown).
