@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,7 +119,7 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
         if field is None:
             return None
         annotation = field.annotation
-        inner = getattr(annotation, "__args__", (annotation,))[0] if hasattr(annotation, "__origin__") else annotation
+        inner = (typing.get_args(annotation) or (annotation,))[0] if typing.get_origin(annotation) else annotation
         if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
             return None
         model = inner
