@@ -37,7 +37,7 @@ def _gateway(
     if not settings.city_file.is_file():
         typer.echo(f"error: city file {settings.city_file} not found (set SMARTCITY_GATEWAY_CITY_FILE)", err=True)
         raise typer.Exit(2)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     # httpx logs every request at INFO: one line per batch is the gateway's own DEBUG line.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from smartcity.logs import LogFormat
 from smartcity.settings import InfluxSettings, MqttSettings
 
 
@@ -56,4 +57,5 @@ class GatewaySettings(BaseSettings):
         description="DEBUG logs one line per batch",
         pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL|debug|info|warning|error)$",
     )
+    log_format: LogFormat = Field(default="text", description="text, or json: one JSON object per line")
     limits: LimitSettings = Field(default_factory=LimitSettings)

@@ -3,12 +3,12 @@ sub-commands through the ``smartcity.commands`` entry-point group, so the core n
 
 from __future__ import annotations
 
-import logging
 from importlib.metadata import entry_points
 
 import typer
 
 from smartcity.city.cli import app as city_app
+from smartcity.logs import configure_logging
 from smartcity.up_cli import up
 
 app = typer.Typer(
@@ -27,9 +27,7 @@ def _load_components() -> None:
         register(app)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Configure handlers once per process (called by each long-running command)."""
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+__all__ = ["app", "configure_logging", "main"]
 
 
 def main() -> None:
