@@ -53,7 +53,7 @@ class Intake:
     ) -> None:
         self._scheme = scheme
         self._directory = directory
-        self._encode = LineEncoder(directory).encode
+        self._encode = LineEncoder(directory).encode_parsed  # readings here come from parse_message
         self._health = health
         self._dead_letters = dead_letters
         self._ledger = ledger

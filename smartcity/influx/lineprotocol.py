@@ -163,13 +163,22 @@ class LineEncoder:
 
     def encode(self, reading: Reading) -> list[str]:
         """The lines for one reading, timestamps in milliseconds."""
+        return self._encode(reading, check_types=True)
+
+    def encode_parsed(self, reading: Reading) -> list[str]:
+        """The same lines for a reading that :func:`smartcity.contract.parse.parse_message` produced: its value
+        types already match the registry exactly (floats for float metrics, ints for int metrics, bools for bool
+        metrics; a test holds the parser to that), so they are not checked again on this hot path."""
+        return self._encode(reading, check_types=False)
+
+    def _encode(self, reading: Reading, *, check_types: bool) -> list[str]:
         values = reading.values
         names = tuple(values)
         layout = self._layouts.get(reading.device_id)
         if layout is None or layout[0] != names:
             layout = self._layout(reading.device_id, names)
         _, plan, heads = layout
-        if plan is _NO_PLAN or plan.types != tuple(map(type, values.values())):
+        if plan is _NO_PLAN or (check_types and plan.types != tuple(map(type, values.values()))):
             return self._encode_each(reading, self._prefixes[reading.device_id])  # strings, odd orders or types
         if plan.ints:
             values = values.copy()
