@@ -24,6 +24,7 @@ from smartcity.influx.errors import (
     InfluxTooLarge,
     InfluxUnavailable,
 )
+from smartcity.influx.write_answers import error_text, raise_for_write_answer, retry_after
 from smartcity.settings import InfluxSettings
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,12 @@ def map_httpx_exceptions() -> Iterator[None]:
 
 
 def raise_for_answer(response: httpx.Response) -> None:
-    """Raise the error class that says what to do about a non-2xx answer."""
+    """Raise the error class that says what to do about a non-2xx answer to a query (writes: only 204 will do, see
+    :func:`smartcity.influx.write_answers.raise_for_write_answer`)."""
     status = response.status_code
     if 200 <= status < 300:
         return
-    text = _error_text(response)
+    text = error_text(response)
     where = f"{response.request.method} {response.request.url.path}"
     if status == 400:
         raise InfluxRejected(text, status=status)
@@ -99,28 +101,8 @@ def raise_for_answer(response: httpx.Response) -> None:
     # 404 means "database not found" (or a wrong URL prefix): fixable without changing the data, so the
     # data is kept (retried and spooled) rather than dead-lettered.
     if status in (404, 429) or status >= 500:
-        raise InfluxUnavailable(f"{where}: {status} {text}", status=status, retry_after_s=_retry_after(response))
+        raise InfluxUnavailable(f"{where}: {status} {text}", status=status, retry_after_s=retry_after(response))
     raise InfluxError(f"{where}: unexpected answer {status} {text}", status=status)
-
-
-def _error_text(response: httpx.Response) -> str:
-    # InfluxDB answers errors as {"error": "..."}; proxies and other servers may send anything.
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text.strip()[:1000] or response.reason_phrase
-    if isinstance(body, dict) and isinstance(body.get("error"), str):
-        return str(body["error"])
-    return response.text.strip()[:1000]
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _check_precision(name: str, value: str) -> None:
@@ -178,7 +160,9 @@ class InfluxClient:
 
     async def write(self, body: bytes, *, precision: str = "ms") -> None:
         """Write line protocol (points separated by ``\\n``). Returns when InfluxDB answered 204: the points
-        are durable (in its write-ahead log)."""
+        are durable (in its write-ahead log). Any other answer raises: a refusal as a classified
+        :class:`InfluxRejected`, a 2xx that is not 204 as :class:`InfluxNotDurable` (see
+        :mod:`smartcity.influx.write_answers`)."""
         _check_precision("precision", precision)
         if not body:
             return
@@ -189,7 +173,7 @@ class InfluxClient:
             response = await self._http.post(
                 "/write", params=params, content=body, headers={"Content-Type": "text/plain; charset=utf-8"}
             )
-        raise_for_answer(response)
+        raise_for_write_answer(response)
 
     async def query(self, q: str, params: Mapping[str, ParamValue] | None = None, *, epoch: str = "ms") -> list[Series]:
         """Run InfluxQL; values go in ``params`` (``WHERE "district" = $d`` with ``{"d": "north"}``), never into
