@@ -1,16 +1,15 @@
 """Batches of encoded points and the bookkeeping that acknowledges their source messages in order.
 
-A message is acknowledged only when the batch it went into is durable (written to InfluxDB or spooled) *and*
-every dead letter published for it was acknowledged by the broker. Batches complete out of order (several
+A message is acknowledged only when the batch it went into is durable (written to InfluxDB or spooled); its dead
+letter, if it was rejected, is a point of the same batch. Batches complete out of order (several
 writes run at once), but PUBACKs go out in the order the messages arrived, as MQTT asks of a receiver.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 
@@ -22,13 +21,14 @@ class Batch:
     lines: list[str] = field(default_factory=list)
     """Line protocol, one point per entry, millisecond precision."""
     topics: list[str] = field(default_factory=list)
-    """Source topic of each line (for the dead letter when InfluxDB refuses the point)."""
+    """Source topic of each line (for the dead letter when InfluxDB refuses the point); ``""`` for the platform's
+    own records (dead letters), which never get a dead letter of their own."""
     ts_ms: list[int] = field(default_factory=list)
     """Device timestamp of each reading (end-to-end lag)."""
     mids: list[int] = field(default_factory=list)
     """QoS 1 messages to acknowledge once this batch is durable."""
-    pending: list[asyncio.Future[None]] = field(default_factory=list)
-    """Dead-letter publishes that must be acknowledged by the broker before :attr:`mids` are."""
+    dead_letters: int = 0
+    """Dead-letter points among :attr:`lines`."""
     opened: float = field(default_factory=time.monotonic)
     done: bool = False
 
@@ -38,7 +38,7 @@ class Batch:
 
     @property
     def empty(self) -> bool:
-        return not self.lines and not self.mids and not self.pending
+        return not self.lines and not self.mids
 
 
 class AckLedger:
@@ -48,7 +48,7 @@ class AckLedger:
     something only on that connection, and the broker redelivers those messages on the new one.
     """
 
-    def __init__(self, ack: Callable[[Iterable[int]], None]) -> None:
+    def __init__(self, ack: Callable[[Sequence[int]], None]) -> None:
         self._ack = ack
         self._open: deque[Batch] = deque()
         self.generation = 0

@@ -1,9 +1,10 @@
 """The hot path: every MQTT message, synchronously from the broker adapter's read callback, into the open batch.
 
 Per message: parse and validate against the contract and the registry, check device health (duplicates, gaps),
-encode line protocol into the open batch, publish a dead letter for every rejection, and remember the message id
-so it is acknowledged when the batch is durable. A batch is sealed when it holds ``batch_size`` points or when it
-has been open for ``batch_ms``. Counters are kept as plain integers here and added to Prometheus once per batch.
+encode line protocol into the open batch, add one dead-letter point for a message with rejections (all of them in
+one), and remember the message id so it is acknowledged when the batch is durable. A batch is sealed when it holds
+``batch_size`` points or messages, or when it has been open for ``batch_ms``. Counters are kept as plain integers
+here and added to Prometheus once per batch.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import asyncio
 import logging
 import time
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.batching import AckLedger, Batch
-from gateway.deadletter import DeadLetters, Publisher
+from gateway.deadletter import DEFAULT_EXCERPT_BYTES, DeadLetters, Publisher
 from gateway.health import DeviceHealth
 from gateway.metrics import GatewayMetrics
 from smartcity.city.directory import DeviceDirectory
@@ -76,28 +77,34 @@ class Intake:
         kind = topic[topic.rfind("/") + 1 :]
         self._received[kind if kind in _KINDS else "other"] += 1
         now_ms = int(time.time() * 1000)
+        rejections: list[Rejection] | None = None
         try:
             if kind in _TELEMETRY:
-                self._telemetry(batch, topic, payload, now_ms)
+                rejections = self._telemetry(batch, topic, payload, now_ms)
             elif kind in (_STATUS, _BIRTH):
-                self._document(batch, topic, payload, kind, now_ms)
+                rejections = self._document(topic, payload, kind, now_ms)
             elif kind != _ACK:
-                self._reject(batch, topic, payload, now_ms, Rejection(RejectReason.BAD_TOPIC, "not a gateway topic"))
+                rejections = [Rejection(RejectReason.BAD_TOPIC, "not a gateway topic")]
         except Exception as exc:  # a bug must cost one message (dead-lettered), never the stream
             log.exception("unexpected failure on %s", topic)
-            self._reject(batch, topic, payload, now_ms, Rejection(RejectReason.WRONG_SCHEMA, f"internal: {exc!r}"))
+            rejections = [Rejection(RejectReason.WRONG_SCHEMA, f"internal: {exc!r}")]
+        if rejections:
+            batch.lines.append(self._dead_letters.reject(rejections, topic=topic, payload=payload, received_ms=now_ms))
+            batch.topics.append("")
+            batch.dead_letters += 1
         if qos:
             batch.mids.append(mid)
         size = self._batch_size
-        # Messages without points (status, birth, rejected input) count too, so a batch stays bounded in a storm.
-        if len(batch.lines) >= size or len(batch.mids) >= size or len(batch.pending) >= size:
+        # Messages without points (status, birth) count too, so a batch stays bounded in a storm.
+        if len(batch.lines) >= size or len(batch.mids) >= size:
             self.seal()
 
-    def _telemetry(self, batch: Batch, topic: str, payload: bytes, now_ms: int) -> None:
+    def _telemetry(self, batch: Batch, topic: str, payload: bytes, now_ms: int) -> list[Rejection]:
         outcome = parse_message(
             topic, payload, scheme=self._scheme, directory=self._directory, now_ms=now_ms, limits=self._limits
         )
         observe = self._health.observe
+        rejections = outcome.rejections
         for reading in outcome.readings:
             duplicate, gaps = observe(reading.device_id, reading.seq, reading.ts_ms, now_ms)
             if duplicate:
@@ -109,8 +116,9 @@ class Intake:
             try:
                 lines = self._encode(reading)
             except LineProtocolError as exc:
-                problem = Rejection(RejectReason.STORE_REJECTED, f"cannot be written: {exc}", reading.device_id)
-                self._reject(batch, topic, payload, now_ms, problem)
+                rejections.append(
+                    Rejection(RejectReason.STORE_REJECTED, f"cannot be written: {exc}", reading.device_id)
+                )
                 continue
             batch.lines += lines
             if len(lines) == 1:
@@ -118,23 +126,19 @@ class Intake:
             else:
                 batch.topics += [topic] * len(lines)
             batch.ts_ms.append(reading.ts_ms)  # one per accepted reading: also the readings_accepted count
-        for rejection in outcome.rejections:
-            self._reject(batch, topic, payload, now_ms, rejection)
+        return rejections
 
-    def _document(self, batch: Batch, topic: str, payload: bytes, kind: str, now_ms: int) -> None:
+    def _document(self, topic: str, payload: bytes, kind: str, now_ms: int) -> list[Rejection] | None:
         if not payload:
-            return  # an empty retained message clears a retained status or birth: nothing to record
+            return None  # an empty retained message clears a retained status or birth: nothing to record
         parse = parse_status if kind == _STATUS else parse_birth
         parsed = parse(topic, payload, scheme=self._scheme, directory=self._directory)
         if isinstance(parsed, Rejection):
-            self._reject(batch, topic, payload, now_ms, parsed)
-            return
+            return [parsed]
         device_id, document = parsed
         online = getattr(document, "state", DeviceState.ONLINE) is DeviceState.ONLINE
         self._health.set_online(device_id, online, now_ms)
-
-    def _reject(self, batch: Batch, topic: str, payload: bytes, now_ms: int, rejection: Rejection) -> None:
-        batch.pending.append(self._dead_letters.reject(rejection, topic=topic, payload=payload, received_ms=now_ms))
+        return None
 
     # -- batches -----------------------------------------------------------------------------------------------
 
@@ -179,7 +183,7 @@ class Intake:
 class Broker(Publisher, Protocol):
     """The broker side the intake's parts need: acknowledging messages and publishing dead letters."""
 
-    def ack(self, mids: Iterable[int]) -> None: ...
+    def ack(self, mids: Sequence[int]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,11 +200,20 @@ class IntakeParts:
 
     @classmethod
     def wire(
-        cls, scheme: TopicScheme, directory: DeviceDirectory, broker: Broker, metrics: GatewayMetrics
+        cls,
+        scheme: TopicScheme,
+        directory: DeviceDirectory,
+        broker: Broker,
+        metrics: GatewayMetrics,
+        *,
+        gateway: str = "gateway",
+        excerpt_bytes: int = DEFAULT_EXCERPT_BYTES,
     ) -> IntakeParts:
-        """Acks go out through ``broker`` in arrival order, dead letters are published on it."""
+        """Acks go out through ``broker`` in arrival order, live dead letters are published on it; ``gateway``
+        (the replica's client id) tags the stored dead letters."""
         ledger, health = AckLedger(broker.ack), DeviceHealth(directory)
-        return cls(scheme, directory, metrics, ledger, health, DeadLetters(scheme, broker, metrics))
+        letters = DeadLetters(scheme, broker, metrics, directory, gateway=gateway, excerpt_bytes=excerpt_bytes)
+        return cls(scheme, directory, metrics, ledger, health, letters)
 
     def intake(
         self, *, limits: ParseLimits, batch_size: int, batch_ms: int, on_sealed: Callable[[Batch], None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from gateway.mqtt import BrokerError, MqttSession
 
@@ -18,9 +18,12 @@ class BrokerLink:
     def __init__(self) -> None:
         self._session: MqttSession | None = None
         self._paused = False
+        self.acked = 0
+        """Messages acknowledged on the current session: the sign that it makes progress."""
 
     def attach(self, session: MqttSession) -> None:
         self._session = session
+        self.acked = 0
         if self._paused:
             session.pause_reading()
 
@@ -31,9 +34,10 @@ class BrokerLink:
     def connected(self) -> bool:
         return self._session is not None and self._session.is_open
 
-    def ack(self, mids: Iterable[int]) -> None:
-        if self._session is not None:
+    def ack(self, mids: Sequence[int]) -> None:
+        if self._session is not None and self._session.is_open:
             self._session.ack(mids)
+            self.acked += len(mids)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> asyncio.Future[None]:
         if self._session is None:

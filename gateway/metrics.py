@@ -68,7 +68,14 @@ class GatewayMetrics:
         self.write_retries = Counter(f"{_PREFIX}write_retries", "InfluxDB writes retried after an error", registry=r)
         self.spooled_points = Counter(f"{_PREFIX}spooled_points", "points appended to the local spool", registry=r)
         self.dead_letters_failed = Counter(
-            f"{_PREFIX}dead_letter_publish_failures", "dead letters the broker did not acknowledge", registry=r
+            f"{_PREFIX}dead_letter_publish_failures",
+            "live dead-letter copies the broker did not take (the stored record is kept)",
+            registry=r,
+        )
+        self.records_lost = Counter(
+            f"{_PREFIX}records_lost",
+            "dead-letter points InfluxDB refused (logged at ERROR with their content; should stay 0)",
+            registry=r,
         )
         self.spool_depth = Gauge(f"{_PREFIX}spool_depth", "points waiting in the local spool", registry=r)
         self.inflight_unacked = Gauge(

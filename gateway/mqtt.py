@@ -30,6 +30,9 @@ __all__ = ["BrokerError", "MessageSink", "MqttSession"]
 
 _PACKETS_PER_WAKEUP = 2_000
 """Bound the work done in one reader callback so timers and writers still run under a flood."""
+HOLD_LIMIT_BYTES = 64 * 1024 * 1024
+"""Most payload bytes held while paused before the socket itself stops being read. QoS 1 deliveries are bounded
+well below it by the Receive Maximum (65,535 messages); only a QoS 0 flood reaches it."""
 
 
 class BrokerError(ConnectionError):
@@ -81,7 +84,7 @@ class MqttSession:
         self._subscribed: dict[int, asyncio.Future[None]] = {}
         self._published: dict[int, asyncio.Future[None]] = {}
         self._sock: Any = None
-        self._paused = False
+        self._hard_paused = False
         self._misc: asyncio.TimerHandle | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -110,8 +113,11 @@ class MqttSession:
         raise BrokerError("the broker did not complete the MQTT handshake")
 
     async def subscribe(self, filters: Sequence[str], qos: int) -> None:
-        """Subscribe to every filter in one SUBSCRIBE; raise when the broker refuses any of them."""
-        options = SubscribeOptions(qos=qos)
+        """Subscribe to every filter in one SUBSCRIBE; raise when the broker refuses any of them.
+
+        Retained messages (every device's status and birth) are sent only for a subscription the session does not
+        have yet: a reconnect to a persistent session does not read them all again."""
+        options = SubscribeOptions(qos=qos, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
         result, mid = self._client.subscribe([(topic, options) for topic in filters])
         if result != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
             raise BrokerError(f"subscribe failed: {paho.error_string(result)}")
@@ -133,10 +139,6 @@ class MqttSession:
     def last_rx(self) -> float:
         """``time.monotonic()`` of the last bytes received from the broker."""
         return self._client.last_rx
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
 
     async def disconnect(self) -> None:
         """Send DISCONNECT (the session stays on the broker) and close."""
@@ -174,30 +176,54 @@ class MqttSession:
         return done
 
     def pause_reading(self) -> None:
-        """Stop reading from the socket (backpressure for QoS 0; QoS 1 is bounded by Receive Maximum)."""
-        if not self._paused and self._sock is not None:
-            self._loop.remove_reader(self._sock)
-        self._paused = True
+        """Stop taking new messages (backpressure). The socket is still read, so that PUBACKs, SUBACK and PINGRESP
+        arrive and the keepalive holds; PUBLISH packets are held in arrival order. QoS 1 traffic is bounded by the
+        Receive Maximum; only when more than :data:`HOLD_LIMIT_BYTES` are held (QoS 0 floods) does the socket stop
+        being read until :meth:`resume_reading`."""
+        self._client.hold = True
 
     def resume_reading(self) -> None:
-        if self._paused and self._sock is not None:
-            self._loop.add_reader(self._sock, self._on_readable)
-            self._loop.call_soon(self._on_readable)  # packets may be waiting in the buffer
-        self._paused = False
+        self._client.hold = False
+        if self._sock is not None:
+            if self._hard_paused:
+                self._hard_paused = False
+                self._loop.add_reader(self._sock, self._on_readable)
+            self._loop.call_soon(self._on_readable)  # held messages, and packets waiting in the buffer
+
+    @property
+    def paused(self) -> bool:
+        """True while new messages are not taken (:meth:`pause_reading`)."""
+        return self._client.hold
+
+    @property
+    def reading(self) -> bool:
+        """False only while the socket is not read at all (over :data:`HOLD_LIMIT_BYTES` held)."""
+        return not self._hard_paused
 
     # -- paho callbacks ----------------------------------------------------------------------------------------
 
     def _on_readable(self) -> None:
-        if self._paused or self._sock is None:
+        if self._sock is None or self._hard_paused:
+            return
+        client = self._client
+        budget = _PACKETS_PER_WAKEUP
+        if client.held and not client.hold and client.release(budget):
+            self._loop.call_soon(self._on_readable)  # more held: one wake-up's worth at a time
             return
         try:
-            rc, more = self._client.pump(_PACKETS_PER_WAKEUP)
+            rc, more = client.pump(budget)
         except Exception as exc:  # a broken packet or a paho bug: drop the connection, un-acked messages come back
             log.exception("reading from the broker failed")
             self.close(f"read failed: {exc!r}")
             return
         if rc:
             self._lost(f"connection lost while reading: {paho.error_string(rc)}")
+        elif client.held_bytes > HOLD_LIMIT_BYTES and self._sock is not None:
+            self._hard_paused = True
+            self._loop.remove_reader(self._sock)
+            log.warning(
+                "%d bytes of messages held: not reading the broker until the writers catch up", client.held_bytes
+            )
         elif more:
             self._loop.call_soon(self._on_readable)
 
@@ -215,8 +241,7 @@ class MqttSession:
         self._sock = sock
         if isinstance(sock, socket.socket):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-        if not self._paused:
-            self._loop.add_reader(sock, self._on_readable)
+        self._loop.add_reader(sock, self._on_readable)
         self._misc = self._loop.call_later(1.0, self._tick)
 
     def _on_socket_close(self, _client: paho.Client, _userdata: Any, sock: Any) -> None:

@@ -7,6 +7,11 @@
   ``MQTTMessage`` per message (measured as more than half the receive cost) and hands ``(topic, payload, qos,
   mid)`` straight to the sink. Other packets go to paho's ``_packet_handle`` as paho's own reader passes them.
 - :meth:`FastClient.queue_pubacks` queues many PUBACK packets as one buffer: one socket write instead of one each.
+- While :attr:`FastClient.hold` is set, PUBLISH packets are kept in :attr:`FastClient.held` (in arrival order)
+  instead of going to the sink, but every other packet (PUBACK, SUBACK, PINGRESP, DISCONNECT) is still handled:
+  backpressure stops new work, never the packets that let work in flight finish. :meth:`FastClient.release`
+  hands the held messages on, before any newer one.
+- A packet larger than what is buffered is gathered chunk by chunk and joined once (linear in its size).
 - :meth:`FastClient.drop` closes the socket without DISCONNECT (paho's ``_sock_close``).
 """
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import struct
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 
 import paho.mqtt.client as paho
@@ -56,20 +62,44 @@ class FastClient(paho.Client):
     """
 
     sink: MessageSink
+    hold: bool
+    """Keep PUBLISH packets in :attr:`held` instead of calling the sink (backpressure)."""
+    held: deque[tuple[str, bytes, int, int]]
+    held_bytes: int
     _pending: bytes
+    _parts: list[bytes]
+    _parts_size: int
+    _need: int
     last_rx: float
 
     def prepare(self, sink: MessageSink) -> None:
         self.sink = sink
+        self.hold = False
+        self.held = deque()
+        self.held_bytes = 0
         self._pending = b""
+        self._parts = []
+        self._parts_size = 0
+        self._need = 0
         self.last_rx = time.monotonic()
+
+    def release(self, budget: int) -> bool:
+        """Hand up to ``budget`` held messages to the sink, oldest first, until :attr:`hold` is set again (the sink
+        may set it); return whether messages are still held."""
+        held, sink = self.held, self.sink
+        while held and not self.hold and budget > 0:
+            topic, payload, qos, mid = held.popleft()
+            self.held_bytes -= len(payload)
+            sink(topic, payload, qos, mid)
+            budget -= 1
+        return bool(held)
 
     def pump(self, budget: int) -> tuple[MQTTErrorCode, bool]:
         """Handle up to ``budget`` packets, reading the socket once if the buffer runs dry.
 
         Returns paho's result code and whether complete packets are still buffered (call again soon).
         """
-        handled, rc = self._handle_buffered(budget)
+        handled, rc = (0, MQTTErrorCode.MQTT_ERR_SUCCESS) if self._parts else self._handle_buffered(budget)
         if rc or handled >= budget:
             return rc, handled >= budget
         try:
@@ -83,7 +113,18 @@ class FastClient(paho.Client):
         self.last_rx = time.monotonic()
         with self._msgtime_mutex:
             self._last_bytes_received = time_func()
-        self._pending = self._pending + chunk if self._pending else chunk
+        if self._parts:  # gathering one large packet: join its chunks once, when all are here
+            self._parts.append(chunk)
+            self._parts_size += len(chunk)
+            if self._parts_size < self._need:
+                return MQTTErrorCode.MQTT_ERR_SUCCESS, False
+            self._pending, self._parts, self._parts_size = b"".join(self._parts), [], 0
+        else:
+            pending = self._pending + chunk if self._pending else chunk
+            if len(pending) < self._need:
+                self._pending, self._parts, self._parts_size = b"", [pending], len(pending)
+                return MQTTErrorCode.MQTT_ERR_SUCCESS, False
+            self._pending = pending
         more, rc = self._handle_buffered(budget - handled)
         return rc, handled + more >= budget
 
@@ -93,7 +134,9 @@ class FastClient(paho.Client):
         buf = self._pending
         size = len(buf)
         sink = self.sink
+        held = self.held
         pos = 0
+        self._need = 0
         handled = 0
         while handled < budget and size - pos >= 2:
             header = buf[pos]
@@ -102,14 +145,16 @@ class FastClient(paho.Client):
             if length & 0x80:  # remaining length over 127: a variable byte integer of up to 4 bytes
                 parsed = _remaining_length(buf, pos + 1)
                 if parsed is None:
-                    break  # incomplete: wait for more bytes
+                    self._need = size - pos + 1  # incomplete length: at least one more byte
+                    break
                 if parsed[0] < 0:
                     self._pending = b""
                     return handled, self._loop_rc_handle(MQTTErrorCode.MQTT_ERR_PROTOCOL)
                 length, index = parsed
             end = index + length
             if end > size:
-                break  # incomplete packet: wait for more bytes
+                self._need = end - pos  # incomplete packet: wait until all of it is here
+                break
             pos = end
             handled += 1
             if header & 0xF0 == _PUBLISH and (header & 0x06) != _QOS2_BITS:
@@ -135,7 +180,12 @@ class FastClient(paho.Client):
                     text = topic.decode()
                 except UnicodeDecodeError:
                     text = topic.decode(errors="replace")
-                sink(text, buf[cursor:end], qos, mid)
+                if self.hold or held:  # held messages go first, in arrival order (PUBACK order)
+                    payload = buf[cursor:end]
+                    held.append((text, payload, qos, mid))
+                    self.held_bytes += len(payload)
+                else:
+                    sink(text, buf[cursor:end], qos, mid)
                 continue
             rc = self._paho_packet(header, buf[index:end])
             if rc:

@@ -1,5 +1,6 @@
 """``/metrics`` (Prometheus text format), ``/healthz`` (the process is alive) and ``/readyz`` (connected to both
-the broker and InfluxDB), served by a minimal asyncio HTTP/1.1 server so the gateway needs no web framework."""
+the broker and InfluxDB; a store that is reachable while points wait in the spool is reported as degraded), served
+by a minimal asyncio HTTP/1.1 server so the gateway needs no web framework."""
 
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ def _response(status: str, body: bytes, content_type: str = "text/plain; charset
 
 
 class HttpEndpoints:
-    """Answers the three GET endpoints; ``ready`` decides /readyz."""
+    """Answers the three GET endpoints; ``ready`` decides /readyz: each check is ``ok``, ``degraded...`` (still
+    ready: 200) or anything else (503)."""
 
-    def __init__(self, registry: CollectorRegistry, ready: Callable[[], dict[str, bool]]) -> None:
+    def __init__(self, registry: CollectorRegistry, ready: Callable[[], dict[str, str]]) -> None:
         self._registry = registry
         self._ready = ready
 
@@ -40,8 +42,9 @@ class HttpEndpoints:
             return _response("200 OK", b"ok\n")
         if path == "/readyz":
             checks = self._ready()
-            text = "".join(f"{name}: {'ok' if ok else 'down'}\n" for name, ok in checks.items()).encode()
-            return _response("200 OK" if all(checks.values()) else "503 Service Unavailable", text)
+            text = "".join(f"{name}: {state}\n" for name, state in checks.items()).encode()
+            ready = all(state == "ok" or state.startswith("degraded") for state in checks.values())
+            return _response("200 OK" if ready else "503 Service Unavailable", text)
         return _response("404 Not Found", b"not found: try /metrics, /healthz or /readyz\n")
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

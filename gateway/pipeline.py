@@ -4,7 +4,11 @@
   from the broker (QoS 0 backpressure; QoS 1 is also bounded by the MQTT Receive Maximum) until half have gone.
 - A batch that keeps failing (see :mod:`gateway.writer`) is appended to the spool, which makes it durable, and the
   store is marked down: following batches go straight to the spool until the replayer has written the oldest
-  spooled batch again. The replayer drains the spool oldest first while live traffic continues.
+  spooled batch again. The replayer drains the spool oldest first while live traffic continues. A batch that
+  neither InfluxDB nor the spool takes (disk full) is retried on both and never acknowledged meanwhile.
+- Points InfluxDB refuses for good become ``store-rejected`` dead-letter points, made durable (written or spooled)
+  before the batch's messages are acknowledged; on replay, a spooled batch leaves the spool only once the dead
+  letters of its refused points are spooled in its place. Nothing here waits for the broker.
 - Every ``health_interval_s`` the changed device-health records are written (best effort: they are derived state).
 """
 
@@ -21,7 +25,7 @@ from gateway.batching import AckLedger, Batch
 from gateway.deadletter import DeadLetters
 from gateway.health import DeviceHealth
 from gateway.metrics import GatewayMetrics
-from gateway.spool import Spool
+from gateway.spool import Spool, SpoolError
 from gateway.writer import BatchWriter, StoreDown, StoreRejection
 from smartcity.contract.reading import Rejection, RejectReason
 from smartcity.influx.errors import InfluxError
@@ -81,6 +85,15 @@ class Pipeline:
         if spool.batches:
             self._spooled.set()
 
+    @property
+    def store_state(self) -> str:
+        """For /readyz: ``ok``, ``degraded: ...`` (reachable, but points wait in the spool) or ``down``."""
+        if not self.store_reachable:
+            return "down"
+        if self._spool.depth:
+            return f"degraded: {self._spool.depth} points spooled, replaying"
+        return "ok"
+
     # -- intake side (synchronous, called from the broker's read callback) -------------------------------------
 
     def submit(self, batch: Batch) -> None:
@@ -122,8 +135,9 @@ class Pipeline:
     async def _process(self, batch: Batch) -> None:
         started = time.monotonic()
         if batch.lines:
-            rejections = await self._make_durable(batch)
-            batch.pending += [self._dead_letter(rejection) for rejection in rejections]
+            refused = await self._make_durable(batch.lines, batch.topics, batch.ts_ms)
+            if refused:
+                await self._make_durable(*self._store_rejected(refused))
             self._metrics.batch_write_seconds.observe(time.monotonic() - started)
             log.debug(
                 "batch of %d points from %d messages durable in %.3f s (%.3f s after it opened)",
@@ -132,25 +146,36 @@ class Pipeline:
                 time.monotonic() - started,
                 time.monotonic() - batch.opened,
             )
-        if batch.pending:
-            await self._confirm(batch.pending)
         self._ledger.complete(batch)
         self._metrics.inflight_unacked.set(self._ledger.unacked)
 
-    async def _make_durable(self, batch: Batch) -> list[StoreRejection]:
-        if self.store_up:
+    async def _make_durable(
+        self, lines: list[str], topics: list[str], ts_ms: Sequence[int] = ()
+    ) -> list[StoreRejection]:
+        """Write ``lines`` to InfluxDB, or spool them when it is down; return the points it refused for good.
+        Returns only once the points are durable: when the spool fails too (disk full), it keeps trying both."""
+        backoff = Backoff(0.5, 10.0)
+        while True:
+            if self.store_up:
+                try:
+                    refused = await self._writer.write(lines, topics)
+                except StoreDown as exc:
+                    self._mark_down(str(exc))
+                else:
+                    self._written(len(lines) - len(refused), ts_ms)
+                    return self._drop_own_records(refused)
             try:
-                rejections = await self._writer.write(batch.lines, batch.topics)
-            except StoreDown as exc:
-                self._mark_down(str(exc))
-            else:
-                self._written(len(batch.lines) - len(rejections), batch.ts_ms)
-                return rejections
-        await self._spool.append(batch.lines, batch.topics)
-        self._metrics.spooled_points.inc(len(batch.lines))
-        self._metrics.spool_depth.set(self._spool.depth)
-        self._spooled.set()
-        return []
+                await self._spool.append(lines, topics)
+            except SpoolError as exc:
+                delay = backoff.next_delay()
+                log.error("cannot spool %d points (%s): not acknowledged, retrying in %.1f s", len(lines), exc, delay)
+                await asyncio.sleep(delay)
+                self.store_up = True  # try InfluxDB again first
+                continue
+            self._metrics.spooled_points.inc(len(lines))
+            self._metrics.spool_depth.set(self._spool.depth)
+            self._spooled.set()
+            return []
 
     def _written(self, points: int, ts_ms: Sequence[int]) -> None:
         self.store_reachable = True
@@ -166,23 +191,29 @@ class Pipeline:
         self.store_reachable = False
         self._metrics.influx_up.set(0)
 
-    def _dead_letter(self, rejection: StoreRejection) -> asyncio.Future[None]:
-        device_id = rejection.topic.split("/")[3] if rejection.topic.count("/") == 4 else None
-        return self._dead_letters.reject(
-            Rejection(RejectReason.STORE_REJECTED, rejection.message, device_id),
-            topic=rejection.topic,
-            payload=rejection.line.encode(),
-            received_ms=int(time.time() * 1000),
-        )
+    def _store_rejected(self, refused: list[StoreRejection]) -> tuple[list[str], list[str]]:
+        """The dead-letter points of readings InfluxDB refused for good (their payload is the refused point)."""
+        received_ms = int(time.time() * 1000)
+        lines = []
+        for rejection in refused:
+            device_id = _device_of(rejection.topic)
+            problem = Rejection(RejectReason.STORE_REJECTED, rejection.message, device_id)
+            lines.append(
+                self._dead_letters.reject(
+                    [problem], topic=rejection.topic, payload=rejection.line.encode(), received_ms=received_ms
+                )
+            )
+        return lines, [""] * len(lines)
 
-    async def _confirm(self, pending: list[asyncio.Future[None]]) -> None:
-        results = await asyncio.gather(*pending, return_exceptions=True)
-        failures = [result for result in results if isinstance(result, BaseException)]
-        if failures:
-            # Lost connection: the source messages belong to the old connection and are redelivered, so they are
-            # not acked (see AckLedger). A refusal on a live connection is acked anyway: the stream must go on.
-            self._metrics.dead_letters_failed.inc(len(failures))
-            log.error("%d dead letters not acknowledged by the broker: %s", len(failures), failures[0])
+    def _drop_own_records(self, refused: list[StoreRejection]) -> list[StoreRejection]:
+        """Refused readings go on to their dead letter; a refused record of the platform's own (a dead letter) has
+        nowhere else to go: it is logged in full at ERROR and counted, never dead-lettered in a loop."""
+        readings = [rejection for rejection in refused if rejection.topic]
+        for rejection in refused:
+            if not rejection.topic:
+                self._metrics.records_lost.inc()
+                log.error("InfluxDB refused a platform record (%s): %s", rejection.message, rejection.line)
+        return readings
 
     async def _replay_loop(self) -> None:
         backoff = Backoff(0.25, 10.0)
@@ -196,7 +227,7 @@ class Pipeline:
                 self._spool.batches = 0
                 continue
             try:
-                rejections = await self._replay_writer.write(entry.lines, entry.topics)
+                refused = self._drop_own_records(await self._replay_writer.write(entry.lines, entry.topics))
             except StoreDown:
                 await asyncio.sleep(backoff.next_delay())
                 continue
@@ -205,9 +236,17 @@ class Pipeline:
             self.store_up = True
             self._metrics.influx_up.set(1)
             backoff.reset()
-            self._written(len(entry.lines) - len(rejections), ())
-            if rejections:
-                await self._confirm([self._dead_letter(rejection) for rejection in rejections])
+            self._written(len(entry.lines) - len(refused), ())
+            if refused:
+                # The refused points leave the spool only together with their dead letters: spooled in the same
+                # step, they are replayed like any batch (a rewrite of the rest of the entry is idempotent).
+                try:
+                    await self._spool.append(*self._store_rejected(refused))
+                except SpoolError as exc:
+                    log.error("cannot spool dead letters of refused points (%s): the batch stays spooled", exc)
+                    await asyncio.sleep(backoff.next_delay())
+                    continue
+                self._metrics.spooled_points.inc(len(refused))
             await self._spool.remove(entry)
             self._metrics.spool_depth.set(self._spool.depth)
 
@@ -228,3 +267,9 @@ class Pipeline:
                 await self._replay_writer.write(chunk, [""] * len(chunk))
         except (StoreDown, InfluxError) as exc:
             log.warning("device_health not written (%s); it is rewritten with the next changes", exc)
+
+
+def _device_of(topic: str) -> str | None:
+    """The device level of a contract topic (``{root}/v1/dev/{device}/{kind}``), else None."""
+    parts = topic.split("/")
+    return parts[3] if len(parts) == 5 and parts[2] == "dev" else None

@@ -43,6 +43,7 @@ SUBSCRIBED_KINDS = (
 )
 _DRAIN_TIMEOUT_S = 30.0
 _REPLAY_RETRY_S = 1.0
+_STABLE_S = 30.0
 
 
 def subscription_filters(scheme: TopicScheme, shared_group: str | None) -> list[str]:
@@ -79,8 +80,10 @@ async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
     scheme = TopicScheme(settings.mqtt.topic_root)
     metrics = GatewayMetrics()
     link = BrokerLink()
-    parts = IntakeParts.wire(scheme, directory, link, metrics)
     client_id = settings.mqtt.client_id or DEFAULT_CLIENT_ID
+    parts = IntakeParts.wire(
+        scheme, directory, link, metrics, gateway=client_id, excerpt_bytes=settings.limits.dead_letter_excerpt_bytes
+    )
     async with InfluxClient(settings.influx) as influx, Spool(settings.spool_dir) as spool:
         pipeline = Pipeline(
             writer=BatchWriter(influx, metrics, retry_s=settings.write_retry_s),
@@ -102,7 +105,7 @@ async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
             on_sealed=pipeline.submit,
         )
         endpoints = HttpEndpoints(
-            metrics.registry, lambda: {"broker": link.connected, "influxdb": pipeline.store_reachable}
+            metrics.registry, lambda: {"broker": "ok" if link.connected else "down", "influxdb": pipeline.store_state}
         )
         port_file = settings.spool_dir / "http.port"
         async with serve_http(endpoints, settings.http_host, settings.http_port, port_file) as port:
@@ -134,6 +137,7 @@ async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
                         "shutdown: batches still not durable after %.0f s; they are redelivered", _DRAIN_TIMEOUT_S
                     )
                 await pipeline.write_health()
+                parts.dead_letters.flush_log()
                 broker_task.cancel()
                 pipeline_task.cancel()
     log.info("gateway %s stopped: %d points spooled for the next start", client_id, spool.depth)
@@ -161,7 +165,11 @@ async def _broker_loop(
     intake: Intake,
     metrics: GatewayMetrics,
 ) -> None:
-    """Connect, subscribe, watch the connection; reconnect with jittered backoff (reset after a subscribe)."""
+    """Connect, subscribe, watch the connection; reconnect with jittered backoff.
+
+    The backoff is reset only when a connection made progress (it acknowledged messages) or stayed up for
+    :data:`_STABLE_S`: not on CONNACK (a session taken over at once would flap) and not on SUBACK (which queues behind
+    a backlog)."""
     backoff = Backoff(0.2, 30.0)
     filters = subscription_filters(scheme, settings.shared_group)
     watchdog_s = settings.watchdog_s or 3.0 * settings.mqtt.keepalive_s
@@ -178,12 +186,13 @@ async def _broker_loop(
             session_expiry_s=settings.session_expiry_s,
             receive_maximum=settings.receive_maximum,
         )
+        connected_at = time.monotonic()
         try:
             link.attach(session)
             session_present = await session.connect()
-            await session.subscribe(filters, settings.qos)
-            backoff.reset()
+            connected_at = time.monotonic()
             metrics.broker_connected.set(1)
+            await session.subscribe(filters, settings.qos)
             log.info(
                 "connected to %s:%d (session present: %s)", settings.mqtt.host, settings.mqtt.port, session_present
             )
@@ -202,6 +211,8 @@ async def _broker_loop(
             raise
         finally:
             metrics.broker_connected.set(0)
+            if link.acked or time.monotonic() - connected_at >= _STABLE_S:
+                backoff.reset()
             link.detach()
             session.close("reconnecting")
         await asyncio.sleep(backoff.next_delay())
@@ -214,7 +225,7 @@ async def _watch(session: MqttSession, watchdog_s: float) -> str:
         while True:
             with contextlib.suppress(TimeoutError):
                 return await asyncio.wait_for(asyncio.shield(closed), timeout=1.0)
-            if not session.paused and time.monotonic() - session.last_rx > watchdog_s:
+            if session.reading and time.monotonic() - session.last_rx > watchdog_s:
                 session.close(f"watchdog: nothing received for {watchdog_s:.0f} s")
     finally:
         closed.cancel()

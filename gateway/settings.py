@@ -18,6 +18,9 @@ class LimitSettings(BaseModel):
     max_records: int = Field(default=1_024, ge=1, description="most records in one SenML pack")
     max_future_s: int = Field(default=300, ge=0, description="device clock may run this far ahead of ours")
     max_past_s: int = Field(default=31 * 86_400, ge=0, description="oldest accepted device timestamp (backfill)")
+    dead_letter_excerpt_bytes: int = Field(
+        default=4_096, ge=64, le=65_536, description="payload bytes kept in a dead letter (stored and published)"
+    )
 
 
 class GatewaySettings(BaseSettings):

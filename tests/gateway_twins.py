@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 
 from smartcity.influx.errors import InfluxError
 
@@ -33,16 +33,19 @@ class MemoryBroker:
         self.published: list[tuple[str, bytes]] = []
         self.held: list[asyncio.Future[None]] = []
         self.hold = False
+        self.fail_publish = False
         self.paused = False
         self.pauses = 0
 
-    def ack(self, mids: Iterable[int]) -> None:
+    def ack(self, mids: Sequence[int]) -> None:
         self.acked += list(mids)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> asyncio.Future[None]:
         self.published.append((topic, payload))
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self.hold:
+        if self.fail_publish:
+            done.set_exception(ConnectionError("not connected"))
+        elif self.hold:
             self.held.append(done)
         else:
             done.set_result(None)

@@ -68,13 +68,21 @@ class CommandAck(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class DeadLetter(msgspec.Struct, frozen=True):
-    """Published by the gateway on ``{root}/v1/sys/dead-letter/{reason}`` for every rejected input."""
+    """One per rejected message: stored by the gateway in the ``dead_letters`` measurement (the durable record,
+    see :mod:`smartcity.influx.schema`) and published live on ``{root}/v1/sys/dead-letter/{reason}``."""
 
     reason: str
+    """The first rejection's reason (a :class:`~smartcity.contract.reading.RejectReason` value)."""
     detail: str
+    """Every rejected record of the message, ``; ``-separated and bounded (the count of the rest at the end)."""
     topic: str
     received_ms: int
     payload: str
-    """The original payload: UTF-8 text when it decodes, otherwise base64 with ``payload_encoding`` = base64."""
+    """An excerpt of the original payload: UTF-8 text when it decodes, otherwise base64 with ``payload_encoding``
+    = base64. Cut to the gateway's excerpt limit; ``payload_bytes`` is the original size."""
     payload_encoding: Literal["utf-8", "base64"] = "utf-8"
     device_id: str | None = None
+    rejections: int = 1
+    """How many readings or records of the message were rejected (a SenML pack can have many)."""
+    payload_bytes: int = 0
+    """Size of the original payload."""

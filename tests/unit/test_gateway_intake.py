@@ -1,5 +1,6 @@
 import asyncio
 import json
+import time
 
 from smartcity.contract.topics import TopicKind
 from tests.gateway_harness import build, reading, topic
@@ -27,10 +28,18 @@ async def test_rejections_are_dead_lettered_and_the_message_still_acked_with_its
     parts.intake.seal()
     (batch,) = parts.sealed
     assert batch.mids == [1, 2, 3, 4]
-    assert len(batch.pending) == 3
     reasons = [json.loads(payload)["reason"] for _topic, payload in parts.broker.published]
     assert reasons == ["malformed-json", "unknown-device", "out-of-range"]
-    assert len(batch.lines) == 1
+    # The dead letters are points of the same batch: durable with it, before its messages are acked.
+    assert batch.dead_letters == 3
+    stored = [line.split(" ")[0] for line in batch.lines if line.startswith("dead_letters,")]
+    assert stored == [
+        "dead_letters,device=aq-1,gateway=gateway,reason=malformed-json",
+        "dead_letters,gateway=gateway,reason=unknown-device",
+        "dead_letters,device=aq-1,gateway=gateway,reason=out-of-range",
+    ]
+    assert batch.topics.count("") == 3
+    assert len(batch.lines) == 4
 
 
 async def test_qos0_messages_have_nothing_to_ack() -> None:
@@ -97,5 +106,20 @@ async def test_a_storm_of_bad_input_still_seals_batches_by_size() -> None:
     parts = build(batch_size=3)
     for mid in range(1, 8):
         parts.intake.on_message(topic("aq-1"), b"{", 0, mid)  # QoS 0: no ids to count, only dead letters
-    assert [len(batch.pending) for batch in parts.sealed] == [3, 3]
-    assert all(batch.lines == [] for batch in parts.sealed)
+    assert [batch.dead_letters for batch in parts.sealed] == [3, 3]
+    assert all(len(batch.lines) == 3 and batch.ts_ms == [] for batch in parts.sealed)
+
+
+async def test_a_pack_with_many_bad_records_makes_one_dead_letter() -> None:
+    parts = build()
+    now = int(time.time())
+    pack = [{"bn": "aq-1:", "bt": now, "n": "seq", "v": 0}] + [
+        {"n": "no2", "v": 5000.0 + i, "t": i} for i in range(1, 200)
+    ]
+    parts.intake.on_message(topic("aq-1", TopicKind.SENML), json.dumps(pack).encode(), 1, 1)
+    parts.intake.seal()
+    (batch,) = parts.sealed
+    assert batch.dead_letters == 1
+    (letter,) = [json.loads(payload) for _topic, payload in parts.broker.published]
+    assert letter["rejections"] >= 199
+    assert len(letter["detail"]) <= 2_000

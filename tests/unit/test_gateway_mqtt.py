@@ -143,3 +143,69 @@ def test_pump_stops_at_its_budget_and_keeps_the_rest() -> None:
         assert len(got) == 5
     finally:
         client._sock = None
+
+
+def test_while_held_publishes_wait_in_order_and_control_packets_are_still_handled() -> None:
+    got: list[tuple[str, bytes, int, int]] = []
+    client = _client(lambda *args: got.append(args))
+    first = b"".join(_frame(*_wire_publish("t", bytes([i]), 1, i + 1, None)) for i in range(3))
+    later = _frame(*_wire_publish("t", b"late", 1, 9, None))
+    client._sock = _Chunks(first + b"\xd0\x00", later)  # type: ignore[assignment]
+    client._ping_t = 123.0
+    client.hold = True
+    try:
+        assert client.pump(100) == (MQTTErrorCode.MQTT_ERR_SUCCESS, False)
+        assert got == []
+        assert client._ping_t == 0  # the PINGRESP behind the held PUBLISHes was read: the keepalive holds
+        assert [mid for *_rest, mid in client.held] == [1, 2, 3]
+        assert client.held_bytes == 3
+        client.hold = False
+        client.pump(100)  # a newer message arrives while older ones are still held: it queues behind them
+        assert got == []
+        assert client.release(2) is True
+        assert [mid for *_rest, mid in got] == [1, 2]
+        assert client.release(100) is False
+        assert [mid for *_rest, mid in got] == [1, 2, 3, 9]
+        assert client.held_bytes == 0
+    finally:
+        client._sock = None
+
+
+def test_release_stops_when_the_sink_holds_again() -> None:
+    client = _client()
+    got: list[int] = []
+
+    def sink(_topic: str, _payload: bytes, _qos: int, mid: int) -> None:
+        got.append(mid)
+        client.hold = mid >= 2  # the batch filled up: backpressure again
+
+    client.sink = sink
+    client.held.extend(("t", b"x", 1, mid) for mid in (1, 2, 3))
+    assert client.release(100) is True
+    assert got == [1, 2]
+
+
+def test_a_large_packet_is_gathered_chunk_by_chunk_and_joined_once() -> None:
+    got: list[tuple[str, bytes, int, int]] = []
+    client = _client(lambda *args: got.append(args))
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    stream = _frame(*_wire_publish("big", payload, 1, 7, None)) + _frame(*_wire_publish("small", b"s", 1, 8, None))
+    size = 64 * 1024
+    client._sock = _Chunks(*(stream[i : i + size] for i in range(0, len(stream), size)))  # type: ignore[assignment]
+    try:
+        client.pump(100)
+        for expected_parts in range(1, 15):
+            client.pump(100)
+            # Gathering: each chunk is kept as it came, nothing is re-concatenated (the old path copied the
+            # whole buffer on every read: quadratic in the packet's size).
+            assert (client._pending, len(client._parts)) == (b"", expected_parts)
+        while len(got) < 2:
+            client.pump(100)
+        assert [(topic, len(data), mid) for topic, data, _qos, mid in got] == [
+            ("big", len(payload), 7),
+            ("small", 1, 8),
+        ]
+        assert got[0][1] == payload
+        assert client._parts == []
+    finally:
+        client._sock = None

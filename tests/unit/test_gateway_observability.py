@@ -19,7 +19,7 @@ async def _get(port: int, path: str) -> tuple[str, str]:
 async def test_metrics_health_and_readiness_over_http(tmp_path: Path) -> None:
     metrics = GatewayMetrics()
     metrics.readings_accepted.inc(3)
-    checks = {"broker": True, "influxdb": False}
+    checks = {"broker": "ok", "influxdb": "down"}
     endpoints = HttpEndpoints(metrics.registry, lambda: dict(checks))
     port_file = tmp_path / "spool" / "http.port"
     async with serve_http(endpoints, "127.0.0.1", 0, port_file) as port:
@@ -29,7 +29,12 @@ async def test_metrics_health_and_readiness_over_http(tmp_path: Path) -> None:
         assert "smartcity_gateway_readings_accepted_total 3.0" in body
         assert await _get(port, "/healthz") == ("HTTP/1.1 200 OK", "ok\n")
         assert await _get(port, "/readyz") == ("HTTP/1.1 503 Service Unavailable", "broker: ok\ninfluxdb: down\n")
-        checks["influxdb"] = True
+        checks["influxdb"] = "degraded: 10 points spooled, replaying"
+        assert await _get(port, "/readyz") == (
+            "HTTP/1.1 200 OK",
+            "broker: ok\ninfluxdb: degraded: 10 points spooled, replaying\n",
+        )
+        checks["influxdb"] = "ok"
         assert (await _get(port, "/readyz"))[0] == "HTTP/1.1 200 OK"
         assert (await _get(port, "/nothing"))[0] == "HTTP/1.1 404 Not Found"
 

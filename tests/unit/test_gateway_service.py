@@ -24,7 +24,7 @@ class _SilentSession:
     def __init__(self) -> None:
         self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.last_rx = time.monotonic()
-        self.paused = False
+        self.reading = True
 
     async def wait_closed(self) -> str:
         return await asyncio.shield(self.closed)
@@ -40,8 +40,8 @@ async def test_the_watchdog_closes_a_silent_connection() -> None:
     assert reason.startswith("watchdog: nothing received")
 
 
-async def test_the_watchdog_leaves_a_paused_connection_alone() -> None:
+async def test_the_watchdog_leaves_a_connection_alone_while_the_socket_is_not_read() -> None:
     session = _SilentSession()
-    session.paused = True  # the gateway itself stopped reading (backpressure): silence is expected
+    session.reading = False  # the gateway itself stopped reading (hard backpressure): silence is expected
     asyncio.get_running_loop().call_later(1.5, session.close, "closed by the test")
     assert await asyncio.wait_for(_watch(session, watchdog_s=0.2), 5) == "closed by the test"  # type: ignore[arg-type]
