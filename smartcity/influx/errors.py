@@ -76,6 +76,18 @@ class RefusedLine:
     """1-based position of the line in the request body, when the server gives it (3.x)."""
 
 
+@dataclass(frozen=True, slots=True)
+class FieldConflict:
+    """The field a type conflict names (1.x and 2.x name the first conflicting field of a batch)."""
+
+    measurement: str
+    field: str
+    got: str
+    """The type the refused points have (``float``, ``integer``, ``unsigned``, ``string``, ``boolean``)."""
+    want: str
+    """The type the field already has."""
+
+
 class InfluxRejected(InfluxError):
     """The server refused data for good (400, 422): sending the same data again cannot help.
 
@@ -86,7 +98,8 @@ class InfluxRejected(InfluxError):
     - :attr:`partial`: True when the server kept the valid points of the request (1.x ``partial write``, 2.x 422,
       3.x ``partial write of line protocol occurred``), False when it stored none of them (a 2.x parse error, a 1.x
       batch with no parsable line), None when the answer does not tell;
-    - :attr:`refused`: the lines the answer names; :attr:`complete` is True when it names every refused line.
+    - :attr:`refused`: the lines the answer names; :attr:`complete` is True when it names every refused line;
+    - :attr:`conflict`: for a type conflict on 1.x/2.x, the field it names.
 
     A query that InfluxDB cannot parse is an InfluxRejected too (kind ``other``, nothing else set).
     """
@@ -101,6 +114,7 @@ class InfluxRejected(InfluxError):
         partial: bool | None = None,
         refused: tuple[RefusedLine, ...] = (),
         complete: bool = False,
+        conflict: FieldConflict | None = None,
     ) -> None:
         super().__init__(message, status=status)
         self.kind = kind
@@ -108,6 +122,7 @@ class InfluxRejected(InfluxError):
         self.partial = partial
         self.refused = refused
         self.complete = complete
+        self.conflict = conflict
 
 
 class InfluxTooLarge(InfluxError):

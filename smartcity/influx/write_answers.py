@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from smartcity.influx.errors import (
+    FieldConflict,
     InfluxAuthError,
     InfluxError,
     InfluxNotDurable,
@@ -54,9 +55,14 @@ _PARTIAL = "partial write: "
 _PARSE = "unable to parse '"
 _DROPPED = re.compile(r"\bdropped=(\d+)")
 _TRAILING_DROPPED = re.compile(r" dropped=\d+$")
+_CONFLICT = re.compile(
+    r'input field "(?P<field>(?:[^"\\]|\\.)*)" on measurement "(?P<measurement>(?:[^"\\]|\\.)*)" '
+    r"is type (?P<got>\w+), already exists as type (?P<want>\w+)"
+)
+_GO_QUOTED = re.compile(r"\\(.)")
 _PARSE_HINTS = (
     "unable to parse",
-    "parsing failed",
+    "parsing",
     "could not parse",
     "no fields",
     "invalid line protocol",
@@ -133,8 +139,24 @@ def classify_refusal(status: int, message: str, data: Any = None) -> InfluxRejec
             complete=True,
         )
     counts = _DROPPED.findall(core)
+    conflict = _CONFLICT.search(core)
     return InfluxRejected(
-        message, status=status, kind=kind_of(core), dropped=int(counts[-1]) if counts else None, partial=partial
+        message,
+        status=status,
+        kind=kind_of(core),
+        dropped=int(counts[-1]) if counts else None,
+        partial=partial,
+        conflict=None if conflict is None else _field_conflict(conflict),
+    )
+
+
+def _field_conflict(match: re.Match[str]) -> FieldConflict:
+    # InfluxDB prints the names Go-quoted (%q): a backslash escapes the next character.
+    return FieldConflict(
+        measurement=_GO_QUOTED.sub(r"\1", match["measurement"]),
+        field=_GO_QUOTED.sub(r"\1", match["field"]),
+        got=match["got"],
+        want=match["want"],
     )
 
 
