@@ -155,9 +155,12 @@ def publish_files(
             if code is None:
                 continue
             running.remove((popen, path))
+            stderr = b""
+            if popen.stderr is not None:
+                with popen.stderr:
+                    stderr = popen.stderr.read()
             if code != 0:
-                stderr = popen.stderr.read().decode(errors="replace") if popen.stderr else ""
-                raise RuntimeError(f"mosquitto_pub for {path.name} exited with {code}: {stderr}")
+                raise RuntimeError(f"mosquitto_pub for {path.name} exited with {code}: {stderr.decode(errors='replace')}")
         if time.monotonic() > deadline:
             for popen, _ in running:
                 popen.kill()
