@@ -190,3 +190,17 @@ def test_sha512_password_files_are_accepted_too(
             assert session.connack.is_failure is refused, session.connack
         finally:
             session.close()
+
+
+def test_the_api_account_reads_live_dead_letters_and_a_device_does_not(
+    city: City, topics: TopicScheme, connect: Callable[[str], Session]
+) -> None:
+    api = connect("api")
+    api.subscribe(topics.dead_letter_filter())
+    device = connect(city.devices[5].id)
+    device.subscribe(topics.dead_letter_filter(), topics.device_filter(TopicKind.COMMAND))
+    gateway = connect("gateway")
+    assert not gateway.publish(topics.dead_letter("malformed-json"), b"letter").is_failure
+    api.publish(topics.device(city.devices[5].id, TopicKind.COMMAND), b"marker")
+    assert [payload for _, payload in api.until(b"letter")] == [b"letter"]
+    assert {payload for _, payload in device.until(b"marker")} == {b"marker"}  # never the dead letter
