@@ -25,8 +25,30 @@ from dataclasses import dataclass
 from smartcity.influx.errors import FieldConflict, InfluxRejected, RefusedLine, RejectKind
 from smartcity.influx.lineprotocol import LineProtocolError, escape_key, escape_measurement
 
-Part = tuple[list[str], list[str]]
-"""Lines and their topics, still to be written."""
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """Lines and their topics, still to be written."""
+
+    lines: list[str]
+    topics: list[str]
+    guided: bool = False
+    """Cut out by a retention guess (rule 3): when it is refused for retention again, the guess was wrong (an
+    unparsable line, uncounted, sorted among the old ones), so it is bisected in time order instead."""
+
+    def pick(self, indexes: list[int], *, guided: bool | None = None) -> Part:
+        return Part(
+            [self.lines[i] for i in indexes],
+            [self.topics[i] for i in indexes],
+            self.guided if guided is None else guided,
+        )
+
+    def halves(self, order: list[int] | None = None) -> list[Part]:
+        """The two halves, in ``order`` (indexes) when given."""
+        order = list(range(len(self.lines))) if order is None else order
+        middle = len(order) // 2
+        return [self.pick(order[:middle]), self.pick(order[middle:])]
+
 
 _BOOLEANS = frozenset({"t", "T", "true", "True", "TRUE", "f", "F", "false", "False", "FALSE"})
 
@@ -42,40 +64,32 @@ class StoreRejection:
     kind: RejectKind = RejectKind.OTHER
 
 
-def settle(lines: list[str], topics: list[str], refusal: InfluxRejected) -> tuple[list[StoreRejection], list[Part]]:
-    """What a refusal of ``lines`` settles: the points refused for good, and the parts still to be written (each
-    smaller than ``lines``)."""
+def settle(part: Part, refusal: InfluxRejected) -> tuple[list[StoreRejection], list[Part]]:
+    """What a refusal of ``part`` settles: the points refused for good, and the parts still to be written (each
+    smaller than ``part``)."""
+    lines, topics = part.lines, part.topics
     named = _named(lines, refusal)
     if named:
         settled = [StoreRejection(lines[i], topics[i], line.reason, line.kind) for i, line in sorted(named.items())]
         if refusal.partial and refusal.complete:
             return settled, []  # the server stored every other line
         rest = [i for i in range(len(lines)) if i not in named]
-        return settled, [pick(lines, topics, rest)] if rest else []
+        return settled, [part.pick(rest)] if rest else []
     if len(lines) == 1 or (refusal.dropped is not None and refusal.dropped >= len(lines)):
         # A batch-wide refusal: every point was dropped, for the reason the answer gives.
         every = zip(lines, topics, strict=True)
         return [StoreRejection(line, topic, refusal.message, refusal.kind) for line, topic in every], []
-    suspects: list[int] | None = None
     if refusal.kind is RejectKind.BEYOND_RETENTION and refusal.dropped:
         order = _oldest_first(lines)
-        suspects = None if order is None else order[: refusal.dropped]
-    elif refusal.conflict is not None:
+        if part.guided:
+            return [], part.halves(order)
+        return [], [part.pick(order[: refusal.dropped], guided=True), part.pick(order[refusal.dropped :], guided=True)]
+    if refusal.conflict is not None:
         suspects = _carrying(lines, refusal.conflict)
-    if suspects and len(suspects) < len(lines):
-        chosen = set(suspects)
-        others = [i for i in range(len(lines)) if i not in chosen]
-        return [], [pick(lines, topics, suspects), pick(lines, topics, others)]
-    return [], halves(lines, topics)
-
-
-def pick(lines: list[str], topics: list[str], indexes: list[int]) -> Part:
-    return [lines[i] for i in indexes], [topics[i] for i in indexes]
-
-
-def halves(lines: list[str], topics: list[str]) -> list[Part]:
-    middle = len(lines) // 2
-    return [(lines[:middle], topics[:middle]), (lines[middle:], topics[middle:])]
+        if suspects and len(suspects) < len(lines):
+            chosen = set(suspects)
+            return [], [part.pick(suspects), part.pick([i for i in range(len(lines)) if i not in chosen])]
+    return [], part.halves()
 
 
 def _named(lines: list[str], refusal: InfluxRejected) -> dict[int, RefusedLine] | None:
@@ -101,13 +115,17 @@ def _named(lines: list[str], refusal: InfluxRejected) -> dict[int, RefusedLine] 
     return named
 
 
-def _oldest_first(lines: list[str]) -> list[int] | None:
-    """Indexes of ``lines`` by timestamp, oldest first; None when a line has no integer timestamp."""
-    try:
-        stamps = [int(line.rsplit(" ", 1)[1]) for line in lines]
-    except (IndexError, ValueError):
-        return None
-    return sorted(range(len(lines)), key=stamps.__getitem__)
+def _oldest_first(lines: list[str]) -> list[int]:
+    """Indexes of ``lines`` by timestamp, oldest first; a line without an integer timestamp counts as newest (it is
+    not a point InfluxDB would count as beyond retention)."""
+
+    def stamp(index: int) -> tuple[int, int]:
+        try:
+            return 0, int(lines[index].rsplit(" ", 1)[1])
+        except (IndexError, ValueError):
+            return 1, 0
+
+    return sorted(range(len(lines)), key=stamp)
 
 
 def _carrying(lines: list[str], conflict: FieldConflict) -> list[int] | None:

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from gateway.backoff import Backoff
 from gateway.metrics import GatewayMetrics
-from gateway.refusals import Part, StoreRejection, halves, settle
+from gateway.refusals import Part, StoreRejection, settle
 from smartcity.influx.errors import InfluxError, InfluxRejected, InfluxTooLarge, InfluxUnavailable
 
 __all__ = ["BatchWriter", "PointStore", "StoreDown", "StoreRejection", "encode_body"]
@@ -73,24 +73,25 @@ class BatchWriter:
     async def write(self, lines: Sequence[str], topics: Sequence[str]) -> list[StoreRejection]:
         """Write every line; return the ones the store refused for good (all others are durable)."""
         refused: list[StoreRejection] = []
-        work: list[Part] = [(list(lines), list(topics))]
+        work = [Part(list(lines), list(topics))]
         writes = 0
         while work:
-            part, part_topics = work.pop()
-            if not part:
+            part = work.pop()
+            if not part.lines:
                 continue
             writes += 1
             try:
-                await self._write_with_retry(encode_body(part))
+                await self._write_with_retry(encode_body(part.lines))
             except InfluxTooLarge as exc:
-                if len(part) == 1:
-                    refused.append(StoreRejection(part[0], part_topics[0], f"point too large for InfluxDB: {exc}"))
+                if len(part.lines) == 1:
+                    message = f"point too large for InfluxDB: {exc}"
+                    refused.append(StoreRejection(part.lines[0], part.topics[0], message))
                     continue
-                log.warning("InfluxDB refused %d points as too large (413): splitting the batch", len(part))
-                work += reversed(halves(part, part_topics))
+                log.warning("InfluxDB refused %d points as too large (413): splitting the batch", len(part.lines))
+                work += reversed(part.halves())
             except InfluxRejected as exc:
-                settled, again = settle(part, part_topics, exc)
-                log.debug("InfluxDB refused part of %d points (%s): %d settled", len(part), exc.message, len(settled))
+                settled, again = settle(part, exc)
+                log.debug("InfluxDB refused %d points (%s): %d settled", len(part.lines), exc.message, len(settled))
                 refused += settled
                 work += reversed(again)
         if refused:

@@ -8,7 +8,7 @@ import pytest
 
 from gateway.backoff import Backoff
 from gateway.metrics import GatewayMetrics
-from gateway.refusals import settle
+from gateway.refusals import Part, settle
 from gateway.writer import BatchWriter, PointStore, StoreDown
 from smartcity.influx.client import InfluxClient
 from smartcity.influx.errors import (
@@ -240,6 +240,6 @@ def test_settle_a_3x_list_that_may_be_cut_writes_the_unnamed_lines_again() -> No
     lines = [f"m v={i} {i}" for i in range(150)]
     named = tuple(RefusedLine(lines[i], "No fields", RejectKind.PARSE_ERROR, number=i + 1) for i in range(100))
     refusal = InfluxRejected("partial write of line protocol occurred", partial=True, refused=named, complete=False)
-    settled, again = settle(lines, [""] * 150, refusal)
+    settled, again = settle(Part(lines, [""] * 150), refusal)
     assert [r.line for r in settled] == lines[:100]
-    assert again == [(lines[100:], [""] * 50)]
+    assert again == [Part(lines[100:], [""] * 50)]
