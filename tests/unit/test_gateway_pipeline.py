@@ -9,7 +9,7 @@ from prometheus_client import generate_latest
 from gateway.backoff import Backoff
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline import Pipeline
-from gateway.spool import Spool
+from gateway.spool import Spool, SpoolError
 from gateway.writer import BatchWriter
 from smartcity.influx.errors import InfluxError, InfluxRejected, InfluxUnavailable
 from tests.gateway_harness import Parts, build, reading, topic
@@ -24,13 +24,26 @@ async def _no_sleep(_seconds: float) -> None:
     await asyncio.sleep(0)
 
 
+class FlakySpool(Spool):
+    """The real spool, made to refuse the next ``failures`` appends as a full disk would."""
+
+    failures = 0
+
+    async def append(self, lines: list[str], topics: list[str]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise SpoolError("database or disk is full")
+        await super().append(lines, topics)
+
+
 @asynccontextmanager
 async def running(
-    tmp_path: Path, store: MemoryStore, *, max_inflight: int = 2, batch_size: int = 2
+    tmp_path: Path, store: MemoryStore, *, max_inflight: int = 2, batch_size: int = 2, spool_failures: int = 0
 ) -> AsyncIterator[tuple[Parts, Pipeline]]:
     holder: list[Pipeline] = []
     parts = build(batch_size=batch_size, batch_ms=10, on_sealed=lambda batch: holder[0].submit(batch))
-    async with Spool(tmp_path) as spool:
+    async with FlakySpool(tmp_path) as spool:
+        spool.failures = spool_failures
 
         def writer(retry_s: float) -> BatchWriter:
             return BatchWriter(
@@ -184,3 +197,44 @@ async def test_device_health_is_written_for_changed_devices(tmp_path: Path) -> N
         assert line.startswith("device_health,device=aq-1,device_type=air_quality,district=d1,")
         assert "last_seq=5i,gaps=2i,duplicates=0i" in line
         assert parts.metrics.gaps._value.get() == 2
+
+
+async def test_a_batch_neither_store_nor_spool_takes_is_never_acked_until_one_does(tmp_path: Path) -> None:
+    store = MemoryStore()
+    down = True
+    store.fail = lambda _lines: InfluxUnavailable("connection refused") if down else None
+    async with running(tmp_path, store, spool_failures=10**6) as (parts, pipeline):
+        _send(parts, 2)
+        await asyncio.sleep(0.3)
+        assert parts.broker.acked == []  # not durable anywhere: nothing acknowledged, nothing crashed
+        down = False
+        await _until(lambda: parts.broker.acked == [1, 2], within_s=15)
+        assert len(store.lines) == 2
+        assert pipeline.store_up
+
+
+async def test_replay_keeps_a_refused_point_spooled_until_its_dead_letter_is(tmp_path: Path) -> None:
+    store = MemoryStore()
+    down = True
+
+    def answer(lines: list[str]) -> InfluxError | None:
+        if down:
+            return InfluxUnavailable("connection refused")
+        if any(line.startswith("air_quality,") and ",seq=2i " in line for line in lines):
+            store.lines += [line for line in lines if ",seq=2i " not in line]
+            return InfluxRejected("partial write: field type conflict dropped=1", status=400)
+        return None
+
+    store.fail = answer
+    async with running(tmp_path, store) as (parts, pipeline):
+        _send(parts, 2)
+        await _until(lambda: parts.broker.acked == [1, 2])  # spooled
+        spool = pipeline._spool
+        assert isinstance(spool, FlakySpool)
+        spool.failures = 3  # the dead letter of the refused point cannot be spooled at first
+        down = False
+        await _until(lambda: spool.failures == 0, within_s=15)
+        await _until(lambda: spool.depth == 0, within_s=15)
+        stored = [line for line in store.lines if line.startswith("dead_letters,")]
+        assert len(stored) == 1 and "reason=store-rejected" in stored[0]
+        assert sum(line.startswith("air_quality,") for line in store.lines) >= 1
