@@ -236,5 +236,6 @@ async def test_replay_keeps_a_refused_point_spooled_until_its_dead_letter_is(tmp
         await _until(lambda: spool.failures == 0, within_s=15)
         await _until(lambda: spool.depth == 0, within_s=15)
         stored = [line for line in store.lines if line.startswith("dead_letters,")]
-        assert len(stored) == 1 and "reason=store-rejected" in stored[0]
+        assert len(stored) == 1
+        assert "reason=store-rejected" in stored[0]
         assert sum(line.startswith("air_quality,") for line in store.lines) >= 1
