@@ -26,21 +26,13 @@ from gateway.writer import BatchWriter
 from smartcity.city.directory import DeviceDirectory
 from smartcity.city.load import load_city
 from smartcity.contract.parse import ParseLimits
-from smartcity.contract.topics import TopicKind, TopicScheme
+from smartcity.contract.topics import UPLINK_KINDS, TopicScheme
 from smartcity.influx.client import InfluxClient
 from smartcity.influx.errors import InfluxError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CLIENT_ID = "smartcity-gateway"
-SUBSCRIBED_KINDS = (
-    TopicKind.READING,
-    TopicKind.SENML,
-    TopicKind.SENML_CBOR,
-    TopicKind.STATUS,
-    TopicKind.BIRTH,
-    TopicKind.COMMAND_ACK,
-)
 _DRAIN_TIMEOUT_S = 30.0
 _REPLAY_RETRY_S = 1.0
 _STABLE_S = 30.0
@@ -48,7 +40,7 @@ _STABLE_S = 30.0
 
 def subscription_filters(scheme: TopicScheme, shared_group: str | None) -> list[str]:
     """One filter per subscribed kind, all devices; ``$share/<group>/`` in front for a shared subscription."""
-    filters = [scheme.device_filter(kind) for kind in SUBSCRIBED_KINDS]
+    filters = [scheme.device_filter(kind) for kind in UPLINK_KINDS]
     return [f"$share/{shared_group}/{topic}" for topic in filters] if shared_group else filters
 
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smartcity.city.model import City
-from smartcity.contract.topics import TopicKind, TopicScheme
+from smartcity.contract.topics import UPLINK_KINDS, TopicKind, TopicScheme
 
 PBKDF2_ITERATIONS = 101
 """What ``mosquitto_passwd`` 2.0 uses. The passwords are 256-bit random strings, so a slow hash adds no
@@ -46,14 +46,6 @@ protection, while every CONNECT of 10,000 simulated devices pays for it in the b
 SALT_BYTES = 12
 MIN_SECRET_BYTES = 16
 
-DEVICE_PUBLISHES = (
-    TopicKind.READING,
-    TopicKind.SENML,
-    TopicKind.SENML_CBOR,
-    TopicKind.STATUS,
-    TopicKind.BIRTH,
-    TopicKind.COMMAND_ACK,
-)
 
 
 class HashScheme(enum.StrEnum):
@@ -123,7 +115,7 @@ def password_file(city: City, secret: bytes, scheme: HashScheme = HashScheme.PBK
 def acl_file(topics: TopicScheme) -> str:
     """The Mosquitto ACL file. It does not depend on the devices: ``%u`` binds each device to its own level."""
     # %u stands for the whole device level (the username); device_filter() puts it there unchecked
-    own = [f"pattern write {topics.device_filter(kind, '%u')}" for kind in DEVICE_PUBLISHES]
+    own = [f"pattern write {topics.device_filter(kind, '%u')}" for kind in UPLINK_KINDS]
     any_device = {kind: topics.device_filter(kind) for kind in TopicKind}
     lines = [
         "# Written by `smartcity city credentials`: do not edit, regenerate (see docs/CITY.md).",

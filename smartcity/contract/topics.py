@@ -41,6 +41,16 @@ class TopicKind(enum.StrEnum):
 
 _TELEMETRY = frozenset({TopicKind.READING, TopicKind.SENML, TopicKind.SENML_CBOR})
 
+UPLINK_KINDS = (
+    TopicKind.READING,
+    TopicKind.SENML,
+    TopicKind.SENML_CBOR,
+    TopicKind.STATUS,
+    TopicKind.BIRTH,
+    TopicKind.COMMAND_ACK,
+)
+"""What a device publishes (and its ACL allows), which is what the gateway subscribes to."""
+
 
 class TopicError(ValueError):
     """A topic that is not part of the contract."""
