@@ -71,7 +71,8 @@ def test_a_2x_partial_write_422_is_dead_lettered_once_while_other_batches_land(r
     assert {json.loads(str(letter["payload"])) for letter in letters} == refused_lines
     assert {letter["topic"] for letter in letters} == {rig.scheme.device(device, TopicKind.READING)}
     assert all("field type conflict" in str(letter["detail"]) for letter in letters)
-    print("refusals", refusals, dict(standin.answers))
-    assert 1 <= refusals <= 30  # the batch, then a few guided splits and halves: never point by point or forever
+    # 2.x names the field, not the points: the batch, a guided split, then bisection (about 2 writes per refused
+    # point and halving, 26 when measured), never a write per point of the batch, and never again once settled.
+    assert 1 <= refusals <= 2 * len(REFUSED_SEQS) * 10
     assert (metrics.get("spooled_points_total", 0.0), metrics.get("spool_depth", 0.0)) == (0.0, 0.0), _log(rig)
     assert metrics.get("influx_up") == 1.0
