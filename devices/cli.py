@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 
@@ -20,7 +19,8 @@ from devices.view import Rates, live_panel, print_summary
 from devices.workers import credentials, run_simulation
 from smartcity.city.load import load_city
 from smartcity.city.model import City, Device
-from smartcity.cli import configure_logging
+from smartcity.envsettings import SettingsError, load_settings
+from smartcity.logs import configure_logging
 
 
 def register(app: typer.Typer) -> None:
@@ -76,9 +76,9 @@ def simulate(
     """Run the city's devices: broadband ones with their own MQTT 5 sessions, narrowband ones through one
     network-server session. Ctrl-C disconnects every device cleanly and prints the summary."""
     try:
-        settings = SimulatorSettings() if workers is None else SimulatorSettings(workers=workers)
-    except ValidationError as exc:
-        raise _fail(f"invalid simulator settings (SMARTCITY_SIM_*): {exc}") from None
+        settings = load_settings(SimulatorSettings, overrides=None if workers is None else {"workers": workers})
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
     configure_logging(settings.log_level)
     try:
         credentials(settings)

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from smartcity.logs import LogLevel
 from smartcity.settings import MqttSettings
 
 
@@ -45,6 +46,6 @@ class SimulatorSettings(BaseSettings):
     max_inflight: int = Field(default=32, ge=1, le=65535, description="unacknowledged QoS 1 publishes per device")
     utc_offset_h: float = Field(default=1.0, ge=-12, le=14, description="the city's local time, for daily rhythms")
     event_loop: Literal["uvloop", "asyncio"] = Field(default="uvloop", description="uvloop halves CPU per message")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+    log_level: LogLevel = Field(
         default="WARNING", description="log level (the live view shows progress; logs go to stderr)"
     )

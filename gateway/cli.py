@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +23,13 @@ def _gateway(
     from gateway.settings import GatewaySettings
     from gateway.spool import SpoolBusy
     from smartcity.city.load import CityFileError
-    from smartcity.cli import configure_logging
+    from smartcity.envsettings import SettingsError, load_settings
+    from smartcity.logs import configure_logging
 
-    if env_file is not None and not env_file.is_file():
-        typer.echo(f"error: env file {env_file} does not exist", err=True)
-        raise typer.Exit(2)
     try:
-        settings = GatewaySettings(_env_file=env_file)
-    except ValidationError as exc:
-        typer.echo(f"error: invalid gateway settings:\n{_explain(exc)}", err=True)
+        settings = load_settings(GatewaySettings, env_file=env_file)
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if not settings.city_file.is_file():
         typer.echo(f"error: city file {settings.city_file} not found (set SMARTCITY_GATEWAY_CITY_FILE)", err=True)
@@ -45,14 +42,6 @@ def _gateway(
     except (CityFileError, SpoolBusy) as exc:  # the loader names the bad element
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-
-
-def _explain(error: ValidationError) -> str:
-    lines = []
-    for problem in error.errors():
-        name = "SMARTCITY_GATEWAY_" + "__".join(str(part).upper() for part in problem["loc"])
-        lines.append(f"  {name}: {problem['msg']} (got {problem.get('input')!r})")
-    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:

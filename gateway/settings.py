@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from smartcity.logs import LogFormat
+from smartcity.logs import LogFormat, LogLevel
 from smartcity.settings import InfluxSettings, MqttSettings
 
 
@@ -26,7 +26,7 @@ class LimitSettings(BaseModel):
 class GatewaySettings(BaseSettings):
     """Everything ``smartcity gateway`` reads from the environment (or an env file)."""
 
-    model_config = SettingsConfigDict(env_prefix="SMARTCITY_GATEWAY_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SMARTCITY_GATEWAY_", env_nested_delimiter="__", extra="forbid")
 
     mqtt: MqttSettings = Field(
         default_factory=MqttSettings,
@@ -55,10 +55,6 @@ class GatewaySettings(BaseSettings):
         default=0.0, ge=0, description="reconnect when no packet arrived for this long (0 = 3 x keepalive)"
     )
     health_interval_s: float = Field(default=10.0, gt=0, description="device_health written this often")
-    log_level: str = Field(
-        default="INFO",
-        description="DEBUG logs one line per batch",
-        pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL|debug|info|warning|error)$",
-    )
+    log_level: LogLevel = Field(default="INFO", description="DEBUG logs one line per batch")
     log_format: LogFormat = Field(default="text", description="text, or json: one JSON object per line")
     limits: LimitSettings = Field(default_factory=LimitSettings)

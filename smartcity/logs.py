@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from pydantic import BeforeValidator
 
 LogFormat = Literal["text", "json"]
+LogLevel = Annotated[
+    Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+    BeforeValidator(lambda value: value.upper() if isinstance(value, str) else value),
+]
+"""A log level setting; lower case is accepted and stored upper case."""
 
 _TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

@@ -63,3 +63,10 @@ def test_an_invalid_city_file_exits_2_with_the_loader_message(tmp_path: Path, mo
     assert result.exit_code == 2
     assert "city.json" in result.output
     assert "problem" in result.output
+
+
+def test_a_misspelt_variable_exits_2_with_the_real_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMARTCITY_GATEWAY_BATCH_SIZ", "10")
+    result = CliRunner().invoke(_app(), ["gateway"])
+    assert result.exit_code == 2
+    assert "SMARTCITY_GATEWAY_BATCH_SIZ: not a setting (did you mean SMARTCITY_GATEWAY_BATCH_SIZE?)" in result.output
