@@ -5,23 +5,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from gateway.mqtt import BrokerError, MqttSession
+from gateway.broker_session import BrokerError, BrokerSession
 
 
 class BrokerLink:
-    """Forwards acks, publishes and flow control to the current :class:`MqttSession`, if any.
+    """Forwards acks, publishes and flow control to the current :class:`BrokerSession`, if any.
 
     Acks while disconnected are dropped on purpose: message ids are only meaningful on the connection that
     delivered them, and the broker redelivers every un-acked QoS 1 message of the persistent session.
     """
 
     def __init__(self) -> None:
-        self._session: MqttSession | None = None
+        self._session: BrokerSession | None = None
         self._paused = False
         self.acked = 0
         """Messages acknowledged on the current session: the sign that it makes progress."""
 
-    def attach(self, session: MqttSession) -> None:
+    def attach(self, session: BrokerSession) -> None:
         self._session = session
         self.acked = 0
         if self._paused:

@@ -14,10 +14,10 @@ import time
 
 from gateway.backoff import Backoff
 from gateway.batching import AckLedger
+from gateway.broker_session import BrokerError, BrokerSession
 from gateway.intake import Intake, IntakeParts
 from gateway.link import BrokerLink
 from gateway.metrics import GatewayMetrics
-from gateway.mqtt import BrokerError, MqttSession
 from gateway.observability import HttpEndpoints, serve_http
 from gateway.pipeline import Pipeline
 from gateway.settings import GatewaySettings
@@ -171,7 +171,7 @@ async def _broker_loop(
         # on it and start a new generation before the broker can deliver anything.
         intake.seal()
         ledger.new_generation()
-        session = MqttSession(
+        session = BrokerSession(
             settings.mqtt,
             client_id=client_id,
             sink=intake.on_message,
@@ -210,7 +210,7 @@ async def _broker_loop(
         await asyncio.sleep(backoff.next_delay())
 
 
-async def _watch(session: MqttSession, watchdog_s: float) -> str:
+async def _watch(session: BrokerSession, watchdog_s: float) -> str:
     """Return when the connection is lost; close it when nothing arrived for ``watchdog_s`` (half-open)."""
     closed = asyncio.ensure_future(session.wait_closed())
     try:

@@ -21,12 +21,12 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from gateway.mqtt_client import FastClient, MessageSink
+from gateway.receive_path import FastClient, MessageSink
 from smartcity.settings import MqttSettings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BrokerError", "MessageSink", "MqttSession"]
+__all__ = ["BrokerError", "BrokerSession", "MessageSink"]
 
 _PACKETS_PER_WAKEUP = 2_000
 """Bound the work done in one reader callback so timers and writers still run under a flood."""
@@ -39,7 +39,7 @@ class BrokerError(ConnectionError):
     """The broker refused us, or the connection failed or was lost."""
 
 
-class MqttSession:
+class BrokerSession:
     """One MQTT 5 connection with a persistent session. Create one per connection attempt.
 
     Messages go to ``sink`` synchronously from the event loop; nothing is acknowledged until :meth:`ack`.

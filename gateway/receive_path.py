@@ -1,6 +1,6 @@
 """The paho-mqtt 2.x client with a lean receive path: the only module that touches paho's private internals.
 
-``tests/unit/test_gateway_mqtt.py`` fails loudly when a paho release changes what is used here:
+``tests/unit/test_gateway_receive_path.py`` fails loudly when a paho release changes what is used here:
 
 - :meth:`FastClient.pump` reads the socket in large chunks and splits them into packets (paho reads each packet
   with several ``recv`` calls), decodes PUBLISH packets without building a ``Properties`` object and an

@@ -1,4 +1,4 @@
-"""The broker adapter reaches into paho's internals (see gateway/mqtt_client.py); these tests fail loudly when a paho
+"""The broker adapter reaches into paho's internals (see gateway/receive_path.py); these tests fail loudly when a paho
 release changes what it relies on, before anything subtle breaks in production."""
 
 import inspect
@@ -11,7 +11,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gateway.mqtt_client import PUBACK_PACK, FastClient
+from gateway.receive_path import PUBACK_PACK, FastClient
 
 
 class _Chunks:
@@ -52,11 +52,11 @@ def _wire_publish(topic: str, payload: bytes, qos: int, mid: int, properties: Pr
 
 def test_the_private_paho_api_the_adapter_uses_still_exists() -> None:
     for name in ("_handle_publish", "_sock_recv", "_packet_queue", "_sock_close", "_packet_handle", "_loop_rc_handle"):
-        assert callable(getattr(paho.Client, name, None)), f"paho.Client.{name} is gone: review gateway/mqtt_client.py"
+        assert callable(getattr(paho.Client, name, None)), f"paho.Client.{name} is gone: review gateway/receive_path.py"
     assert "self._handle_publish()" in inspect.getsource(paho.Client._packet_handle)
     reader = inspect.getsource(paho.Client._packet_read)
     for used in ("self._in_packet['command']", "self._packet_handle()", "self._last_bytes_received"):
-        assert used in reader, f"paho's packet reader no longer uses {used}: review gateway/mqtt_client.py"
+        assert used in reader, f"paho's packet reader no longer uses {used}: review gateway/receive_path.py"
     assert list(inspect.signature(paho.Client._packet_queue).parameters)[:5] == [
         "self",
         "command",
