@@ -107,7 +107,7 @@ def valid_readings(draw: st.DrawFn, device_id: str | None = None, ts_ms: int | N
     return Reading(info.device_id, seq, ts_ms, values)
 
 
-def typed(reading: Reading) -> tuple[str, int, int, list[tuple[str, type, Value]]]:
+def typed(reading: Reading) -> tuple[str, int | None, int, list[tuple[str, type, Value]]]:
     """A reading with its value types spelled out (1 == 1.0 == True in Python, not in InfluxDB); metric order
     does not matter."""
     return reading.device_id, reading.seq, reading.ts_ms, sorted((k, type(v), v) for k, v in reading.values.items())

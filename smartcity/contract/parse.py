@@ -16,7 +16,8 @@ import msgspec
 from smartcity.city.directory import DeviceDirectory, DeviceInfo
 from smartcity.contract.messages import Birth, Status
 from smartcity.contract.reading import ParseOutcome, Reading, Rejection, RejectReason, Value
-from smartcity.contract.senml import SEQ, Record, Resolved, decode_senml_cbor, decode_senml_json, resolve
+from smartcity.contract.records import SEQ, Resolved, resolve
+from smartcity.contract.senml import Record, decode_senml_cbor, decode_senml_json
 from smartcity.contract.topics import TopicError, TopicKind, TopicScheme
 from smartcity.contract.validate import (
     RULES,
@@ -60,8 +61,14 @@ def parse_message(
     directory: DeviceDirectory,
     now_ms: int,
     limits: ParseLimits = _DEFAULT_LIMITS,
+    anchor_ms: int | None = None,
 ) -> ParseOutcome:
-    """Parse and validate one telemetry message (``reading``, ``senml``, ``senml-cbor`` topics)."""
+    """Parse and validate one telemetry message (``reading``, ``senml``, ``senml-cbor`` topics).
+
+    ``now_ms`` is the gateway clock, for the acceptance window. SenML times that are relative or absent count
+    from ``anchor_ms`` (default: ``now_ms``); the outcome's ``relative`` says whether any did, so that the
+    gateway can parse a redelivery against the anchor of its first receipt (docs/CONTRACT.md, "Records with
+    relative or no time")."""
     info: DeviceInfo | None
     decoder: msgspec.json.Decoder[TypedReading] | None
     cached = _TOPICS.get(topic)
@@ -99,7 +106,7 @@ def parse_message(
             ):
                 return ParseOutcome([Reading(device_id, typed.seq, ts, values)], [])  # [] beats default_factory
     try:
-        if kind is _READING:
+        if kind is _READING:  # JSON readings carry absolute times only: never relative
             if info is None:
                 raise _unknown(device_id)
             return ParseOutcome([_checked_json_reading(payload, info, now_ms, limits)])
@@ -108,7 +115,8 @@ def parse_message(
         if info is None:
             raise _unknown(device_id)
         decode = decode_senml_json if kind is _SENML else decode_senml_cbor
-        return _senml_pack(decode(payload, max_records=limits.max_records), info, now_ms, limits)
+        records = decode(payload, max_records=limits.max_records)
+        return _senml_pack(records, info, now_ms, now_ms if anchor_ms is None else anchor_ms, limits)
     except Invalid as problem:
         return _refuse(problem.reason, problem.detail, device_id)
 
@@ -151,18 +159,23 @@ def _checked_json_reading(payload: bytes, info: DeviceInfo, now_ms: int, limits:
     return Reading(info.device_id, message.seq, message.ts, values)  # type: ignore[arg-type]
 
 
-def _senml_pack(records: list[Record], info: DeviceInfo, now_ms: int, limits: ParseLimits) -> ParseOutcome:
+def _senml_pack(
+    records: list[Record], info: DeviceInfo, now_ms: int, anchor_ms: int, limits: ParseLimits
+) -> ParseOutcome:
     groups: dict[int, list[Resolved]] = {}
-    for entry in resolve(records, info.device_id, now_ms):
+    entries, relative = resolve(records, info.device_id, anchor_ms)
+    for entry in entries:
         group = groups.get(entry.time_ms)
         if group is None:
             groups[entry.time_ms] = [entry]
         else:
             group.append(entry)
-    outcome = ParseOutcome([], [])
-    for time_ms, entries in groups.items():
+    if not groups:
+        raise Invalid(RejectReason.EMPTY_PACK, "the pack holds base fields only, no measurement")
+    outcome = ParseOutcome([], [], relative)
+    for time_ms, group in groups.items():
         try:
-            outcome.readings.append(_senml_reading(entries, time_ms, info, now_ms, limits))
+            outcome.readings.append(_senml_reading(group, time_ms, info, now_ms, limits))
         except Invalid as problem:
             outcome.rejections.append(Rejection(problem.reason, problem.detail, info.device_id))
     return outcome
@@ -171,7 +184,8 @@ def _senml_pack(records: list[Record], info: DeviceInfo, now_ms: int, limits: Pa
 def _senml_reading(
     entries: list[Resolved], time_ms: int, info: DeviceInfo, now_ms: int, limits: ParseLimits
 ) -> Reading:
-    """One time group -> one reading, or :class:`Invalid` naming the first bad record."""
+    """One time group -> one reading, or :class:`Invalid` naming the first bad record. Without a ``seq`` record
+    the reading has no sequence number (its loss is unmeasured)."""
     try:
         check_timestamp(time_ms, now_ms, limits.max_future_ms, limits.max_past_ms)
     except Invalid as problem:
@@ -187,7 +201,9 @@ def _senml_reading(
             if name in values or (name == SEQ and seq is not None):
                 raise Invalid(RejectReason.DUPLICATE_KEY, f"a second {element(name)} record at the same time")
             if name == SEQ:
-                seq = check_seq(entry.value)  # seq has no unit: a base unit does not apply to it
+                if entry.unit is not None:  # a base unit does not apply to seq, its own unit is refused
+                    raise Invalid(RejectReason.UNIT_MISMATCH, f"unit {show(entry.unit)}: seq has no unit")
+                seq = check_seq(entry.value)
                 continue
             rule = rules.get(name) or check_metric(info.device_type, name)
             if entry.unit is not None and entry.unit != rule.spec.unit:
@@ -197,10 +213,6 @@ def _senml_reading(
         except Invalid as problem:
             label = f" {element(name)}" if name else ""
             raise problem.within(f"record {entry.index} (t={time_ms}){label}") from None
-    if seq is None:
-        raise Invalid(
-            RejectReason.WRONG_SCHEMA, f"reading at t={time_ms} (record {entries[0].index}) has no seq record"
-        )
     if not values:
         raise Invalid(RejectReason.WRONG_SCHEMA, f"reading at t={time_ms} (record {entries[0].index}) has no metric")
     return Reading(info.device_id, seq, time_ms, values)

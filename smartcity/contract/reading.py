@@ -14,8 +14,9 @@ class Reading(msgspec.Struct, frozen=True, gc=False):
     is written to the same InfluxDB point (idempotent at-least-once)."""
 
     device_id: str
-    seq: int
-    """Per-device sequence number, 0 <= seq < 2**63; gaps measure loss, repeats are duplicates."""
+    seq: int | None
+    """Per-device sequence number, 0 <= seq < 2**63; gaps measure loss, repeats are duplicates. None: the producer
+    sends none (a plain RFC 8428 SenML pack, a third-party sensor), so its loss is unmeasured, not zero."""
     ts_ms: int
     """Device timestamp, milliseconds since the Unix epoch (UTC)."""
     values: dict[str, Value]
@@ -44,6 +45,10 @@ class RejectReason(enum.StrEnum):
     TIMESTAMP_PAST = "timestamp-past"
     STORE_REJECTED = "store-rejected"
     """InfluxDB refused the point (HTTP 400, partial write); the detail carries its message."""
+    TIMESTAMP_COLLISION = "timestamp-collision"
+    """A different reading of the same device at the same millisecond was accepted first; storing this one would
+    silently overwrite its values in InfluxDB (same measurement, tags and time). Set by the gateway, not the
+    parser; a redelivery of the same reading is not a collision."""
 
 
 class Rejection(msgspec.Struct, frozen=True):
@@ -58,3 +63,6 @@ class ParseOutcome(msgspec.Struct):
 
     readings: list[Reading] = msgspec.field(default_factory=list)
     rejections: list[Rejection] = msgspec.field(default_factory=list)
+    relative: bool = False
+    """Some SenML time was relative (below 2**28 s) or absent, so it was resolved against the anchor: a
+    redelivery must be parsed with the same anchor to land on the same points (see docs/CONTRACT.md)."""

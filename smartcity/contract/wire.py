@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Annotated, Any, cast
 
 import msgspec
@@ -51,7 +52,10 @@ _ENCODER = msgspec.json.Encoder()
 
 
 def encode_reading_json(reading: Reading) -> bytes:
-    """The contract's JSON form of ``reading``. Raises ValueError for NaN or infinite values (JSON has none)."""
+    """The contract's JSON form of ``reading``. Raises ValueError for NaN or infinite values (JSON has none) and
+    for a reading without a sequence number (the JSON reading always carries one; SenML packs need not)."""
+    if reading.seq is None:
+        raise ValueError(f"a JSON reading needs a seq; {reading.device_id} at {reading.ts_ms} has none (use SenML)")
     for name, value in reading.values.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"metric {name!r} is {value}: JSON cannot carry non-finite numbers")
@@ -157,6 +161,29 @@ def _decode_exact(payload: bytes) -> JsonReading:
         return msgspec.convert(document, JsonReading)
     except msgspec.ValidationError as exc:
         raise Invalid(RejectReason.WRONG_SCHEMA, str(exc)) from None
+    except UnicodeEncodeError:
+        raise surrogate_key(document) from None
+
+
+def surrogate_key(document: object) -> Invalid:
+    """The rejection for a document whose object keys include a lone surrogate (a JSON escape such as ``\\ud800``
+    can write one; it is not Unicode text, and msgspec fails with UnicodeEncodeError while naming it as an unknown
+    field). Such a key is never a field of the contract: wrong-schema, naming it escaped."""
+    pending, seen = [document], 0
+    while pending and seen < 100_000:  # iterative: documents may nest as deep as the JSON parser allowed
+        item = pending.pop()
+        seen += 1
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if isinstance(key, str) and _SURROGATES.search(key):
+                    return Invalid(RejectReason.WRONG_SCHEMA, f"key {_short(key)} (a lone surrogate) is not a field")
+                pending.append(value)
+        elif isinstance(item, list):
+            pending += item
+    return Invalid(RejectReason.WRONG_SCHEMA, "a key or string is not valid Unicode text (a lone surrogate)")
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def _short(text: str, limit: int = 60) -> str:

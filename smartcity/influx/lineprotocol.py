@@ -120,7 +120,8 @@ _FIELDS: dict[str, tuple[str, str, MetricKind]] = {
 class LineEncoder:
     """Readings -> line-protocol lines, tags from the device directory (never from the payload).
 
-    One line per measurement the reading touches, with the metric fields and an integer field ``seq``.
+    One line per measurement the reading touches, with the metric fields and an integer field ``seq`` (left out
+    when the reading has no sequence number: its producer sends none).
     This runs for every reading, so the escaped ``measurement,tags `` heads are cached per device, together
     with how the device's last reading shape (its metric names in order) splits into lines.
     Expects validated readings (see :mod:`smartcity.contract.parse`); anything line protocol cannot carry
@@ -190,7 +191,8 @@ class LineEncoder:
         if b"null" in encoded:  # msgspec's rendering of NaN and infinities
             return self._encode_each(reading, self._prefixes[reading.device_id])  # raises, naming the value
         fields = encoded.translate(_JSON_TO_FIELDS, b'"{}').decode()
-        tail = f",seq={reading.seq}i {reading.ts_ms}"
+        seq = reading.seq
+        tail = f" {reading.ts_ms}" if seq is None else f",seq={seq}i {reading.ts_ms}"
         if plan.splitter is None:
             return [heads[0] + fields + tail]
         if len(heads) == 2:  # the common case (a measurement and device_vitals): a split beats the regex
@@ -217,7 +219,8 @@ class LineEncoder:
             else:
                 text = format_string(str(value))
             groups.setdefault(measurement, []).append(key + text)
-        tail = f",seq={reading.seq}i {reading.ts_ms}"
+        seq = reading.seq
+        tail = f" {reading.ts_ms}" if seq is None else f",seq={seq}i {reading.ts_ms}"
         try:
             return [prefixes[measurement] + ",".join(texts) + tail for measurement, texts in groups.items()]
         except KeyError as exc:
