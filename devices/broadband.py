@@ -126,7 +126,7 @@ class BroadbandDevice:
                 await self._live(session)
                 if self.run_ctx.stopping or self.core.dead:
                     return
-                stats.count("connection_lost")
+                stats.connection_lost(session.disconnect_reason)
             delay = backoff_delay(attempt, self.target.reconnect_min_s, self.target.reconnect_max_s, self._rng)
             attempt += 1
             await asyncio.sleep(delay)

@@ -48,8 +48,7 @@ def record_puback(inflight: dict[int, Outgoing], packet_id: int, reason: int, st
         return False
     stats.counters["acked"] += 1
     if reason >= 0x80:
-        stats.count("publish_refused")
-        stats.error(f"{sender}: broker refused a publish (reason code 0x{reason:02x})")
+        stats.publish_refused(sender, reason)
     return True
 
 

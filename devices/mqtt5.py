@@ -38,6 +38,48 @@ class PacketType(enum.IntEnum):
 SESSION_EXPIRY_INTERVAL = 0x11
 RECEIVE_MAXIMUM = 0x21
 REASON_STRING = 0x1F
+MAXIMUM_PACKET_SIZE = 0x27
+
+PACKET_TOO_LARGE = 0x95
+"""Reason code of a PUBLISH the server's Maximum Packet Size does not admit (DISCONNECT from the broker; the
+session reports a publish it refused to send for that reason the same way, as a PUBACK would)."""
+
+REASON_NAMES = {
+    0x00: "success",
+    0x04: "disconnect-with-will",
+    0x10: "no-matching-subscribers",
+    0x80: "unspecified-error",
+    0x81: "malformed-packet",
+    0x82: "protocol-error",
+    0x83: "implementation-specific-error",
+    0x87: "not-authorized",
+    0x89: "server-busy",
+    0x8B: "server-shutting-down",
+    0x8D: "keep-alive-timeout",
+    0x8E: "session-taken-over",
+    0x90: "topic-name-invalid",
+    0x91: "packet-identifier-in-use",
+    0x93: "receive-maximum-exceeded",
+    0x94: "topic-alias-invalid",
+    0x95: "packet-too-large",
+    0x96: "message-rate-too-high",
+    0x97: "quota-exceeded",
+    0x98: "administrative-action",
+    0x99: "payload-format-invalid",
+    0x9A: "retain-not-supported",
+    0x9B: "qos-not-supported",
+    0x9C: "use-another-server",
+    0x9D: "server-moved",
+    0x9F: "connection-rate-exceeded",
+    0xA0: "maximum-connect-time",
+}
+"""MQTT 5.0 reason codes of PUBACK and DISCONNECT (section 2.4), as the slugs the simulator's counters use."""
+
+
+def reason_name(code: int) -> str:
+    """The slug of a PUBACK or DISCONNECT reason code; codes the table lacks read as ``0xNN``."""
+    return REASON_NAMES.get(code, f"0x{code:02x}")
+
 
 # Property id -> wire type, for skipping any property a server may send.
 _BYTE, _U16, _U32, _VARINT, _UTF8, _BINARY, _PAIR = range(7)
@@ -110,8 +152,10 @@ def encode_connect(
     will: Will | None = None,
     session_expiry_s: int = 0,
     receive_maximum: int = 0,
+    maximum_packet_size: int = 0,
 ) -> bytes:
-    """CONNECT. ``receive_maximum`` 0 leaves the server at the protocol default (65535)."""
+    """CONNECT. ``receive_maximum`` 0 leaves the server at the protocol default (65535); ``maximum_packet_size``
+    0 declares no limit (a declared one makes the broker discard larger messages for us as if delivered)."""
     flags = 0x02 if clean_start else 0
     if will is not None:
         flags |= 0x04 | (will.qos << 3) | (0x20 if will.retain else 0)
@@ -124,6 +168,8 @@ def encode_connect(
         props += bytes((SESSION_EXPIRY_INTERVAL,)) + session_expiry_s.to_bytes(4, "big")
     if receive_maximum:
         props += bytes((RECEIVE_MAXIMUM,)) + receive_maximum.to_bytes(2, "big")
+    if maximum_packet_size:
+        props += bytes((MAXIMUM_PACKET_SIZE,)) + maximum_packet_size.to_bytes(4, "big")
     body = b"\x00\x04MQTT\x05" + bytes((flags,)) + keepalive_s.to_bytes(2, "big") + varint(len(props)) + props
     body += utf8(client_id)
     if will is not None:
@@ -179,6 +225,31 @@ def encode_disconnect(reason: int = 0, *, session_expiry_s: int | None = None) -
     return _packet(0xE0, bytes((reason,)) + varint(len(props)) + props)
 
 
+def iter_packets(data: bytes) -> list[bytes]:
+    """The whole packets (fixed header included) of a buffer of complete encoded packets, e.g. a joined burst."""
+    packets: list[bytes] = []
+    pos = 0
+    while pos < len(data):
+        length, body_start = read_varint(data, pos + 1)
+        end = body_start + length
+        if end > len(data):
+            raise ValueError("buffer ends inside a packet")
+        packets.append(data[pos:end])
+        pos = end
+    return packets
+
+
+def publish_packet_id(packet: bytes) -> int:
+    """Packet identifier of an encoded PUBLISH (0 for QoS 0, which has none)."""
+    if packet[0] >> 4 != PacketType.PUBLISH:
+        raise ValueError("not a PUBLISH packet")
+    if not (packet[0] >> 1) & 0x03:
+        return 0
+    _, pos = read_varint(packet, 1)
+    pos += 2 + int.from_bytes(packet[pos : pos + 2], "big")
+    return int.from_bytes(packet[pos : pos + 2], "big")
+
+
 @dataclass(slots=True)
 class Packet:
     """One received packet: its type, the flag nibble and the body after the fixed header."""
@@ -198,6 +269,20 @@ class ConnAck:
     def receive_maximum(self) -> int:
         value = self.properties.get(RECEIVE_MAXIMUM, 65535)
         return value if isinstance(value, int) else 65535
+
+    @property
+    def maximum_packet_size(self) -> int:
+        """Largest packet the server accepts (whole packet, MQTT 5 section 3.2.2.3.6); 0 when it announced none."""
+        value = self.properties.get(MAXIMUM_PACKET_SIZE, 0)
+        return value if isinstance(value, int) else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """A DISCONNECT from the server: why it is closing the connection."""
+
+    reason: int
+    reason_string: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +363,19 @@ def decode_publish(flags: int, body: bytes) -> IncomingPublish:
     return IncomingPublish(topic, body[pos:], qos, packet_id, bool(flags & 0x01))
 
 
+def decode_disconnect(body: bytes) -> Disconnect:
+    """A server's DISCONNECT: reason 0 when the body is empty (MQTT 5 section 3.14.2.1), its Reason String if any."""
+    if not body:
+        return Disconnect(0)
+    text = ""
+    if len(body) > 1:
+        props, _ = read_properties(body, 1)
+        raw = props.get(REASON_STRING)
+        if isinstance(raw, bytes):
+            text = raw.decode(errors="replace")
+    return Disconnect(body[0], text)
+
+
 def decode_ack(body: bytes) -> tuple[int, int]:
     """(packet id, reason code) of a PUBACK; the reason defaults to 0 (success) when omitted."""
     if len(body) < 2:
@@ -292,22 +390,38 @@ def decode_suback(body: bytes) -> tuple[int, list[int]]:
 
 
 class PacketReader:
-    """Splits a byte stream into packets. Feed it what ``data_received`` got; iterate the complete packets."""
+    """Splits a byte stream into packets. Feed it what ``data_received`` got; iterate the complete packets.
 
-    __slots__ = ("_buffer",)
+    Linear in the bytes fed: while a packet whose length is known is incomplete, the chunks are only collected and
+    joined once it is whole, so a large packet arriving in many small reads costs one copy, not one per read."""
+
+    __slots__ = ("_buffer", "_chunks", "_have", "_need")
 
     def __init__(self) -> None:
         self._buffer = b""
+        self._chunks: list[bytes] = []
+        self._have = 0
+        self._need = 0
+        """Total bytes of the incomplete packet at the head of the buffer (0 while its header is incomplete)."""
 
     @property
     def empty(self) -> bool:
         """No partial packet is waiting for more bytes."""
-        return not self._buffer
+        return not self._buffer and not self._chunks
 
     def feed(self, data: bytes) -> list[Packet]:
-        buffer = self._buffer + data if self._buffer else data
+        if self._chunks:
+            self._chunks.append(data)
+            self._have += len(data)
+            if self._have < self._need:
+                return []
+            buffer = b"".join(self._chunks)
+            self._chunks.clear()
+        else:
+            buffer = self._buffer + data if self._buffer else data
         packets: list[Packet] = []
         pos, size = 0, len(buffer)
+        self._need = 0
         while size - pos >= 2:
             first = buffer[pos]
             try:
@@ -316,11 +430,18 @@ class PacketReader:
                 break
             end = body_start + length
             if end > size:
+                self._need = end - pos
                 break
             kind = first >> 4
             if kind == 0:
                 raise ProtocolError("packet type 0 is reserved")
             packets.append(Packet(PacketType(kind), first & 0x0F, buffer[body_start:end]))
             pos = end
-        self._buffer = buffer[pos:]
+        rest = buffer[pos:]
+        if self._need:
+            self._buffer = b""
+            self._chunks.append(rest)
+            self._have = len(rest)
+        else:
+            self._buffer = rest
         return packets

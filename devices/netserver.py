@@ -165,7 +165,7 @@ class NetworkServer:
                 self._drained.set()  # nothing more can be acknowledged on this connection
                 if self.run_ctx.stopping:
                     return
-                stats.count("connection_lost")
+                stats.connection_lost(self.session.disconnect_reason)
             await asyncio.sleep(
                 backoff_delay(attempt, self.account.reconnect_min_s, self.account.reconnect_max_s, self._rng)
             )

@@ -10,6 +10,12 @@ Error tree::
     SessionError
     ├── ConnectRefused   CONNACK with a failure reason code (bad credentials, not authorised, ...)
     └── SessionClosed    the connection is gone (or never came up in time)
+        └── BrokerDisconnected   the broker sent DISCONNECT with a reason code (packet too large, taken over...)
+
+Size limit: the broker announces its Maximum Packet Size in CONNACK and disconnects a client that sends more
+(DISCONNECT 0x95); the unacknowledged publish would then be resent after every reconnect, forever. So the session
+never sends a PUBLISH the server does not admit: it reports it to ``on_ack`` with reason 0x95, as a broker's
+PUBACK refusal, and the device counts it by reason like any other refused publish.
 """
 
 from __future__ import annotations
@@ -55,6 +61,18 @@ class SessionClosed(SessionError):
     """The connection is closed; nothing more can be sent on this session."""
 
 
+class BrokerDisconnected(SessionClosed):
+    """The broker closed the connection with a DISCONNECT naming its reason (MQTT 5 section 3.14.2.1)."""
+
+    def __init__(self, client_id: str, disconnect: mqtt5.Disconnect) -> None:
+        self.reason = disconnect.reason
+        text = f": {disconnect.reason_string}" if disconnect.reason_string else ""
+        super().__init__(
+            f"{client_id}: broker sent DISCONNECT {mqtt5.reason_name(disconnect.reason)}"
+            f" (reason code 0x{disconnect.reason:02x}){text}"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class SessionOptions:
     host: str
@@ -94,6 +112,10 @@ class MqttSession(asyncio.Protocol):
         self.last_tx = self.last_rx = time.monotonic()
         self.bytes_sent = 0
         self.receive_maximum = 65535
+        self.maximum_packet_size = 0
+        """The server's Maximum Packet Size from CONNACK (0: none announced)."""
+        self.disconnect_reason: int | None = None
+        """Reason code of the broker's DISCONNECT, when the connection ended with one."""
 
     @classmethod
     async def open(
@@ -143,6 +165,7 @@ class MqttSession(asyncio.Protocol):
             session.abort()
             raise ConnectRefused(options.client_id, connack.reason)
         session.receive_maximum = connack.receive_maximum
+        session.maximum_packet_size = connack.maximum_packet_size
         return session, connack
 
     # -- asyncio.Protocol ---------------------------------------------------------------------------------
@@ -201,8 +224,10 @@ class MqttSession(asyncio.Protocol):
             if future is not None and not future.done():
                 future.set_result(codes)
         elif kind is PacketType.DISCONNECT:
-            reason = packet.body[0] if packet.body else 0
-            self._fail(SessionClosed(f"broker sent DISCONNECT (reason code 0x{reason:02x})"))
+            error = BrokerDisconnected(self.client_id, mqtt5.decode_disconnect(packet.body))
+            self.disconnect_reason = error.reason
+            log.warning("%s", error)
+            self._fail(error)
         elif kind is not PacketType.PINGRESP:
             raise mqtt5.ProtocolError(f"unexpected {kind.name} from broker")
 
@@ -224,8 +249,31 @@ class MqttSession(asyncio.Protocol):
         self.last_tx = time.monotonic()
 
     def send(self, packet: bytes) -> None:
-        """Write an encoded packet (PUBLISH from :func:`mqtt5.encode_publish`, a retransmission...)."""
+        """Write encoded packets (a PUBLISH from :func:`mqtt5.encode_publish`, a retransmission, a joined burst).
+        A PUBLISH larger than the server's Maximum Packet Size is not sent but refused (see the module doc)."""
+        limit = self.maximum_packet_size
+        if limit and len(packet) > limit:
+            packets = mqtt5.iter_packets(packet)
+            fitting = [one for one in packets if len(one) <= limit]
+            if fitting:
+                self._write(b"".join(fitting))
+            for one in packets:
+                if len(one) > limit:
+                    self._refuse_oversized(one)
+            return
         self._write(packet)
+
+    def _refuse_oversized(self, packet: bytes) -> None:
+        packet_id = mqtt5.publish_packet_id(packet)
+        log.warning(
+            "%s: not sending a PUBLISH of %d bytes: the broker admits at most %d (Maximum Packet Size)",
+            self.client_id,
+            len(packet),
+            self.maximum_packet_size,
+        )
+        if packet_id and self._on_ack is not None:
+            # Reported later, as the broker's PUBACK would be: the caller may be in the middle of its own flush.
+            asyncio.get_running_loop().call_soon(self._on_ack, packet_id, mqtt5.PACKET_TOO_LARGE)
 
     def publish(
         self, topic: bytes, payload: bytes, *, qos: int = 1, retain: bool = False, packet_id: int = 0
@@ -236,7 +284,7 @@ class MqttSession(asyncio.Protocol):
         if qos and not packet_id:
             packet_id = self.next_packet_id()
         packet = mqtt5.encode_publish(topic, payload, qos=qos, packet_id=packet_id, retain=retain)
-        self._write(packet)
+        self.send(packet)
         return packet_id, packet
 
     async def subscribe(self, filters: list[tuple[str, int]], timeout_s: float = 10.0) -> list[int]:

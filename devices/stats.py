@@ -3,6 +3,12 @@
 Workers each keep a :class:`RunStats`; the runner merges them (plain dicts travel between processes). The
 per-device ledger lets a test compare what was sent with what was stored: a fault-free device's readings carry
 every sequence number from ``first_seq`` to ``last_seq``; ``spiked`` lists those sent out of range on purpose.
+
+What the broker refused is counted by MQTT 5 reason, so that a limit hit on the device side shows in the summary
+instead of vanishing: ``publish_refused`` (all refusals) and ``publish_refused.<reason>`` for PUBACKs with a
+failure code (and publishes the session did not send because they exceed the broker's Maximum Packet Size,
+``publish_refused.packet-too-large``), ``broker_disconnect.<reason>`` for connections the broker ended with a
+DISCONNECT reason code.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
+
+from devices.mqtt5 import reason_name
 
 MAX_ERRORS_KEPT = 20
 
@@ -52,6 +60,18 @@ class RunStats:
     def error(self, text: str) -> None:
         self.counters["errors"] += 1
         self.errors.append(text)
+
+    def publish_refused(self, sender: str, reason: int) -> None:
+        """The broker (or the session, for a packet over the broker's size limit) refused one publish."""
+        self.counters["publish_refused"] += 1
+        self.counters[f"publish_refused.{reason_name(reason)}"] += 1
+        self.error(f"{sender}: broker refused a publish (reason code 0x{reason:02x}): {reason_name(reason)}")
+
+    def connection_lost(self, disconnect_reason: int | None) -> None:
+        """A live connection ended; ``disconnect_reason`` is the code of the broker's DISCONNECT, if it sent one."""
+        self.counters["connection_lost"] += 1
+        if disconnect_reason is not None:
+            self.counters[f"broker_disconnect.{reason_name(disconnect_reason)}"] += 1
 
     def reading_made(self, device_id: str, seq: int) -> None:
         """A reading took sequence number ``seq`` (it is then sent, buffered, or counted as dropped)."""

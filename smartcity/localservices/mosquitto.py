@@ -8,16 +8,22 @@ import pwd
 import resource
 from pathlib import Path
 
+from smartcity.contract.limits import BROKER_MAX_PACKET_SIZE
 from smartcity.localservices.process import ManagedProcess, ServiceError, free_port, tcp_accepts
 
 MOSQUITTO_BINARY = Path("/usr/sbin/mosquitto")
+_MQTT_MAX_PACKET = 268_435_460
+"""The largest packet MQTT can encode (a remaining length of 268,435,455 plus a 5-byte fixed header)."""
 
 
 class MosquittoProcess(ManagedProcess):
     """One broker in ``workdir`` (``mosquitto.conf``, ``mosquitto.log``, ``persistence/``).
 
-    Anonymous clients are allowed unless ``password_file`` is given. ``extra_conf`` is appended to the
-    generated config, so it can override any line (Mosquitto takes the last value of a global option).
+    Anonymous clients are allowed unless ``password_file`` is given. ``max_packet_size`` is the largest packet
+    the broker accepts: the platform's :data:`~smartcity.contract.limits.BROKER_MAX_PACKET_SIZE` unless given,
+    None leaves it unset (MQTT's own maximum of about 256 MiB, e.g. to test what a huge publish does to a client).
+    ``extra_conf`` is appended to the generated config, so it can override any line (Mosquitto takes the last
+    value of a global option).
     """
 
     name = "mosquitto"
@@ -30,6 +36,7 @@ class MosquittoProcess(ManagedProcess):
         persistence: bool = False,
         password_file: Path | None = None,
         acl_file: Path | None = None,
+        max_packet_size: int | None = BROKER_MAX_PACKET_SIZE,
         extra_conf: str = "",
         binary: Path = MOSQUITTO_BINARY,
         ready_timeout_s: float = 30.0,
@@ -40,6 +47,10 @@ class MosquittoProcess(ManagedProcess):
         self.persistence = persistence
         self.password_file = Path(password_file).resolve() if password_file else None
         self.acl_file = Path(acl_file).resolve() if acl_file else None
+        if max_packet_size is not None and not 20 <= max_packet_size <= _MQTT_MAX_PACKET:
+            # Mosquitto itself refuses values below 20 (and 0): say so before a start that would only exit.
+            raise ValueError(f"max_packet_size must be None or 20..{_MQTT_MAX_PACKET} bytes, not {max_packet_size}")
+        self.max_packet_size = max_packet_size
         self.extra_conf = extra_conf
         self.binary = binary
         self.config_path = self.workdir / "mosquitto.conf"
@@ -86,11 +97,20 @@ class MosquittoProcess(ManagedProcess):
             "log_type information",
             "log_timestamp_format %Y-%m-%dT%H:%M:%S",
         ]
+        if self.max_packet_size is not None:
+            # The size limit a publisher hears about: announced in CONNACK (MQTT 5 Maximum Packet Size) and
+            # enforced with DISCONNECT 0x95. Never message_size_limit: it acknowledges an MQTT 3.1.1 publisher
+            # as if the message had been accepted (tests/integration/test_broker_limits.py measures both).
+            lines.append(f"max_packet_size {self.max_packet_size}")
         if self.persistence:
             lines += [
                 "persistence true",
                 f"persistence_location {self.persistence_dir}/",
-                # Saved on SIGTERM anyway; the short interval bounds what a SIGKILL can lose to one second.
+                # Saved on SIGTERM anyway. Mosquitto 2.0 snapshots the whole in-memory database (write, fsync,
+                # rename) when more than autosave_interval seconds have passed, i.e. every 2 s here: a SIGKILL
+                # loses what the broker acknowledged since the last snapshot (docs/GATEWAY.md, "What the broker
+                # can lose"). A shorter window would need a broker that persists each message.
+                "autosave_on_changes false",
                 "autosave_interval 1",
             ]
         else:
