@@ -5,11 +5,12 @@ Narrowband devices buffer readings while out of coverage and send them later, ne
 (devices/narrowband.py): a backlog of any length arrives as a few contiguous blocks growing downwards, i.e. a few
 ranges. A broadband device in order is one range. Memory is a small record per device: at most
 :data:`~smartcity.health.RANGE_CAP` ranges (16 bytes each). At the cap the two ranges with the smallest hole
-between them (the oldest such pair on a tie) are merged: the hole's numbers stay counted as gaps (``seen`` does
-not grow), they are counted in ``written_off``, and one of them arriving later is taken for a duplicate, since it
-can no longer be told apart from one. With several replicas in a ``$share`` group each replica sees an
-interleaved part of the sequence; its holes are then mostly the other replicas' share, which is why merging the
-smallest holes first suits it too (see :func:`smartcity.health.merge_replicas`).
+between them are merged (a new hole as small as any is merged at once, otherwise the oldest of the smallest): the
+hole's numbers stay counted as gaps (``seen`` does not grow), they are counted in ``written_off``, and one of them
+arriving later is taken for a duplicate, since it can no longer be told apart from one. With several replicas in
+a ``$share`` group each replica sees an interleaved part of the sequence; its holes are then mostly the other
+replicas' share, which is why merging the smallest holes first suits it too (the merge across replicas:
+:func:`smartcity.health.merge_replicas`).
 
 A device that restarts its sequence (a sequence number not above the highest one, with a device clock newer than
 any reading of the run) starts a new run: the old run's span and seen count are closed, its gaps stay counted.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
+from operator import sub
 
 from smartcity.health import RANGE_CAP, ReplicaHealth, format_ranges, parse_ranges, range_count
 
@@ -29,6 +31,7 @@ class SequenceTracker:
     """The sequence numbers of one device (see the module docstring). ``observe`` is on the hot path."""
 
     __slots__ = (
+        "_min_hole",
         "_ranges",
         "after_ts_ms",
         "closed_seen",
@@ -44,6 +47,8 @@ class SequenceTracker:
     def __init__(self) -> None:
         self._ranges = array("q")
         """Flat ``[start0, end0, start1, end1, ...]``: sorted, disjoint, never adjacent."""
+        self._min_hole = -1
+        """The smallest hole between two ranges, -1 when not known."""
         self.seen = 0
         self.written_off = 0
         self.duplicates = 0
@@ -88,6 +93,9 @@ class SequenceTracker:
     def observe(self, seq: int, ts_ms: int) -> tuple[bool, int]:
         """Record one reading; return ``(is_duplicate, change_of_gaps)`` (negative when it filled a hole)."""
         ranges = self._ranges
+        if self.restarts and ts_ms <= self.after_ts_ms:
+            self.duplicates += 1  # from an earlier run (see the module docstring)
+            return True, 0
         if ranges:
             last = ranges[-1]
             if seq == last + 1:  # the common case: the next one, in order
@@ -96,12 +104,27 @@ class SequenceTracker:
                 if ts_ms > self.last_ts_ms:
                     self.last_ts_ms = ts_ms
                 return False, 0
-            if seq <= last and ts_ms > self.last_ts_ms:
+            if seq > last:  # ahead, after a hole (or the other replicas' share)
+                hole = seq - last - 1
+                self.seen += 1
+                if ts_ms > self.last_ts_ms:
+                    self.last_ts_ms = ts_ms
+                if len(ranges) < 2 * RANGE_CAP:
+                    ranges.append(seq)
+                    ranges.append(seq)
+                    if self._min_hole >= 0 and hole < self._min_hole:
+                        self._min_hole = hole
+                elif hole <= self._smallest_hole():  # at the cap, and the new hole is (one of) the smallest
+                    ranges[-1] = seq
+                    self.written_off += hole
+                else:
+                    ranges.append(seq)
+                    ranges.append(seq)
+                    self._merge_smallest_hole()
+                return False, hole
+            if ts_ms > self.last_ts_ms:
                 self._restart()
                 ranges = self._ranges
-            elif self.restarts and ts_ms <= self.after_ts_ms:
-                self.duplicates += 1  # from an earlier run (see the module docstring)
-                return True, 0
         before = self.span - self.seen
         if not self.add_range(seq, seq):
             self.duplicates += 1
@@ -115,6 +138,7 @@ class SequenceTracker:
     def add_range(self, start: int, end: int) -> int:
         """Mark ``start..end`` as seen; return how many of them were new (also added to ``seen``)."""
         ranges = self._ranges
+        self._min_hole = -1
         low = bisect_left(ranges, start - 1) // 2  # first range that ends at or after start - 1
         high = (bisect_right(ranges, end + 1) - 1) // 2  # last range that starts at or before end + 1
         if low > high:
@@ -132,15 +156,20 @@ class SequenceTracker:
             self._merge_smallest_hole()
         return new
 
+    def _smallest_hole(self) -> int:
+        if self._min_hole < 0:
+            ranges = self._ranges
+            self._min_hole = min(map(sub, ranges[2::2], ranges[1:-1:2]), default=1 << 62) - 1
+        return self._min_hole
+
     def _merge_smallest_hole(self) -> None:
         ranges = self._ranges
-        best, best_hole = 1, ranges[2] - ranges[1]
-        for index in range(3, len(ranges) - 1, 2):
-            hole = ranges[index + 1] - ranges[index]
-            if hole < best_hole:
-                best, best_hole = index, hole
-        self.written_off += best_hole - 1
-        del ranges[best : best + 2]
+        holes = list(map(sub, ranges[2::2], ranges[1:-1:2]))  # start of the next range - end of this one
+        smallest = min(holes)
+        index = 2 * holes.index(smallest) + 1  # the first (oldest) of the smallest
+        self.written_off += smallest - 1
+        del ranges[index : index + 2]
+        self._min_hole = -1
 
     def _restart(self) -> None:
         self.closed_span += self.span
@@ -148,6 +177,7 @@ class SequenceTracker:
         self.after_ts_ms = self.last_ts_ms
         self.restarts += 1
         self._ranges = array("q")
+        self._min_hole = -1
         self.seen = self.written_off = 0
         self.start_ts_ms = self.last_ts_ms = 0
 
@@ -194,6 +224,7 @@ class SequenceTracker:
         if not consistent:
             flat = [record.first_seq, record.last_seq]
         tracker._ranges = array("q", flat)
+        tracker._min_hole = -1
         tracker.seen = record.seen
         tracker.written_off = range_count(flat) - record.seen
         return tracker
