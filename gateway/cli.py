@@ -21,7 +21,7 @@ def _gateway(
     """Run the MQTT -> InfluxDB ingest gateway until SIGTERM/SIGINT (see docs/GATEWAY.md)."""
     from gateway.service import run
     from gateway.settings import GatewaySettings
-    from gateway.spool import SpoolBusy
+    from gateway.spool import SpoolBusy, SpoolError
     from smartcity.city.load import CityFileError
     from smartcity.envsettings import SettingsError, load_settings
     from smartcity.logs import configure_logging
@@ -42,6 +42,9 @@ def _gateway(
     except (CityFileError, SpoolBusy) as exc:  # the loader names the bad element
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except SpoolError as exc:  # the spool cannot be opened (permissions, disk)
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def register(app: typer.Typer) -> None:

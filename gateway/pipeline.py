@@ -25,7 +25,7 @@ from gateway.batching import AckLedger, Batch
 from gateway.deadletter import DeadLetters
 from gateway.health import DeviceHealth
 from gateway.metrics import GatewayMetrics
-from gateway.spool import Spool, SpoolError
+from gateway.spool import Spool, SpooledBatch, SpoolError
 from gateway.writer import BatchWriter, StoreDown, StoreRejection
 from smartcity.contract.reading import Rejection, RejectReason
 from smartcity.influx.errors import InfluxError
@@ -80,6 +80,7 @@ class Pipeline:
         """False after a batch was spooled, until the replayer wrote to InfluxDB again."""
         self.store_reachable = True
         """Last /ping or write succeeded (readiness)."""
+        self._down_reason = ""
         metrics.spool_depth.set(spool.depth)
         metrics.influx_up.set(1)
         if spool.batches:
@@ -89,7 +90,7 @@ class Pipeline:
     def store_state(self) -> str:
         """For /readyz: ``ok``, ``degraded: ...`` (reachable, but points wait in the spool) or ``down``."""
         if not self.store_reachable:
-            return "down"
+            return f"down: {self._down_reason}" if self._down_reason else "down"
         if self._spool.depth:
             return f"degraded: {self._spool.depth} points spooled, replaying"
         return "ok"
@@ -189,6 +190,7 @@ class Pipeline:
             log.warning("InfluxDB unavailable (%s): spooling batches until it is back", reason)
         self.store_up = False
         self.store_reachable = False
+        self._down_reason = reason[:200]
         self._metrics.influx_up.set(0)
 
     def _store_rejected(self, refused: list[StoreRejection]) -> tuple[list[str], list[str]]:
@@ -222,33 +224,53 @@ class Pipeline:
                 self._spooled.clear()
                 await self._spooled.wait()
                 continue
-            entry = await self._spool.oldest()
-            if entry is None:
-                self._spool.batches = 0
-                continue
             try:
-                refused = self._drop_own_records(await self._replay_writer.write(entry.lines, entry.topics))
-            except StoreDown:
+                entry = await self._spool.oldest()
+                if entry is None:
+                    self._spool.batches = 0
+                    continue
+                if await self._replay(entry):
+                    backoff.reset()
+                    await self._forget(entry)
+                    continue
+            except SpoolError as exc:
+                log.error("cannot read the spool (%s): retrying", exc)
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _replay(self, entry: SpooledBatch) -> bool:
+        """Write one spooled batch again; False when it must stay spooled for now (store down, spool full)."""
+        try:
+            refused = self._drop_own_records(await self._replay_writer.write(entry.lines, entry.topics))
+        except StoreDown:
+            return False
+        if not self.store_up:
+            log.warning("InfluxDB is back: writing live batches again, replaying %d spooled", self._spool.batches)
+        self.store_up = True
+        self._metrics.influx_up.set(1)
+        self._written(len(entry.lines) - len(refused), ())
+        if refused:
+            # The refused points leave the spool only together with their dead letters: spooled in the same step,
+            # they are replayed like any batch (a rewrite of the rest of the entry is idempotent).
+            try:
+                await self._spool.append(*self._store_rejected(refused))
+            except SpoolError as exc:
+                log.error("cannot spool dead letters of refused points (%s): the batch stays spooled", exc)
+                return False
+            self._metrics.spooled_points.inc(len(refused))
+        return True
+
+    async def _forget(self, entry: SpooledBatch) -> None:
+        """Remove a replayed batch, retrying only the removal (replaying again would spool its dead letters twice)."""
+        backoff = Backoff(0.25, 10.0)
+        while True:
+            try:
+                await self._spool.remove(entry)
+            except SpoolError as exc:
+                log.error("cannot remove a replayed batch from the spool (%s): retrying", exc)
                 await asyncio.sleep(backoff.next_delay())
                 continue
-            if not self.store_up:
-                log.warning("InfluxDB is back: writing live batches again, replaying %d spooled", self._spool.batches)
-            self.store_up = True
-            self._metrics.influx_up.set(1)
-            backoff.reset()
-            self._written(len(entry.lines) - len(refused), ())
-            if refused:
-                # The refused points leave the spool only together with their dead letters: spooled in the same
-                # step, they are replayed like any batch (a rewrite of the rest of the entry is idempotent).
-                try:
-                    await self._spool.append(*self._store_rejected(refused))
-                except SpoolError as exc:
-                    log.error("cannot spool dead letters of refused points (%s): the batch stays spooled", exc)
-                    await asyncio.sleep(backoff.next_delay())
-                    continue
-                self._metrics.spooled_points.inc(len(refused))
-            await self._spool.remove(entry)
             self._metrics.spool_depth.set(self._spool.depth)
+            return
 
     async def _health_loop(self) -> None:
         while True:
