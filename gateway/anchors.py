@@ -136,7 +136,7 @@ class AnchorStore:
         key = message_key(topic, payload)
         self._current.pop(key, None)  # re-inserted at the end: it is the newest now
         self._current[key] = anchor
-        if len(self._current) > self._half:
+        if len(self._current) >= self._half:
             self._previous, self._current = self._current, {}
             self._floor_ms = min(self._previous.values())
         self._pending.append((key, anchor))

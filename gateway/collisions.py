@@ -64,7 +64,7 @@ class CollisionGuard:
     def _remember(self, key: tuple[str, int], reading: Reading) -> None:
         current = self._current
         current[key] = reading
-        if len(current) > self._half:
+        if len(current) >= self._half:
             self._previous, self._current = current, {}
 
     def __len__(self) -> int:

@@ -183,3 +183,12 @@ def test_tag_escaping_is_total(text: str) -> None:
     # Outside escapes, no bare delimiter is left.
     unescaped = escaped.replace("\\,", "").replace("\\=", "").replace("\\ ", "")
     assert not {",", "=", " "} & set(unescaped)
+
+
+def test_a_reading_without_a_sequence_number_writes_no_seq_field() -> None:
+    reading = Reading(AIR, None, NOW_MS, {"no2": 23.4, "battery": 99.5})
+    expected = [f"air_quality,{AIR_TAGS} no2=23.4 {NOW_MS}", f"device_vitals,{AIR_TAGS} battery=99.5 {NOW_MS}"]
+    encoder = LineEncoder(DIRECTORY)
+    assert encoder.encode(reading) == encoder.encode_parsed(reading) == expected
+    message = Reading(DISPLAY, None, 6, {"message": "hi"})  # the general path (strings) too
+    assert encoder.encode(message)[0].endswith(' message="hi" 6')

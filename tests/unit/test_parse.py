@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from smartcity.contract import parse as parse_module
 from smartcity.contract.messages import Birth, DeviceState, Status
-from smartcity.contract.parse import ParseLimits, parse_birth, parse_status
+from smartcity.contract.parse import ParseLimits, parse_birth, parse_message, parse_status
 from smartcity.contract.reading import ParseOutcome, Reading, Rejection, RejectReason
 from smartcity.contract.topics import TopicKind
 from tests.contract_support import (
@@ -355,7 +355,14 @@ def test_random_bytes_never_raise(payload: bytes, kind: TopicKind, device_id: st
     assert_documented(parse(payload, device_id, kind))
 
 
-JSON_SCALARS = (
+LONE_SURROGATES = st.text(
+    st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, blacklist_categories=()) | st.sampled_from("ab:"),
+    min_size=1,
+    max_size=4,
+)
+"""Strings holding lone surrogates: not Unicode text, yet a JSON escape (\\ud800) can write one."""
+KEYS = st.text(max_size=8) | LONE_SURROGATES
+TEXT_SCALARS = (
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**70), max_value=2**70)
@@ -364,9 +371,11 @@ JSON_SCALARS = (
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=20)
 )
+"""Scalars both JSON and CBOR can carry."""
+JSON_SCALARS = TEXT_SCALARS | LONE_SURROGATES
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(KEYS, children, max_size=5),
     max_leaves=30,
 )
 METRIC_NAMES = st.sampled_from(["no2", "pm25", "battery", "occupied", "message", "occupancy", "lamp_on", "seq", "n"])
@@ -383,8 +392,8 @@ def test_random_json_never_raises(document: object, kind: TopicKind) -> None:
     dev=st.sampled_from([AIR, LIGHT]) | st.text(max_size=10),
     seq=JSON_SCALARS,
     ts=st.integers(min_value=-(2**70), max_value=2**70) | JSON_SCALARS,
-    metrics=st.dictionaries(METRIC_NAMES | st.text(max_size=5), JSON_VALUES, max_size=4),
-    extra=st.dictionaries(st.sampled_from(["dev", "x", "m"]), JSON_SCALARS, max_size=1),
+    metrics=st.dictionaries(METRIC_NAMES | st.text(max_size=5) | LONE_SURROGATES, JSON_VALUES, max_size=4),
+    extra=st.dictionaries(st.sampled_from(["dev", "x", "m"]) | LONE_SURROGATES, JSON_SCALARS, max_size=1),
 )
 def test_reading_shaped_json_never_raises(
     dev: object, seq: object, ts: object, metrics: object, extra: dict[str, object]
@@ -398,13 +407,19 @@ SENML_VALUES = JSON_SCALARS | METRIC_NAMES | st.sampled_from([f"{AIR}:", BT, BT 
 
 
 @PROPERTY_SETTINGS
-@given(records=st.lists(st.dictionaries(SENML_LABELS, SENML_VALUES, max_size=5), max_size=8))
+@given(records=st.lists(st.dictionaries(SENML_LABELS | LONE_SURROGATES, SENML_VALUES, max_size=5), max_size=8))
 def test_senml_shaped_json_never_raises(records: list[dict[str, object]]) -> None:
     assert_documented(parse(json.dumps(records).encode(), kind=SENML))
 
 
 CBOR_LABELS = st.sampled_from([-5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 99]) | st.text(max_size=3)
-CBOR_VALUES = SENML_VALUES | st.binary(max_size=8) | st.builds(cbor2.CBORTag, st.integers(0, 300), st.integers())
+CBOR_VALUES = (
+    TEXT_SCALARS
+    | METRIC_NAMES
+    | st.sampled_from([f"{AIR}:", BT, 0, -5])
+    | st.binary(max_size=8)
+    | st.builds(cbor2.CBORTag, st.integers(0, 300), st.integers())
+)
 
 
 @PROPERTY_SETTINGS
@@ -492,3 +507,86 @@ def test_fast_path_accepts_only_what_the_checked_path_accepts(
     outcome = parse(payload, device_id)
     assert [typed(r) for r in outcome.readings] == [typed(r) for r in checked.readings]
     assert outcome.rejections == checked.rejections
+
+
+@pytest.mark.parametrize(
+    ("payload", "device_id", "kind", "reason", "detail"),
+    [
+        (rb'{"dev":"aq-000123","seq":1,"ts":1764390000123,"m":{"\ud800":1}}', AIR, TopicKind.READING,
+         R.UNKNOWN_METRIC, r"m.'\ud800': not a metric"),
+        (rb'{"dev":"aq-000123","seq":1,"ts":1764390000123,"m":{"no2":1},"\ud800":1}', AIR, TopicKind.READING,
+         R.WRONG_SCHEMA, r"key '\ud800' (a lone surrogate) is not a field"),
+        (rb'{"dev":"\udc00","seq":1,"ts":1764390000123,"m":{"no2":1}}', AIR, TopicKind.READING,
+         R.TOPIC_MISMATCH, r"dev '\udc00' differs"),
+        (rb'{"dev":"id-000009","seq":1,"ts":1764390000123,"m":{"message":"a\ud800"}}', DISPLAY, TopicKind.READING,
+         R.WRONG_TYPE, r"forbidden character '\ud800' at position 1"),
+        (rb'[{"n":"\ud800","v":1}]', AIR, SENML, R.UNKNOWN_METRIC, r"'\ud800': not a metric"),
+        (rb'[{"n":"no2","v":1,"\ud800x":1}]', AIR, SENML, R.WRONG_SCHEMA, r"key '\ud800x' (a lone surrogate)"),
+        (rb'[{"bn":"\ud800:","n":"no2","v":1}]', AIR, SENML, R.UNKNOWN_METRIC, "names no registry metric"),
+        (rb'[{"n":"no2","u":"\udfff","v":1}]', AIR, SENML, R.UNIT_MISMATCH, r"unit '\udfff'"),
+        (rb'[{"n":"message","vs":"\ud800"}]', DISPLAY, SENML, R.WRONG_TYPE, r"forbidden character '\ud800'"),
+        (rb'[{"n":"no2","vd":"\ud800"}]', AIR, SENML, R.WRONG_SCHEMA, "is not base64url data"),
+    ],
+)  # fmt: skip
+def test_lone_surrogates_get_a_reason_not_an_exception(
+    payload: bytes, device_id: str, kind: TopicKind, reason: RejectReason, detail: str
+) -> None:
+    assert payload.isascii()  # the JSON escape, not the (unencodable) character itself
+    found, text = only_rejection(parse(payload, device_id, kind))
+    assert (found, detail in text) == (reason, True), text
+
+
+def test_a_pack_without_seq_records_is_stored_without_sequence_numbers() -> None:
+    payload = senml({"bn": f"{AIR}:", "bt": BT, "n": "no2", "v": 20.5}, {"n": "no2", "t": 60, "v": 21.0})
+    assert parse(payload, kind=SENML).readings == [
+        Reading(AIR, None, NOW_MS, {"no2": 20.5}),
+        Reading(AIR, None, NOW_MS + 60_000, {"no2": 21.0}),
+    ]
+    mixed = senml({"bt": BT, "n": "seq", "v": 7}, {"n": "no2", "v": 1}, {"n": "no2", "t": 1, "v": 2})
+    assert [r.seq for r in parse(mixed, kind=SENML).readings] == [7, None]  # per reading: its own seq record
+
+
+def test_a_pack_of_base_fields_only_is_empty() -> None:
+    assert only_rejection(parse(senml({"bn": f"{AIR}:", "bt": BT}), kind=SENML)) == (
+        R.EMPTY_PACK,
+        "the pack holds base fields only, no measurement",
+    )
+
+
+def test_relative_times_count_from_the_anchor_and_the_window_from_the_clock() -> None:
+    payload = senml({"n": "no2", "v": 1}, {"n": "no2", "t": -60, "v": 2})
+    anchored = parse_message(
+        topic(AIR, SENML), payload, scheme=SCHEME, directory=DIRECTORY, now_ms=NOW_MS, anchor_ms=NOW_MS - 3_600_000
+    )
+    assert anchored.relative
+    assert [r.ts_ms for r in anchored.readings] == [NOW_MS - 3_600_000, NOW_MS - 3_660_000]
+    too_old = parse_message(
+        topic(AIR, SENML),
+        payload,
+        scheme=SCHEME,
+        directory=DIRECTORY,
+        now_ms=NOW_MS,
+        anchor_ms=NOW_MS - 32 * 86_400_000,
+    )
+    assert {r.reason for r in too_old.rejections} == {R.TIMESTAMP_PAST}
+    absolute = senml({"bt": BT, "n": "no2", "v": 1})
+    assert not parse(absolute, kind=SENML).relative
+    assert not parse(reading_json()).relative  # JSON readings carry absolute times
+
+
+@pytest.mark.parametrize(
+    ("vd", "outcome"),
+    [
+        ("AAE", R.WRONG_TYPE),
+        ("AAE=", R.WRONG_TYPE),
+        ("_-8", R.WRONG_TYPE),
+        ("A", R.WRONG_SCHEMA),
+        ("a b", R.WRONG_SCHEMA),
+    ],
+)
+def test_data_values_are_base64url(vd: str, outcome: RejectReason) -> None:
+    """RFC 8428 section 5: URL-safe alphabet, padding omitted (padding is read too). No metric takes data."""
+    assert only_rejection(parse(senml({"n": "no2", "vd": vd}), kind=SENML))[0] == outcome
+    cbor_data = only_rejection(parse(cbor2.dumps([{0: "no2", 8: b"\x00\x01"}]), kind=CBOR))
+    assert cbor_data == (R.WRONG_TYPE, f"record 0 (t={NOW_MS}) no2: expected a number, got binary data")
+    assert only_rejection(parse(cbor2.dumps([{0: "no2", 8: "AAE"}]), kind=CBOR))[0] == R.WRONG_SCHEMA

@@ -304,3 +304,39 @@ def test_integers_beyond_64_bits_get_the_strict_decoders_answer(value: int) -> N
     with mock.patch.object(cbor, "decode_fast", return_value=None):
         strict = _decoded(payload)
     assert _decoded(payload) == strict
+
+
+def test_readings_without_sequence_numbers_travel_without_seq_records() -> None:
+    readings = [Reading(AIR, None, 1764390000123, {"no2": 23.4}), Reading(AIR, None, 1764390005125, {"pm25": 8.0})]
+    assert json.loads(encode_senml_json(readings)) == [
+        {"bn": "aq-000123:", "bt": 1764390000.123, "n": "no2", "v": 23.4},
+        {"n": "pm25", "v": 8.0, "t": 5.002},
+    ]
+    assert cbor2.loads(encode_senml_cbor(readings, base_name=False))[0] == {-3: 1764390000.123, 0: "no2", 2: 23.4}
+    for kind, payload in (
+        (TopicKind.SENML, encode_senml_json(readings)),
+        (TopicKind.SENML_CBOR, encode_senml_cbor(readings)),
+    ):
+        assert parse(payload, AIR, kind).readings == readings
+    with pytest.raises(ValueError, match="has no values"):
+        encode_senml_json([Reading(AIR, None, NOW_MS, {})])
+
+
+@PROPERTY_SETTINGS
+@given(readings=packs(), base_name=st.booleans(), unmeasured=st.booleans())
+def test_round_trip_with_and_without_sequence_numbers(
+    readings: list[Reading], base_name: bool, unmeasured: bool
+) -> None:
+    if unmeasured:
+        readings = [Reading(r.device_id, None, r.ts_ms, r.values) for r in readings]
+    for kind, encode in ((TopicKind.SENML, encode_senml_json), (TopicKind.SENML_CBOR, encode_senml_cbor)):
+        outcome = parse(encode(readings, base_name=base_name), readings[0].device_id, kind)
+        assert outcome.rejections == []
+        assert [typed(r) for r in outcome.readings] == [typed(r) for r in readings]
+
+
+def test_base_sum_has_cbor_label_minus_6() -> None:
+    assert CBOR_LABELS[-6] == "bs"
+    payload = cbor2.dumps([{-3: 1764390000, -6: 3600, 0: "power", 2: 1.5, 5: 0}])
+    assert parse(payload, "em-1", TopicKind.SENML_CBOR).rejections[0].reason is RejectReason.UNKNOWN_DEVICE
+    assert decode_senml_cbor(payload)[0].bs == 3600

@@ -97,3 +97,8 @@ def test_round_trip(reading: Reading) -> None:
 def test_round_trip_of_strings(reading: Reading) -> None:
     outcome = parse(encode_reading_json(reading), DISPLAY)
     assert [typed(r) for r in outcome.readings] == [typed(reading)]
+
+
+def test_the_json_reading_always_carries_a_seq() -> None:
+    with pytest.raises(ValueError, match="needs a seq"):
+        encode_reading_json(Reading(AIR, None, NOW_MS, {"no2": 1.0}))
