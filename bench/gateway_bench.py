@@ -28,7 +28,7 @@ from bench.loadgen import Load, bench_city, device_id
 from bench.probes import BrokerCounter
 from smartcity.localservices import InfluxdProcess, MosquittoProcess
 
-BRIDGES = ("naive", "gateway", "gateway-x2")
+BRIDGES = ("naive", "gateway", "gateway-x2", "gateway-base")
 MIB = 1024 * 1024
 
 
@@ -38,7 +38,13 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=200_000, help="readings per throughput run")
     parser.add_argument("--devices", type=int, default=100, help="devices (one C publisher each)")
     parser.add_argument("--qos", type=int, nargs="+", choices=(0, 1), default=[1, 0])
-    parser.add_argument("--bridges", nargs="+", choices=BRIDGES, default=list(BRIDGES))
+    parser.add_argument("--bridges", nargs="+", choices=BRIDGES, default=list(BRIDGES[:3]))
+    parser.add_argument(
+        "--base-tree",
+        type=Path,
+        default=None,
+        help="checkout of an earlier commit (git worktree add DIR REV): adds the gateway-base bridge, run from it",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="rounds of throughput runs; the best is reported")
     parser.add_argument("--latency-s", type=float, default=20.0, help="length of each latency run (0 skips)")
     parser.add_argument("--latency-rate", type=float, default=1000.0)
@@ -51,6 +57,10 @@ def main() -> int:
         "--profile", type=Path, default=None, help="also drain once more under py-spy, write profiles here"
     )
     args = parser.parse_args()
+    if args.base_tree is not None:
+        args.base_tree = args.base_tree.resolve()
+        if "gateway-base" not in args.bridges:
+            args.bridges.append("gateway-base")
     if args.quick:
         args.messages, args.latency_s, args.outage_s = min(args.messages, 50_000), 10.0, 20.0
 
@@ -68,7 +78,9 @@ def main() -> int:
             InfluxdProcess(workdir / "influxd") as influxd,
         ):
             dropped = BrokerCounter("127.0.0.1", broker.port)
-            bench = Bench(broker, influxd, workdir, city_file, devices, dropped, args.batch_size, args.batch_ms)
+            bench = Bench(
+                broker, influxd, workdir, city_file, devices, dropped, args.batch_size, args.batch_ms, args.base_tree
+            )
             throughput: list[RunResult] = []
             # Bridges take turns, round after round: load from other processes on the machine then hits all of
             # them alike, and the best round of each is reported.
@@ -153,6 +165,11 @@ def _report(throughput: list[RunResult], latencies: list[LatencyResult], outage:
             f"{run.cpu_bridge:.1f} / {run.cpu_influxd:.1f} / {run.cpu_broker:.1f} | {run.per_cpu_second:,.0f} | "
             f"{cpu_ratio} |"
         )
+    earlier = {(r.qos, r.mode): r for r in best.values() if r.bridge == "gateway-base"}
+    for run in best.values():
+        base = earlier.get((run.qos, run.mode))
+        if run.bridge == "gateway" and base and base.rate:
+            print(f"\ngateway QoS {run.qos} {run.mode}: {run.rate / base.rate:.2f}x the earlier commit's gateway")
     lost, drops = sum(r.lost for r in throughput), sum(r.dropped for r in throughput)
     print(f"\nAll {len(throughput)} runs: {lost} readings lost, {drops} messages dropped by the broker.")
     if latencies:

@@ -99,6 +99,8 @@ class Bench:
     dropped_counter: BrokerCounter
     batch_size: int | None = None
     batch_ms: int | None = None
+    base_tree: Path | None = None
+    """A checkout of an earlier commit: the ``gateway-base`` bridge runs the gateway from it (same run, same load)."""
 
     def measurement(self, bridge: Bridge) -> str:
         return "readings" if bridge == "naive" else "air_quality"
@@ -115,10 +117,13 @@ class Bench:
             profile = profile_dir / "naive.collapsed" if profile_dir else None
             return [NaiveBridgeProcess(self.workdir / run / "naive", args, ready_timeout_s=90, profile_to=profile)]
         replicas = 2 if bridge == "gateway-x2" else 1
+        env = {"PYTHONPATH": str(self.base_tree)} if bridge == "gateway-base" and self.base_tree else {}
+        if bridge == "gateway-base" and not env:
+            raise ValueError("the gateway-base bridge needs --base-tree (a checkout of the commit to compare with)")
         return [
             GatewayProcess(
                 self.workdir / run / f"gw{i}",
-                self.gateway_env(f"gw{i}-{run}", scheme, database, qos, bridge),
+                self.gateway_env(f"gw{i}-{run}", scheme, database, qos, bridge) | env,
                 ready_timeout_s=90,
                 profile_to=profile_dir / f"{bridge}-{i}.collapsed" if profile_dir else None,
             )

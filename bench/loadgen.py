@@ -160,7 +160,9 @@ def publish_files(
                 with popen.stderr:
                     stderr = popen.stderr.read()
             if code != 0:
-                raise RuntimeError(f"mosquitto_pub for {path.name} exited with {code}: {stderr.decode(errors='replace')}")
+                raise RuntimeError(
+                    f"mosquitto_pub for {path.name} exited with {code}: {stderr.decode(errors='replace')}"
+                )
         if time.monotonic() > deadline:
             for popen, _ in running:
                 popen.kill()
