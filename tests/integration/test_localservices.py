@@ -22,6 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from smartcity.contract.limits import BROKER_MAX_PACKET_SIZE
 from smartcity.localservices import InfluxdProcess, MosquittoProcess, ServiceError, free_port
 from smartcity.localservices.influxd import rewrite_config
 from smartcity.localservices.process import tcp_accepts
@@ -302,11 +303,23 @@ def test_mosquitto_config_has_the_no_loss_settings(tmp_path: Path) -> None:
         "sys_interval 1",
         "persistence true",
         f"persistence_location {tmp_path / 'persistence'}/",
+        "autosave_on_changes false",
         "autosave_interval 1",
+        f"max_packet_size {BROKER_MAX_PACKET_SIZE}",
     ):
         assert expected in lines
+    assert not any(line.startswith("message_size_limit") for line in lines)  # it acks what it drops
     with pytest.raises(ServiceError, match="start"):
         _ = MosquittoProcess(tmp_path).port
+
+
+def test_mosquitto_packet_size_limit_can_be_chosen_or_left_unset(tmp_path: Path) -> None:
+    assert "max_packet_size 4096" in MosquittoProcess(tmp_path, port=1, max_packet_size=4096).render_config()
+    unset = MosquittoProcess(tmp_path, port=1, max_packet_size=None).render_config()
+    assert "max_packet_size" not in unset
+    for bad in (0, 19, 268_435_461):  # Mosquitto refuses 0 and anything below 20 at start
+        with pytest.raises(ValueError, match="max_packet_size must be None or 20"):
+            MosquittoProcess(tmp_path, max_packet_size=bad)
 
 
 def test_a_port_taken_in_the_meantime_is_replaced(
