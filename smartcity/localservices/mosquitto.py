@@ -6,6 +6,8 @@ import contextlib
 import os
 import pwd
 import resource
+import signal
+import time
 from pathlib import Path
 
 from smartcity.contract.limits import BROKER_MAX_PACKET_SIZE
@@ -34,6 +36,7 @@ class MosquittoProcess(ManagedProcess):
         *,
         port: int | None = None,
         persistence: bool = False,
+        autosave_interval_s: int = 1,
         password_file: Path | None = None,
         acl_file: Path | None = None,
         max_packet_size: int | None = BROKER_MAX_PACKET_SIZE,
@@ -45,6 +48,11 @@ class MosquittoProcess(ManagedProcess):
         self._given_port = port
         self._port = port
         self.persistence = persistence
+        if autosave_interval_s < 0:
+            raise ValueError(
+                f"autosave_interval_s must be >= 0 (0: save only at exit and on save()), not {autosave_interval_s}"
+            )
+        self.autosave_interval_s = autosave_interval_s
         self.password_file = Path(password_file).resolve() if password_file else None
         self.acl_file = Path(acl_file).resolve() if acl_file else None
         if max_packet_size is not None and not 20 <= max_packet_size <= _MQTT_MAX_PACKET:
@@ -111,7 +119,7 @@ class MosquittoProcess(ManagedProcess):
                 # loses what the broker acknowledged since the last snapshot (docs/GATEWAY.md, "What the broker
                 # can lose"). A shorter window would need a broker that persists each message.
                 "autosave_on_changes false",
-                "autosave_interval 1",
+                f"autosave_interval {self.autosave_interval_s}",
             ]
         else:
             lines.append("persistence false")
@@ -122,6 +130,25 @@ class MosquittoProcess(ManagedProcess):
         if self.extra_conf:
             lines += ["# extra configuration", self.extra_conf.strip()]
         return "\n".join(lines) + "\n"
+
+    def save(self, timeout_s: float = 10.0) -> None:
+        """Snapshot the broker's state to disk now (SIGUSR1) and return once the new file is in place.
+
+        With ``autosave_interval_s=0`` this is the only save besides the one at a clean stop, so a test decides
+        exactly what a broker crash (:meth:`kill`) can lose."""
+        if not self.persistence:
+            raise ServiceError("mosquitto runs without persistence: there is nothing to save")
+        if not self.running:
+            raise ServiceError("mosquitto is not running")
+        database = self.persistence_dir / "mosquitto.db"
+        before = _file_identity(database)
+        os.kill(self.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + timeout_s
+        # Mosquitto writes mosquitto.db.new, fsyncs it and renames it over mosquitto.db: a new inode is a whole file.
+        while _file_identity(database) == before:
+            if time.monotonic() > deadline:
+                raise ServiceError(f"mosquitto did not save within {timeout_s:.0f} s; {self.log_path}")
+            time.sleep(0.02)
 
     def _prepare(self) -> None:
         if self.persistence:
@@ -147,3 +174,11 @@ class MosquittoProcess(ManagedProcess):
 
     def __repr__(self) -> str:
         return f"MosquittoProcess(port={self._port}, persistence={self.persistence}, workdir={self.workdir})"
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    return status.st_ino, status.st_mtime_ns
