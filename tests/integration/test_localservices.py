@@ -139,6 +139,37 @@ def test_queued_qos1_message_survives_restart_only_with_persistence(
     assert received == (b"queued while offline" if persistence else None)
 
 
+@pytest.mark.parametrize("saved", [True, False])
+def test_a_sigkill_keeps_only_what_the_last_snapshot_holds(
+    mosquitto_factory: MosquittoFactory, topic_root: str, saved: bool
+) -> None:
+    broker = mosquitto_factory(persistence=True, autosave_interval_s=0)  # saves only on save() and a clean stop
+    topic, client_id = f"{topic_root}/snapshot", f"sub-{uuid.uuid4().hex[:8]}"
+    with mqtt_session("::1", broker.port, client_id=client_id, clean_start=False, session_expiry_s=3600) as sub:
+        sub.subscribe(topic, qos=1)
+    broker.save()  # the session and its subscription are on disk
+    with mqtt_session("127.0.0.1", broker.port) as publisher:
+        publisher.publish(topic, b"acknowledged, then queued", qos=1)  # PUBACKed: in memory only ...
+    if saved:
+        broker.save()  # ... unless a snapshot follows before the crash
+
+    broker.kill()
+    broker.start()
+
+    with mqtt_session("::1", broker.port, client_id=client_id, clean_start=False, session_expiry_s=3600) as sub:
+        received = sub.next_payload(timeout_s=5.0 if saved else 2.0)
+    assert received == (b"acknowledged, then queued" if saved else None)
+
+
+def test_save_needs_a_running_persistent_broker(mosquitto: MosquittoProcess, tmp_path: Path) -> None:
+    with pytest.raises(ServiceError, match="without persistence"):
+        mosquitto.save()
+    with pytest.raises(ServiceError, match="not running"):
+        MosquittoProcess(tmp_path, persistence=True).save()
+    with pytest.raises(ValueError, match="autosave_interval_s must be >= 0"):
+        MosquittoProcess(tmp_path, autosave_interval_s=-1)
+
+
 def test_sys_topics_are_updated_every_second(mosquitto_factory: MosquittoFactory) -> None:
     # A fresh broker: Mosquitto publishes a $SYS value only when it changes, retained with a 60 s expiry, so on a
     # broker that has run for minutes without dropping anything the drop counter is no longer there to read.
