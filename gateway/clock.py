@@ -29,6 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Self
 
 import httpx
 
@@ -84,6 +85,12 @@ class InfluxDate:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     async def __call__(self) -> ServerTime | None:
         """The server's time, or None when it cannot be had (unreachable, no or a malformed ``Date``)."""

@@ -15,6 +15,7 @@ import time
 from gateway.backoff import Backoff
 from gateway.batching import AckLedger
 from gateway.broker_session import BrokerError, BrokerSession
+from gateway.clock import ClockGuard, InfluxDate
 from gateway.intake import Intake, IntakeParts
 from gateway.link import BrokerLink
 from gateway.metrics import GatewayMetrics
@@ -76,7 +77,12 @@ async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
     parts = IntakeParts.wire(
         scheme, directory, link, metrics, gateway=client_id, excerpt_bytes=settings.limits.dead_letter_excerpt_bytes
     )
-    async with InfluxClient(settings.influx) as influx, Spool(settings.spool_dir) as spool:
+    clock = ClockGuard()  # health and clock wiring (issue 7 items 11-12)
+    async with (
+        InfluxClient(settings.influx) as influx,
+        Spool(settings.spool_dir) as spool,
+        InfluxDate(settings.influx.url, timeout_s=settings.influx.timeout_s) as influx_date,
+    ):
         pipeline = Pipeline(
             writer=BatchWriter(influx, metrics, retry_s=settings.write_retry_s),
             replay_writer=BatchWriter(influx, metrics, retry_s=_REPLAY_RETRY_S),
@@ -97,7 +103,12 @@ async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
             on_sealed=pipeline.submit,
         )
         endpoints = HttpEndpoints(
-            metrics.registry, lambda: {"broker": "ok" if link.connected else "down", "influxdb": pipeline.store_state}
+            metrics.registry,
+            lambda: {
+                "broker": "ok" if link.connected else "down",
+                "influxdb": pipeline.store_state,
+                "clock": clock.readiness(),
+            },
         )
         port_file = settings.spool_dir / "http.port"
         async with serve_http(endpoints, settings.http_host, settings.http_port, port_file) as port:
@@ -115,9 +126,18 @@ async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
             )
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(_create_database(influx), name="create-database")
+                # Reload this replica's device health before writing any; check our clock before connecting.
+                shared = settings.shared_group is not None
+                side_tasks = [
+                    tasks.create_task(parts.health.restore(influx, replica=client_id, shared=shared), name="health"),
+                    tasks.create_task(
+                        clock.run(influx_date, parts.health.fleet_clock_offset, interval_s=settings.health_interval_s),
+                        name="clock-guard",
+                    ),
+                ]
                 pipeline_task = tasks.create_task(pipeline.run(), name="pipeline")
                 broker_task = tasks.create_task(
-                    _broker_loop(settings, client_id, scheme, link, parts.ledger, intake, metrics), name="broker"
+                    _broker_loop(settings, client_id, scheme, link, parts.ledger, intake, metrics, clock), name="broker"
                 )
                 await stop.wait()
                 link.pause_reading()
@@ -132,6 +152,8 @@ async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
                 parts.dead_letters.flush_log()
                 broker_task.cancel()
                 pipeline_task.cancel()
+                for task in side_tasks:
+                    task.cancel()
     log.info("gateway %s stopped: %d points spooled for the next start", client_id, spool.depth)
 
 
@@ -156,8 +178,10 @@ async def _broker_loop(
     ledger: AckLedger,
     intake: Intake,
     metrics: GatewayMetrics,
+    clock: ClockGuard,
 ) -> None:
-    """Connect, subscribe, watch the connection; reconnect with jittered backoff.
+    """Connect, subscribe, watch the connection; reconnect with jittered backoff. No connection while the
+    gateway's own clock is known to be wrong (see :mod:`gateway.clock`): the broker keeps the messages.
 
     The backoff is reset only when a connection made progress (it acknowledged messages) or stayed up for
     :data:`_STABLE_S`: not on CONNACK (a session taken over at once would flap) and not on SUBACK (which queues behind
@@ -171,6 +195,7 @@ async def _broker_loop(
         # on it and start a new generation before the broker can deliver anything.
         intake.seal()
         ledger.new_generation()
+        await clock.wait_trusted()
         session = BrokerSession(
             settings.mqtt,
             client_id=client_id,
@@ -194,7 +219,7 @@ async def _broker_loop(
                     "messages queued for it while we were away are gone"
                 )
             connected_before = True
-            reason = await _watch(session, watchdog_s)
+            reason = await _watch(session, watchdog_s, clock)
             log.warning("broker connection lost: %s", reason)
         except BrokerError as exc:
             log.warning("broker %s:%d: %s", settings.mqtt.host, settings.mqtt.port, exc)
@@ -210,13 +235,17 @@ async def _broker_loop(
         await asyncio.sleep(backoff.next_delay())
 
 
-async def _watch(session: BrokerSession, watchdog_s: float) -> str:
-    """Return when the connection is lost; close it when nothing arrived for ``watchdog_s`` (half-open)."""
+async def _watch(session: BrokerSession, watchdog_s: float, clock: ClockGuard | None = None) -> str:
+    """Return when the connection is lost; close it when nothing arrived for ``watchdog_s`` (half-open);
+    disconnect when the gateway's clock is found wrong."""
     closed = asyncio.ensure_future(session.wait_closed())
     try:
         while True:
             with contextlib.suppress(TimeoutError):
                 return await asyncio.wait_for(asyncio.shield(closed), timeout=1.0)
+            if clock is not None and not clock.trusted:
+                await session.disconnect()
+                return "the gateway's clock is wrong: not taking messages until it is right"
             if session.reading and time.monotonic() - session.last_rx > watchdog_s:
                 session.close(f"watchdog: nothing received for {watchdog_s:.0f} s")
     finally:
