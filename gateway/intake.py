@@ -17,7 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.anchors import AnchorStore, parse_anchored
 from gateway.batching import AckLedger, Batch
+from gateway.collisions import CollisionGuard
 from gateway.deadletter import DEFAULT_EXCERPT_BYTES, DeadLetters, Publisher
 from gateway.health import DeviceHealth
 from gateway.metrics import GatewayMetrics
@@ -51,8 +53,11 @@ class Intake:
         batch_size: int,
         batch_ms: int,
         on_sealed: Callable[[Batch], None],
+        anchors: AnchorStore | None = None,
     ) -> None:
         self._scheme = scheme
+        self._anchors = anchors  # None: relative SenML times count from each receipt (no redelivery mapping)
+        self._collisions = CollisionGuard()
         self._directory = directory
         self._encode = LineEncoder(directory).encode_parsed  # readings here come from parse_message
         self._health = health
@@ -69,7 +74,7 @@ class Intake:
         self._duplicates = 0
         self._gaps = 0
 
-    def on_message(self, topic: str, payload: bytes, qos: int, mid: int) -> None:
+    def on_message(self, topic: str, payload: bytes, qos: int, mid: int, dup: bool = False) -> None:
         """The broker adapter's sink. Never raises: every failure becomes a dead letter."""
         batch = self._batch
         if batch is None:
@@ -80,7 +85,7 @@ class Intake:
         rejections: list[Rejection] | None = None
         try:
             if kind in _TELEMETRY:
-                rejections = self._telemetry(batch, topic, payload, now_ms)
+                rejections = self._telemetry(batch, topic, payload, now_ms, dup)
             elif kind in (_STATUS, _BIRTH):
                 rejections = self._document(topic, payload, kind, now_ms)
             elif kind != _ACK:
@@ -99,14 +104,32 @@ class Intake:
         if len(batch.lines) >= size or len(batch.mids) >= size:
             self.seal()
 
-    def _telemetry(self, batch: Batch, topic: str, payload: bytes, now_ms: int) -> list[Rejection]:
-        outcome = parse_message(
-            topic, payload, scheme=self._scheme, directory=self._directory, now_ms=now_ms, limits=self._limits
-        )
+    def _telemetry(self, batch: Batch, topic: str, payload: bytes, now_ms: int, dup: bool) -> list[Rejection]:
+        scheme, directory, limits = self._scheme, self._directory, self._limits
+        if self._anchors is None:
+            outcome = parse_message(topic, payload, scheme=scheme, directory=directory, now_ms=now_ms, limits=limits)
+        else:  # relative times anchored at first receipt; a redelivery (MQTT DUP) gets its first receipt's anchor
+            outcome = parse_anchored(
+                self._anchors,
+                topic,
+                payload,
+                redelivered=dup,
+                now_ms=now_ms,
+                scheme=scheme,
+                directory=directory,
+                limits=limits,
+            )
         observe = self._health.observe
         rejections = outcome.rejections
         for reading in outcome.readings:
-            duplicate, gaps = observe(reading.device_id, reading.seq, reading.ts_ms, now_ms)
+            collision = self._collisions.check(reading)
+            if collision is not None:  # would overwrite another reading's values: keep the first, refuse this one
+                rejections.append(Rejection(RejectReason.TIMESTAMP_COLLISION, collision, reading.device_id))
+                continue
+            if reading.seq is None:  # no sequence number: loss unmeasured, no sequence accounting
+                duplicate, gaps = False, 0
+            else:
+                duplicate, gaps = observe(reading.device_id, reading.seq, reading.ts_ms, now_ms)
             if duplicate:
                 # Still written: the same device timestamp makes it the same point (harmless), and should it be a
                 # different reading after all (a device reusing sequence numbers), it is not lost.

@@ -22,9 +22,15 @@ from tests.gateway_twins import MemoryBroker
 SCHEME = TopicScheme("city")
 
 
+_last_ms = [0]
+
+
 def reading(device: str = "aq-1", seq: int = 0, ts_ms: int | None = None, **values: object) -> bytes:
-    """A contract JSON reading (default: one NO2 value, timestamped now)."""
-    ts = int(time.time() * 1000) if ts_ms is None else ts_ms
+    """A contract JSON reading (default: one NO2 value, timestamped now: a millisecond later than the last one,
+    as two different readings of one device at the same millisecond are a timestamp collision)."""
+    if ts_ms is None:
+        _last_ms[0] = ts_ms = max(int(time.time() * 1000), _last_ms[0] + 1)
+    ts = ts_ms
     return json.dumps({"dev": device, "seq": seq, "ts": ts, "m": values or {"no2": 21.5}}).encode()
 
 

@@ -10,10 +10,14 @@ from pathlib import Path
 import pytest
 
 from gateway.anchors import FILE_NAME, AnchorStore, message_key, parse_anchored
+from gateway.batching import Batch
+from gateway.intake import Intake
 from smartcity.contract.parse import ParseLimits
 from smartcity.contract.reading import ParseOutcome, Reading
 from smartcity.contract.topics import TopicKind
 from tests.contract_support import AIR, DIRECTORY, NOW_MS, SCHEME, topic
+from tests.gateway_harness import build
+from tests.gateway_harness import topic as harness_topic
 
 DAY_MS = 86_400_000
 TOPIC = topic(AIR, TopicKind.SENML)
@@ -140,3 +144,33 @@ def test_keys_separate_topic_and_payload() -> None:
     assert len(message_key(TOPIC, RELATIVE)) == 16
     with pytest.raises(ValueError, match="at least 2"):
         AnchorStore(Path("/nonexistent"), max_age_ms=1, max_entries=1)
+
+
+async def test_the_intake_maps_a_redelivered_pack_to_its_first_receipt(tmp_path: Path) -> None:
+    parts = build()
+    sealed: list[Batch] = []
+    async with store(tmp_path) as anchors:
+        intake = Intake(
+            scheme=SCHEME,
+            directory=parts.directory,
+            health=parts.health,
+            dead_letters=parts.dead_letters,
+            ledger=parts.ledger,
+            metrics=parts.metrics,
+            limits=ParseLimits(),
+            batch_size=100,
+            batch_ms=20,
+            on_sealed=sealed.append,
+            anchors=anchors,
+        )
+        pack = json.dumps([{"n": "no2", "v": 20.5}]).encode()
+        senml_topic = harness_topic("aq-1", TopicKind.SENML)
+        intake.on_message(senml_topic, pack, 1, 1)
+        await asyncio.sleep(0.01)
+        intake.on_message(senml_topic, pack, 1, 2, True)  # DUP: the broker sends it again
+        intake.on_message(senml_topic, pack, 1, 3)  # the same bytes sent again: a new reading
+        intake.seal()
+        times = [int(line.rsplit(" ", 1)[1]) for line in sealed[0].lines if line.startswith("air_quality,")]
+        assert times[0] == times[1] < times[2]
+        assert anchors.pending == 2
+        assert await anchors.persist_pending()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
 from gateway.collisions import CollisionGuard
 from smartcity.contract.reading import Reading
 from tests.contract_support import AIR, LIGHT, NOW_MS
+from tests.gateway_harness import build, reading, topic
 
 FIRST = Reading(AIR, 7, NOW_MS, {"no2": 23.4, "battery": 80.0})
 
@@ -70,3 +74,18 @@ def test_memory_is_bounded_and_keeps_the_newest() -> None:
     assert guard.check(Reading(AIR, 1, NOW_MS, {"no2": 2.0})) is None  # long gone: not compared any more
     with pytest.raises(ValueError, match="at least 2"):
         CollisionGuard(max_entries=1)
+
+
+async def test_the_intake_dead_letters_the_later_of_two_readings_at_one_millisecond() -> None:
+    parts = build()
+    ts = int(time.time() * 1000)
+    parts.intake.on_message(topic("aq-1"), reading("aq-1", 1, ts, no2=20.0), 1, 1)
+    parts.intake.on_message(topic("aq-1"), reading("aq-1", 2, ts, no2=25.0), 1, 2)
+    parts.intake.on_message(topic("aq-1"), reading("aq-1", 1, ts, no2=20.0), 1, 3)  # a redelivery: no collision
+    parts.intake.seal()
+    (batch,) = parts.sealed
+    assert batch.mids == [1, 2, 3]
+    (letter,) = [json.loads(payload) for _topic, payload in parts.broker.published]
+    assert letter["reason"] == "timestamp-collision"
+    assert "no2 25.0 would overwrite 20.0" in letter["detail"]
+    assert [line.split(" ")[1] for line in batch.lines if line.startswith("air_quality,")] == ["no2=20.0,seq=1i"] * 2
