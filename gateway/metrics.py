@@ -77,6 +77,9 @@ class GatewayMetrics:
             "dead-letter points InfluxDB refused (logged at ERROR with their content; should stay 0)",
             registry=r,
         )
+        self.clock_offset = Gauge(
+            f"{_PREFIX}clock_offset_seconds", "our clock minus InfluxDB's at the last check", registry=r
+        )
         self.spool_depth = Gauge(f"{_PREFIX}spool_depth", "points waiting in the local spool", registry=r)
         self.inflight_unacked = Gauge(
             f"{_PREFIX}inflight_unacked", "QoS 1 messages received and not yet acknowledged", registry=r

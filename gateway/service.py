@@ -77,7 +77,8 @@ async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
     parts = IntakeParts.wire(
         scheme, directory, link, metrics, gateway=client_id, excerpt_bytes=settings.limits.dead_letter_excerpt_bytes
     )
-    clock = ClockGuard()  # health and clock wiring (issue 7 items 11-12)
+    clock = ClockGuard(max_offset_ms=settings.clock_max_offset_s * 1000)
+    metrics.clock_offset.set_function(lambda: (clock.offset_ms or 0) / 1000)
     async with (
         InfluxClient(settings.influx) as influx,
         Spool(settings.spool_dir) as spool,
@@ -125,7 +126,7 @@ async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
                 port,
             )
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(_create_database(influx), name="create-database")
+                create_task = tasks.create_task(_create_database(influx), name="create-database")
                 # Reload this replica's device health before writing any; check our clock before connecting.
                 shared = settings.shared_group is not None
                 side_tasks = [
@@ -152,7 +153,7 @@ async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
                 parts.dead_letters.flush_log()
                 broker_task.cancel()
                 pipeline_task.cancel()
-                for task in side_tasks:
+                for task in (*side_tasks, create_task):
                     task.cancel()
     log.info("gateway %s stopped: %d points spooled for the next start", client_id, spool.depth)
 

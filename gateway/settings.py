@@ -55,6 +55,11 @@ class GatewaySettings(BaseSettings):
         default=0.0, ge=0, description="reconnect when no packet arrived for this long (0 = 3 x keepalive)"
     )
     health_interval_s: float = Field(default=10.0, gt=0, description="device_health written this often")
+    clock_max_offset_s: int = Field(
+        default=60,
+        ge=0,
+        description="stop taking messages while our clock differs from InfluxDB's by more (0 = never check)",
+    )
     log_level: LogLevel = Field(default="INFO", description="DEBUG logs one line per batch")
     log_format: LogFormat = Field(default="text", description="text, or json: one JSON object per line")
     limits: LimitSettings = Field(default_factory=LimitSettings)
