@@ -3,7 +3,7 @@ and the network profile of each device type.
 
 The figures are plausible for a mid-sized European city (about 8 inhabitants per connected device): one school per
 2,500 inhabitants, a hospital per 60,000, street lights as the largest fleet, parking bays mostly in car parks,
-battery-powered sensors on narrowband radio.
+battery-powered sensors on narrowband radio, about 10 m2 of floor per pupil and 130 m2 per hospital bed.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ class FacilityProfile:
     per_capacity: dict[DeviceType, float]
     """Expected devices of each type per unit of capacity (one indoor-climate sensor per 25 pupils: a classroom;
     bay sensors on 60 % of a car park's spaces)."""
+    floor_m2: tuple[float, float] | None = None
+    """Uniform range of the gross floor area per unit of capacity, for buildings only (10 m2 per pupil)."""
 
 
 _T = DeviceType
@@ -40,27 +42,27 @@ FACILITIES: dict[FacilityKind, FacilityProfile] = {
     FacilityKind.SCHOOL: FacilityProfile(
         "sc", "School", 2_500, (180, 1_200), "pupils",
         {_T.ENERGY_METER: 2, _T.WATER_METER: 1, _T.AIR_QUALITY: 0.3, _T.INFO_DISPLAY: 0.3},
-        {_T.INDOOR_CLIMATE: 1 / 25, _T.OCCUPANCY: 1 / 100},
+        {_T.INDOOR_CLIMATE: 1 / 25, _T.OCCUPANCY: 1 / 100}, floor_m2=(8, 12),
     ),
     FacilityKind.HOSPITAL: FacilityProfile(
         "ho", "Hospital", 60_000, (150, 900), "beds",
         {_T.ENERGY_METER: 6, _T.WATER_METER: 3, _T.INFO_DISPLAY: 4, _T.AIR_QUALITY: 1},
-        {_T.INDOOR_CLIMATE: 1 / 4, _T.OCCUPANCY: 1 / 20},
+        {_T.INDOOR_CLIMATE: 1 / 4, _T.OCCUPANCY: 1 / 20}, floor_m2=(100, 160),
     ),
     FacilityKind.NURSING_HOME: FacilityProfile(
         "nh", "Care Home", 6_000, (40, 160), "residents",
         {_T.ENERGY_METER: 1, _T.WATER_METER: 1},
-        {_T.INDOOR_CLIMATE: 1 / 3, _T.OCCUPANCY: 1 / 20},
+        {_T.INDOOR_CLIMATE: 1 / 3, _T.OCCUPANCY: 1 / 20}, floor_m2=(45, 65),
     ),
     FacilityKind.LIBRARY: FacilityProfile(
         "lb", "Library", 20_000, (40, 300), "seats",
         {_T.OCCUPANCY: 2, _T.ENERGY_METER: 1, _T.WATER_METER: 1, _T.INFO_DISPLAY: 1},
-        {_T.INDOOR_CLIMATE: 1 / 20},
+        {_T.INDOOR_CLIMATE: 1 / 20}, floor_m2=(10, 20),
     ),
     FacilityKind.PUBLIC_BUILDING: FacilityProfile(
         "pu", "Civic Centre", 8_000, (30, 600), "workplaces",
         {_T.ENERGY_METER: 2, _T.WATER_METER: 1, _T.INFO_DISPLAY: 1},
-        {_T.INDOOR_CLIMATE: 1 / 15, _T.OCCUPANCY: 1 / 50},
+        {_T.INDOOR_CLIMATE: 1 / 15, _T.OCCUPANCY: 1 / 50}, floor_m2=(20, 35),
     ),
     FacilityKind.STREET_SEGMENT: FacilityProfile(
         "st", "Street", 150, None, None,

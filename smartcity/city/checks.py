@@ -11,7 +11,8 @@ from __future__ import annotations
 from ipaddress import IPv6Network
 
 from smartcity.city.addressing import SUBNET_PREFIX_LEN, ULA_PREFIX_LEN, is_reserved_iid
-from smartcity.city.model import City, NetworkClass, RadioProfile
+from smartcity.city.model import City, FacilityKind, NetworkClass, RadioProfile
+from smartcity.contract.metrics import DEVICE_METRICS, METRICS
 
 _LOCAL_ULA = IPv6Network("fd00::/8")
 _IID_MASK = (1 << 64) - 1
@@ -65,6 +66,56 @@ def _district_problems(city: City) -> list[str]:
     return problems
 
 
+def _department_problems(city: City) -> list[str]:
+    """Unique ids; every facility kind and metric the city uses has exactly one owning department."""
+    problems: list[str] = []
+    ids: dict[str, int] = {}
+    kind_owner: dict[FacilityKind, str] = {}
+    metric_owner: dict[str, str] = {}
+    for i, d in enumerate(city.departments):
+        if d.id in ids:
+            first = ids[d.id]
+            problems.append(_at("departments", i, d.id, "id") + f": duplicate id, first used by departments[{first}]")
+        ids.setdefault(d.id, i)
+        for j, kind in enumerate(d.facility_kinds):
+            if kind in kind_owner:
+                problems.append(
+                    _at("departments", i, d.id, f"facility_kinds[{j}]") + f": {kind.value!r} is already owned by "
+                    f"department {kind_owner[kind]!r}"
+                )
+            kind_owner.setdefault(kind, d.id)
+        for j, metric in enumerate(d.metrics):
+            if metric not in METRICS:
+                problems.append(_at("departments", i, d.id, f"metrics[{j}]") + f": unknown metric {metric!r}")
+            elif metric in metric_owner:
+                problems.append(
+                    _at("departments", i, d.id, f"metrics[{j}]") + f": {metric!r} is already owned by department "
+                    f"{metric_owner[metric]!r}"
+                )
+            metric_owner.setdefault(metric, d.id)
+    first_of_kind: dict[FacilityKind, int] = {}
+    for i, f in enumerate(city.facilities):
+        first_of_kind.setdefault(f.kind, i)
+    for kind, i in first_of_kind.items():
+        if kind not in kind_owner:
+            problems.append(
+                f"departments: no department owns facility kind {kind.value!r} (used by facilities[{i}] "
+                f"({city.facilities[i].id}))"
+            )
+    first_of_type: dict[str, int] = {}
+    for i, device in enumerate(city.devices):
+        first_of_type.setdefault(device.type, i)
+    for device_type, i in first_of_type.items():
+        for metric in DEVICE_METRICS[city.devices[i].type]:
+            if metric not in metric_owner:
+                problems.append(
+                    f"departments: no department owns metric {metric!r} (reported by devices[{i}] "
+                    f"({city.devices[i].id}), a {device_type})"
+                )
+                metric_owner[metric] = ""  # reported once
+    return problems
+
+
 def _facility_problems(city: City, districts: set[str]) -> list[str]:
     problems: list[str] = []
     ids: dict[str, int] = {}
@@ -76,6 +127,10 @@ def _facility_problems(city: City, districts: set[str]) -> list[str]:
             problems.append(_at("facilities", i, f.id, "district_id") + f": unknown district {f.district_id!r}")
         if f.capacity_unit is not None and f.capacity is None:
             problems.append(_at("facilities", i, f.id, "capacity_unit") + ": set, but the facility has no capacity")
+        if f.floor_area_m2 is not None and not f.kind.is_building:
+            problems.append(
+                _at("facilities", i, f.id, "floor_area_m2") + f": a {f.kind.value} is not a building; remove it"
+            )
     return problems
 
 
@@ -132,10 +187,12 @@ def _device_problems(city: City) -> list[str]:
 
 
 def cross_reference_problems(city: City) -> list[str]:
-    """Every cross-reference problem of the city, in file order (plan, districts, facilities, devices)."""
+    """Every cross-reference problem of the city, in file order (plan, departments, districts, facilities,
+    devices)."""
     districts = {d.id for d in city.districts}
     return [
         *_plan_problems(city),
+        *_department_problems(city),
         *_district_problems(city),
         *_facility_problems(city, districts),
         *_device_problems(city),

@@ -1,4 +1,4 @@
-"""``smartcity city ...`` commands: generate, show, validate, credentials, password.
+"""``smartcity city ...`` commands: generate, show, validate, upgrade, credentials, password.
 
 Every failure (missing file, bad JSON, invalid city, weak secret) ends with a message on stderr and exit code 1,
 never a traceback.
@@ -23,7 +23,7 @@ from smartcity.city.credentials import (
 )
 from smartcity.city.generate import generate_city
 from smartcity.city.load import CityFileError, dump_city, load_city
-from smartcity.city.model import City
+from smartcity.city.model import DEFAULT_TIMEZONE, SCHEMA_VERSION, City
 from smartcity.city.summary import print_summary
 
 app = typer.Typer(help="Generate, inspect and validate city models; derive broker credentials.", no_args_is_help=True)
@@ -52,10 +52,11 @@ def generate(
     seed: Annotated[int, typer.Option(help="same seed and arguments = same bytes")] = 7,
     name: Annotated[str, typer.Option(help="city name")] = "Demo City",
     districts: Annotated[int | None, typer.Option(min=1, help="number of districts (default: by population)")] = None,
+    timezone: Annotated[str, typer.Option(help="IANA time zone of the city")] = DEFAULT_TIMEZONE,
 ) -> None:
     """Generate a realistic city (districts, facilities, devices with IPv6 addresses) deterministically."""
     try:
-        city = generate_city(devices=devices, seed=seed, name=name, districts=districts)
+        city = generate_city(devices=devices, seed=seed, name=name, districts=districts, timezone=timezone)
     except ValueError as exc:
         raise _fail(str(exc)) from None
     try:
@@ -83,6 +84,34 @@ def validate(city: CityArg) -> None:
         f"{city}: valid ({len(loaded.districts)} districts, {len(loaded.facilities):,} facilities, "
         f"{len(loaded.devices):,} devices)"
     )
+    if loaded.upgraded_from is not None:
+        typer.echo(_upgrade_note(city, loaded))
+
+
+def _upgrade_note(path: Path, city: City) -> str:
+    return (
+        f"{path}: upgraded from schema version {city.upgraded_from} to {SCHEMA_VERSION} in memory: time zone "
+        f"{city.timezone}, {len(city.departments)} default departments, building floor areas estimated from "
+        f"capacity; the file is unchanged (`smartcity city upgrade {path}` rewrites it)"
+    )
+
+
+@app.command()
+def upgrade(
+    city: CityArg,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="where to write it (default: in place)")] = None,
+) -> None:
+    """Rewrite an older city file in the current schema version (defaults filled in as `validate` reports)."""
+    loaded = _load(city)
+    target = out or city
+    if loaded.upgraded_from is None and target == city:
+        typer.echo(f"{city}: already schema version {SCHEMA_VERSION}; nothing to do")
+        return
+    try:
+        target.write_bytes(dump_city(loaded))
+    except OSError as exc:
+        raise _fail(f"cannot write {target}: {exc.strerror or exc}") from None
+    typer.echo(f"wrote {target}: schema version {SCHEMA_VERSION}")
 
 
 SecretOption = Annotated[

@@ -3,8 +3,9 @@ writes it as the same bytes.
 
 Steps, each with its own random stream (so a change in one step does not reshuffle the others):
 districts (a tessellation of the city extent, population densest at the centre), facilities (counts per
-population, spread over districts by population), devices (the facility kind's device mix, scaled so that the
-requested count is met exactly), then addresses (:mod:`smartcity.city.addressing`).
+population, spread over districts by population), floor areas of the buildings (per unit of capacity), devices
+(the facility kind's device mix, scaled so that the requested count is met exactly), then addresses
+(:mod:`smartcity.city.addressing`). Departments are the default assignment of :mod:`smartcity.city.departments`.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from smartcity.city.catalogue import (
     STREET_NAMES,
     STREET_SUFFIXES,
 )
+from smartcity.city.departments import default_departments
 from smartcity.city.geography import LocalProjection, Point, centroid, random_point_in, tessellate
 from smartcity.city.load import gc_paused
 from smartcity.city.model import (
+    DEFAULT_TIMEZONE,
     BBox,
     City,
     Device,
@@ -41,6 +44,7 @@ from smartcity.city.model import (
     FacilityKind,
     GeoPoint,
     NetworkClass,
+    is_timezone,
 )
 
 CENTRE = LocalProjection(lat0=51.2277, lon0=6.7735)
@@ -174,6 +178,19 @@ def _facilities(rng: random.Random, layout: list[_District], districts: list[Dis
     return out
 
 
+def _with_floor_areas(rng: random.Random, facilities: list[Facility]) -> list[Facility]:
+    """Buildings get a gross floor area per unit of capacity (their own stream: the facilities stay as they were)."""
+    out = []
+    for facility in facilities:
+        per_unit = FACILITIES[facility.kind].floor_m2
+        if per_unit is None or not facility.capacity:
+            out.append(facility)
+            continue
+        area = float(round(facility.capacity * rng.uniform(*per_unit), -1))
+        out.append(facility.model_copy(update={"floor_area_m2": area}))
+    return out
+
+
 def _device_counts(rng: random.Random, facilities: list[Facility], devices: int) -> list[tuple[int, DeviceType, int]]:
     """(facility index, device type, count) with counts summing to ``devices`` exactly.
 
@@ -257,8 +274,13 @@ def default_districts(devices: int) -> int:
     return min(30, max(4, round(devices * INHABITANTS_PER_DEVICE / 40_000)))
 
 
-def generate_city(*, devices: int, seed: int, name: str = "Demo City", districts: int | None = None) -> City:
-    """A realistic city with exactly ``devices`` devices; deterministic in all arguments."""
+def generate_city(
+    *, devices: int, seed: int, name: str = "Demo City", districts: int | None = None, timezone: str = DEFAULT_TIMEZONE
+) -> City:
+    """A realistic city with exactly ``devices`` devices; deterministic in all arguments. A bad argument raises
+    :class:`ValueError` before anything is built."""
+    if not is_timezone(timezone):
+        raise ValueError(f"timezone {timezone!r} is not an IANA time zone name such as 'Europe/Berlin' or 'UTC'")
     if not 1 <= devices <= MAX_DEVICES:
         raise ValueError(f"devices must be between 1 and {MAX_DEVICES:,}, got {devices}")
     district_count = default_districts(devices) if districts is None else districts
@@ -266,19 +288,22 @@ def generate_city(*, devices: int, seed: int, name: str = "Demo City", districts
         raise ValueError(f"districts must be between 1 and {MAX_DISTRICTS}, got {district_count}")
     population = max(5_000, round(devices * INHABITANTS_PER_DEVICE))
     with gc_paused():
-        return _build(name, seed, district_count, population, devices)
+        return _build(name, seed, district_count, population, devices, timezone)
 
 
-def _build(name: str, seed: int, district_count: int, population: int, devices: int) -> City:
+def _build(name: str, seed: int, district_count: int, population: int, devices: int, timezone: str) -> City:
     # string seeds are hashed with SHA-512 by random.Random: the streams are the same on every Python 3 version
     layout = _layout(random.Random(f"{seed}/districts"), district_count, population)
     district_models = _districts(layout, seed)
     facilities = _facilities(random.Random(f"{seed}/facilities"), layout, district_models)
+    facilities = _with_floor_areas(random.Random(f"{seed}/floor-areas"), facilities)
     device_models = _devices(random.Random(f"{seed}/devices"), facilities, district_models, devices, seed)
     return City(
         name=name,
         seed=seed,
+        timezone=timezone,
         ula_prefix=ula_prefix(seed),
+        departments=default_departments(),
         districts=district_models,
         facilities=facilities,
         devices=device_models,

@@ -86,12 +86,19 @@ def validate_city(city: City, *, source: str = "city") -> None:
         raise CityFileError(source, problems)
 
 
+_LISTS = ("departments", "districts", "facilities", "devices")
+
+
 def dump_city(city: City) -> bytes:
-    """The city as JSON, one district, facility or device per line: diffable, and the same city gives the
-    same bytes."""
-    head = city.model_dump(mode="json", exclude={"districts", "facilities", "devices"})
-    members = [f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}" for key, value in head.items()]
-    for key, items in (("districts", city.districts), ("facilities", city.facilities), ("devices", city.devices)):
+    """The city as JSON (fields in model order), one department, district, facility or device per line:
+    diffable, and the same city gives the same bytes."""
+    head = city.model_dump(mode="json", exclude=set(_LISTS))
+    members = []
+    for key in City.model_fields:
+        if key not in _LISTS:
+            members.append(f"  {json.dumps(key)}: {json.dumps(head[key], ensure_ascii=False)}")
+            continue
+        items: list[BaseModel] = getattr(city, key)
         body = ",\n".join(f"    {item.model_dump_json()}" for item in items)
         members.append(f'  "{key}": [\n{body}\n  ]' if items else f'  "{key}": []')
     return ("{\n" + ",\n".join(members) + "\n}\n").encode()

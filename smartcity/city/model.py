@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import enum
 import socket
+import zoneinfo
 from ipaddress import IPv6Address, IPv6Network
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", min_length=1, max_length=64)]
 """Ids of districts, facilities and devices: lower-case slugs, safe as an MQTT topic level and an InfluxDB tag."""
@@ -50,6 +61,54 @@ class FacilityKind(enum.StrEnum):
     STREET_SEGMENT = "street_segment"
     PARK = "park"
     CAR_PARK = "car_park"
+
+    @property
+    def is_building(self) -> bool:
+        """Heated, metered buildings with a floor area (energy per m2); streets, parks and car parks are not."""
+        return self in _BUILDINGS
+
+
+_BUILDINGS = frozenset(
+    {
+        FacilityKind.SCHOOL,
+        FacilityKind.HOSPITAL,
+        FacilityKind.NURSING_HOME,
+        FacilityKind.LIBRARY,
+        FacilityKind.PUBLIC_BUILDING,
+    }
+)
+
+SCHEMA_VERSION = 2
+"""Version of the city file format. Version 1 had no time zone, floor areas or departments; such files still load,
+upgraded in memory (see :attr:`City.upgraded_from`)."""
+
+DEFAULT_TIMEZONE = "Europe/Berlin"
+"""The generator's time zone (its cities lie on the Rhine) and the one given to version-1 files."""
+
+_NOT_PORTABLE_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
+_TIMEZONE_HINT = "not an IANA time zone name such as 'Europe/Berlin' or 'UTC'"
+
+
+def is_timezone(name: str) -> bool:
+    """True for an IANA time zone name that the tz database knows (``Europe/Berlin``, ``UTC``)."""
+    # zoneinfo answers from the system's tz database; "localtime" and friends exist there but mean nothing portable
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return name not in _NOT_PORTABLE_ZONES and not name.startswith(("posix/", "right/"))
+
+
+def _check_timezone(name: str) -> str:
+    if not is_timezone(name):
+        raise PydanticCustomError("time_zone", _TIMEZONE_HINT)
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
+"""An IANA time zone name (``Europe/Berlin``): daily windows, "8 am" and night hours are local time."""
 
 
 class DeviceType(enum.StrEnum):
@@ -133,6 +192,9 @@ class Facility(_Frozen):
     location: GeoPoint
     capacity: int | None = Field(default=None, ge=0, description="pupils, beds, residents, parking spaces...")
     capacity_unit: str | None = None
+    floor_area_m2: float | None = Field(
+        default=None, gt=0, le=10_000_000, description="gross floor area of a building (energy per m2); None elsewhere"
+    )
 
 
 class Device(_Frozen):
@@ -148,11 +210,49 @@ class Device(_Frozen):
     firmware: str = Field(default="1.0.0", max_length=40)
 
 
+class Department(_Frozen):
+    """A city department: it owns (publishes, answers for) the facilities of its kinds and the metrics it names.
+    Each facility kind and each metric has one owner (checked by :mod:`smartcity.city.checks`)."""
+
+    id: Identifier
+    name: str = Field(min_length=1, max_length=200)
+    facility_kinds: list[FacilityKind] = Field(default_factory=list)
+    metrics: list[str] = Field(default_factory=list, description="metric names of the registry")
+
+
+def _default_departments() -> list[Department]:
+    from smartcity.city.departments import default_departments  # imported late: it imports this module
+
+    return default_departments()
+
+
 class City(_Frozen):
-    schema_version: int = Field(default=1, ge=1, le=1)
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
     name: str = Field(min_length=1, max_length=200)
     seed: int | None = None
+    timezone: TimeZoneName = Field(default=DEFAULT_TIMEZONE, description="IANA time zone of the city")
     ula_prefix: IPv6Network = Field(description="the deployment's ULA /48 (RFC 4193)")
+    departments: list[Department] = Field(default_factory=_default_departments)
     districts: list[District]
     facilities: list[Facility]
     devices: list[Device]
+
+    _upgraded_from: int | None = PrivateAttr(default=None)
+
+    @property
+    def upgraded_from(self) -> int | None:
+        """The schema version of the file this city was read from, when it was older than :data:`SCHEMA_VERSION`
+        (and filled with defaults on loading); None for a current city."""
+        return self._upgraded_from
+
+    @model_validator(mode="after")
+    def _upgrade(self) -> City:
+        if self.schema_version == SCHEMA_VERSION:
+            return self
+        from smartcity.city.upgrade import upgrade_facilities  # imported late: it imports this module
+
+        # Still inside validation, before anyone holds the object: filling it in place keeps it frozen for them.
+        self._upgraded_from = self.schema_version
+        object.__setattr__(self, "facilities", upgrade_facilities(self.facilities))
+        object.__setattr__(self, "schema_version", SCHEMA_VERSION)
+        return self

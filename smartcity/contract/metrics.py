@@ -2,7 +2,7 @@
 
 It drives validation (gateway), line-protocol encoding (InfluxDB adapter), the API catalogue and the dashboards.
 A field's type in InfluxDB is fixed for ever (per shard), so ``kind`` here never changes for an existing metric:
-add a new metric instead.
+add a new metric instead. ``temporality`` says what a value means over time, which decides how it rolls up.
 """
 
 from __future__ import annotations
@@ -21,6 +21,19 @@ class MetricKind(enum.StrEnum):
     STRING = "string"
 
 
+class Temporality(enum.StrEnum):
+    """What one value of a metric means over time, and so how values combine into a roll-up."""
+
+    GAUGE = "gauge"
+    """A state at the reading's instant (a concentration, a level, a lamp switched on) or a statistic of the
+    interval that does not add up (a mean speed, an Leq): roll up with mean, min and max, never sums."""
+    AMOUNT = "amount"
+    """What happened during the device's report interval (vehicles passed): roll up with sums."""
+    REGISTER = "register"
+    """A cumulative meter reading (kWh, m3 since installation): roll up with differences between consecutive
+    readings, where a drop means the meter was reset or replaced (count from zero again), never sums."""
+
+
 @dataclass(frozen=True, slots=True)
 class MetricSpec:
     name: str
@@ -34,6 +47,8 @@ class MetricSpec:
     description: str
     max_length: int = 0
     """Longest accepted string value (STRING metrics only)."""
+    temporality: Temporality = Temporality.GAUGE
+    """Gauge, per-interval amount or cumulative register: how the metric's values roll up over time."""
 
     @property
     def field(self) -> str:
@@ -49,11 +64,13 @@ def _m(
     measurement: str,
     description: str,
     max_length: int = 0,
+    temporality: Temporality = Temporality.GAUGE,
 ) -> MetricSpec:
-    return MetricSpec(name, unit, kind, lo, hi, measurement, description, max_length)
+    return MetricSpec(name, unit, kind, lo, hi, measurement, description, max_length, temporality)
 
 
 F, INT, B, S = MetricKind.FLOAT, MetricKind.INT, MetricKind.BOOL, MetricKind.STRING
+AMOUNT, REGISTER = Temporality.AMOUNT, Temporality.REGISTER
 
 METRICS: Mapping[str, MetricSpec] = {
     spec.name: spec
@@ -67,18 +84,18 @@ METRICS: Mapping[str, MetricSpec] = {
         _m("co2", "ppm", F, 250, 10000, "indoor_climate", "carbon dioxide concentration indoors"),
         _m("indoor_temperature", "Cel", F, -10, 50, "indoor_climate", "room temperature"),
         _m("indoor_humidity", "%RH", F, 0, 100, "indoor_climate", "relative humidity indoors"),
-        # noise
+        # noise: statistics of the interval that do not add up (Leq combines energetically, Lmax by max): gauges
         _m("laeq", "dB", F, 0, 150, "noise", "A-weighted equivalent sound level over the interval"),
         _m("lamax", "dB", F, 0, 160, "noise", "A-weighted maximum sound level over the interval"),
         # energy and water
         _m("power", "kW", F, 0, 100_000, "energy", "active power"),
-        _m("energy", "kWh", F, 0, 1e12, "energy", "cumulative active energy (meter register)"),
+        _m("energy", "kWh", F, 0, 1e12, "energy", "cumulative active energy (meter register)", 0, REGISTER),
         _m("water_flow", "l/s", F, 0, 10_000, "water", "water flow rate"),
-        _m("water_volume", "m3", F, 0, 1e12, "water", "cumulative water volume (meter register)"),
+        _m("water_volume", "m3", F, 0, 1e12, "water", "cumulative water volume (meter register)", 0, REGISTER),
         # people and vehicles
         _m("occupancy", "count", INT, 0, 100_000, "occupancy", "people present"),
         _m("occupied", "", B, None, None, "parking", "parking bay occupied"),
-        _m("vehicle_count", "count", INT, 0, 100_000, "traffic", "vehicles passed during the interval"),
+        _m("vehicle_count", "count", INT, 0, 100_000, "traffic", "vehicles passed during the interval", 0, AMOUNT),
         _m("vehicle_speed", "km/h", F, 0, 300, "traffic", "mean vehicle speed during the interval"),
         # street lights
         _m("lamp_on", "", B, None, None, "street_light", "lamp switched on"),

@@ -33,13 +33,14 @@ def _range(spec: MetricSpec) -> str:
 def render() -> str:
     """The metric table and the device-type table."""
     lines = [
-        "| metric | unit | type | valid range | measurement | field | description |",
-        "|---|---|---|---|---|---|---|",
+        "| metric | unit | type | temporality | valid range | measurement | field | description |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for spec in METRICS.values():
         unit = f"`{spec.unit}`" if spec.unit else ""
         lines.append(
-            f"| `{spec.name}` | {unit} | {spec.kind} | {_range(spec)} | `{spec.measurement}` | `{spec.field}` "
+            f"| `{spec.name}` | {unit} | {spec.kind} | {spec.temporality} | {_range(spec)} | `{spec.measurement}` "
+            f"| `{spec.field}` "
             f"| {spec.description} |"
         )
     lines += ["", "| device type | metrics |", "|---|---|"]

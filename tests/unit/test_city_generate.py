@@ -11,7 +11,7 @@ from smartcity.city.catalogue import FACILITIES, NETWORKS
 from smartcity.city.generate import generate_city
 from smartcity.city.geography import contains
 from smartcity.city.load import dump_city, validate_city
-from smartcity.city.model import City, DeviceType, FacilityKind, NetworkClass
+from smartcity.city.model import DEFAULT_TIMEZONE, City, DeviceType, FacilityKind, NetworkClass
 from smartcity.contract.topics import TopicKind, TopicScheme
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -139,3 +139,24 @@ def test_district_count_can_be_chosen() -> None:
 def test_bad_arguments_are_refused(devices: int, districts: int | None, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         generate_city(devices=devices, seed=1, districts=districts)
+
+
+def test_buildings_have_a_floor_area_in_their_kind_range(city: City) -> None:
+    for facility in city.facilities:
+        per_unit = FACILITIES[facility.kind].floor_m2
+        if not facility.kind.is_building:
+            assert facility.floor_area_m2 is None, facility
+            continue
+        assert per_unit is not None
+        assert facility.capacity is not None
+        assert facility.floor_area_m2 is not None
+        low, high = facility.capacity * per_unit[0] - 5, facility.capacity * per_unit[1] + 5
+        assert low <= facility.floor_area_m2 <= high, facility
+
+
+def test_time_zone_defaults_and_can_be_chosen() -> None:
+    assert generate_city(devices=20, seed=1).timezone == DEFAULT_TIMEZONE
+    city = generate_city(devices=20, seed=1, timezone="America/Chicago")
+    assert city.timezone == "America/Chicago"
+    with pytest.raises(ValueError, match="'Mars/Olympus' is not an IANA time zone name"):
+        generate_city(devices=20, seed=1, timezone="Mars/Olympus")

@@ -179,3 +179,80 @@ def test_all_problems_are_listed_together_and_capped(example: dict[str, Any]) ->
 def test_city_file_error_is_a_value_error() -> None:
     # components catch ValueError around load_city to print the message
     assert issubclass(CityFileError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda c: c.update(timezone="Europe/Amsterdm"),
+            "timezone: not an IANA time zone name such as 'Europe/Berlin' or 'UTC'; got 'Europe/Amsterdm'",
+        ),
+        (
+            lambda c: c.update(timezone="localtime"),
+            "timezone: not an IANA time zone name such as 'Europe/Berlin' or 'UTC'; got 'localtime'",
+        ),
+        (
+            lambda c: c["facilities"][1].update(floor_area_m2=-5),
+            "facilities[1] (st-0001).floor_area_m2: input should be greater than 0; got -5",
+        ),
+        (
+            lambda c: c.update(departments=[{"id": "roads", "name": "Roads", "facility_kinds": ["bridge"]}]),
+            "departments[0] (roads).facility_kinds[0]: input should be 'school', 'hospital', 'nursing_home', "
+            "'library', 'public_building', 'street_segment', 'park' or 'car_park'; got 'bridge'",
+        ),
+    ],
+)
+def test_model_errors_of_the_version_2_fields(example: dict[str, Any], mutate: Any, expected: str) -> None:
+    mutate(example)
+    assert _problems(example) == [expected]
+
+
+def _departments(*extra: dict[str, Any]) -> list[dict[str, Any]]:
+    owners = {"kinds": ["car_park", "street_segment"], "metrics": ["occupied", "lamp_on", "dim_level", "lamp_power"]}
+    vitals = ["battery", "rssi", "report_interval"]
+    base = {"id": "transport", "name": "Transport", "facility_kinds": owners["kinds"], "metrics": owners["metrics"]}
+    return [base | {"metrics": [*owners["metrics"], *vitals]}, *extra]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            {"id": "energy", "name": "Energy", "metrics": ["enrgy"]},
+            "departments[1] (energy).metrics[0]: unknown metric 'enrgy'",
+        ),
+        (
+            {"id": "works", "name": "Works", "facility_kinds": ["car_park"]},
+            "departments[1] (works).facility_kinds[0]: 'car_park' is already owned by department 'transport'",
+        ),
+        (
+            {"id": "works", "name": "Works", "metrics": ["rssi"]},
+            "departments[1] (works).metrics[0]: 'rssi' is already owned by department 'transport'",
+        ),
+        (
+            {"id": "transport", "name": "Roads"},
+            "departments[1] (transport).id: duplicate id, first used by departments[0]",
+        ),
+    ],
+)
+def test_department_errors_name_the_element(example: dict[str, Any], extra: dict[str, Any], expected: str) -> None:
+    example["departments"] = _departments(extra)
+    assert _problems(example) == [expected]
+
+
+def test_what_the_city_uses_needs_an_owner(example: dict[str, Any]) -> None:
+    example["departments"] = [{"id": "parking", "name": "Parking", "facility_kinds": ["car_park"]}]
+    problems = _problems(example)
+    assert "departments: no department owns facility kind 'street_segment' (used by facilities[1] (st-0001))" in (
+        problems
+    )
+    assert (
+        "departments: no department owns metric 'occupied' (reported by devices[0] (pb-000001), a parking_bay)"
+        in problems
+    )
+
+
+def test_only_buildings_have_a_floor_area(example: dict[str, Any]) -> None:
+    example["facilities"][0]["floor_area_m2"] = 1200.0
+    assert _problems(example) == ["facilities[0] (cp-0001).floor_area_m2: a car_park is not a building; remove it"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
+from smartcity.city.catalogue import FACILITIES
 from smartcity.city.generate import generate_city
 from smartcity.city.model import FacilityKind, NetworkClass
 from smartcity.city.summary import CitySummary, print_summary
@@ -29,5 +30,26 @@ def test_names_and_prefixes_are_printed_literally() -> None:
     text = console.export_text()
     assert "[bold]Docks[/bold] :a:" in text
     assert str(city.districts[10].prefix) in text  # "...:b::/64", not an emoji
-    for title in ("Districts x facility kinds", "Device types x network class", "Devices per facility kind"):
+    titles = ("Districts", "Districts x facility kinds", "Device types x network class", "Devices per facility kind")
+    for title in titles:
         assert title in text
+
+
+def test_every_table_reads_at_80_columns() -> None:
+    # 30 districts (the generator's most, with its longest names) and five-digit counts
+    city = generate_city(devices=50_000, seed=8, districts=30)
+    console = Console(width=80, record=True, color_system=None)
+    print_summary(city, console)
+    text = console.export_text()
+    assert "…" not in text, "a header or value was truncated"
+    assert max(len(line) for line in text.splitlines()) <= 80
+    headers = (
+        "district", "population", "prefix (/64)", "facilities", "devices", "district id", "device type", "broadband",
+        "narrowband", "SF12", "SF7", "NB-IoT", "total", "facility kind", "department", "floor m2", "devices by type",
+        *(FACILITIES[kind].prefix for kind in FacilityKind),
+    )  # fmt: skip
+    lines = text.splitlines()
+    for header in headers:
+        assert any(f" {header} " in f" {line} " for line in lines), header
+    for kind in FacilityKind:
+        assert f"{FACILITIES[kind].prefix} {kind.value}" in " ".join(text.split())  # the legend of the short headers

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
+from devices.signals import DeviceControls, SignalModel
+from smartcity.city.generate import generate_city
 from smartcity.city.model import DeviceType
-from smartcity.contract.metrics import DEVICE_METRICS, MEASUREMENTS, METRICS, MetricKind, metrics_for
+from smartcity.contract.metrics import DEVICE_METRICS, MEASUREMENTS, METRICS, MetricKind, Temporality, metrics_for
 from smartcity.contract.reading import RejectReason
 from smartcity.contract.registry_doc import BEGIN, END, render, updated
 from smartcity.contract.topics import TopicKind
@@ -32,6 +35,42 @@ FIELD_TYPES = {
     "report_interval": "int",
 }  # fmt: skip
 """A field's type is fixed in InfluxDB for ever: this snapshot fails when one changes. Add a new metric instead."""
+
+NOT_GAUGES = {"energy": "register", "water_volume": "register", "vehicle_count": "amount"}
+"""Roll-ups depend on these (sums of amounts, differences of registers); every other metric is a gauge."""
+
+
+def test_temporalities() -> None:
+    assert {n: s.temporality for n, s in METRICS.items() if s.temporality is not Temporality.GAUGE} == NOT_GAUGES
+    assert all(METRICS[name].kind in (MetricKind.FLOAT, MetricKind.INT) for name in NOT_GAUGES)
+
+
+def test_temporalities_match_what_the_simulator_emits() -> None:
+    """Registers rise and never fall, nothing else does; amounts grow with the report interval."""
+    city = generate_city(devices=5_000, seed=11)
+    model = SignalModel(city, seed=11)
+    one_of_each = {device.type: device for device in city.devices}
+    assert set(one_of_each) == set(DeviceType)
+    start_ms = 1_767_225_600_000  # 2026-01-01
+    for device in one_of_each.values():
+        ctx = model.context(device)
+        series: dict[str, list[float]] = {}
+        scaled: dict[int, dict[str, float]] = {60: {}, 600: {}}
+        for step in range(0, 2 * 96):  # two days at 15 minutes
+            t_ms = start_ms + step * 900_000
+            for name, value in model.sample(ctx, t_ms, DeviceControls(report_interval_s=300)).items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    series.setdefault(name, []).append(float(value))
+            for interval, sums in scaled.items():
+                for name, value in model.sample(ctx, t_ms, DeviceControls(report_interval_s=interval)).items():
+                    if isinstance(value, int | float) and name != "report_interval":  # that one *is* the interval
+                        sums[name] = sums.get(name, 0.0) + float(value)
+        for name, values in series.items():
+            counts_up = values[-1] > values[0] and all(b >= a for a, b in pairwise(values))
+            assert counts_up == (METRICS[name].temporality is Temporality.REGISTER), (device.type, name)
+        for name, total in scaled[600].items():
+            grows = total > 5 * scaled[60][name] > 0  # ten times the interval, about ten times the amount
+            assert grows == (METRICS[name].temporality is Temporality.AMOUNT), (device.type, name)
 
 
 def test_field_types_never_change() -> None:
