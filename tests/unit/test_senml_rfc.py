@@ -17,7 +17,7 @@ import pytest
 
 from smartcity.city.directory import DeviceDirectory, DeviceInfo
 from smartcity.city.model import DeviceType, FacilityKind, NetworkClass
-from smartcity.contract.metrics import METRICS
+from smartcity.contract.metrics import METRICS, Temporality
 from smartcity.contract.parse import parse_message
 from smartcity.contract.reading import ParseOutcome, Reading, RejectReason, Value
 from smartcity.contract.records import SUMS
@@ -372,6 +372,8 @@ def test_times_the_examples_leave_relative_are_flagged_for_anchoring() -> None:
 
 # ----------------------------------------------------------------------------------------------- sums
 def test_registry_units_match_the_sum_divisors() -> None:
+    for rate, (register, _divisor) in SUMS.items():  # a sum is stored as the register its rate accumulates into
+        assert (METRICS[rate].temporality, METRICS[register].temporality) == (Temporality.GAUGE, Temporality.REGISTER)
     assert (METRICS["power"].unit, METRICS["energy"].unit, SUMS["power"]) == ("kW", "kWh", ("energy", 3600))
     assert (METRICS["water_flow"].unit, METRICS["water_volume"].unit, SUMS["water_flow"]) == (
         "l/s",
