@@ -1,0 +1,131 @@
+"""``create_app(settings)``: the planning API as one FastAPI application.
+
+The city file is read when the app is built (a bad file fails before the server starts). The lifespan owns, in
+one ``async with``, the InfluxDB client and the state store (API keys), and in one TaskGroup the refresher of the
+last-value cache. Shutdown: stop the refresher, close the state store, close the InfluxDB client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from services.api.cache import HealthSnapshot, LatestCache, Refresher
+from services.api.catalogue import CityIndex
+from services.api.deps import ApiState, KeyRing
+from services.api.observability import ApiMetrics, MetricsMiddleware
+from services.api.problems import PROBLEM_JSON, install_problem_handlers
+from services.api.ratelimit import RateLimiter
+from services.api.routes import catalogue, devices, health, keys, probes, readings
+from services.api.settings import ApiSettings
+from services.api.state import KeyStore, StateStore
+from smartcity.city.load import load_city
+from smartcity.health import read_device_health
+from smartcity.influx.client import InfluxClient
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """The city's catalogue (districts, facilities, devices, metrics) and its readings (latest values,
+history) for planners, operators and integrators. Errors are RFC 9457 problem details
+(`application/problem+json`). Send an API key as `Authorization: Bearer sck_...`; without one you are the public
+role (catalogue only, rate-limited). See docs/API.md."""
+
+
+def create_app(settings: ApiSettings, *, key_store: KeyStore | None = None) -> FastAPI:
+    """The application for ``settings``; ``key_store`` replaces the SQLite state store (unit tests)."""
+    index = CityIndex(load_city(settings.city_file))
+    metrics = ApiMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            influx = await stack.enter_async_context(InfluxClient(settings.influx))
+            store = key_store if key_store is not None else stack.enter_context(StateStore(settings.state_file))
+            latest, snapshot = LatestCache(), HealthSnapshot()
+            refresher = Refresher(
+                influx,
+                lambda: read_device_health(influx),
+                latest=latest,
+                health=snapshot,
+                refresh_s=settings.latest_refresh_s,
+                window_s=settings.latest_window_s,
+                lookback_s=settings.latest_lookback_s,
+                health_refresh_s=settings.health_refresh_s,
+            )
+            app.state.api = ApiState(
+                settings=settings,
+                index=index,
+                influx=influx,
+                keys=KeyRing(store),
+                latest=latest,
+                health=snapshot,
+                limiter=RateLimiter(settings.public_rate_per_s, settings.public_burst),
+                metrics=metrics,
+                refresher=refresher,
+            )
+            log.info(
+                "planning API: %d districts, %d facilities, %d devices; InfluxDB %s/%s",
+                len(index.districts),
+                len(index.facilities),
+                len(index.devices),
+                settings.influx.url,
+                settings.influx.database,
+            )
+            async with asyncio.TaskGroup() as tasks:
+                refreshing = tasks.create_task(refresher.run(), name="latest-cache")
+                try:
+                    yield
+                finally:
+                    refreshing.cancel()
+
+    app = FastAPI(
+        title="smartcity planning API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    install_problem_handlers(app, retry_after_s=settings.retry_after_s)
+    app.include_router(probes.router())
+    app.include_router(catalogue.router(settings))
+    app.include_router(devices.router(settings))
+    app.include_router(health.router(settings))
+    app.include_router(readings.router(settings))
+    app.include_router(keys.router())
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+_HEADERS = {
+    401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "seconds until a request is allowed", "schema": {"type": "string"}}},
+    503: {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "string"}}},
+}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with every error answer described as what it is: problem details only."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    for path in document["paths"].values():
+        for operation in path.values():
+            for status, answer in operation.get("responses", {}).items():
+                if status.isdigit() and int(status) >= 400:
+                    answer["content"] = {PROBLEM_JSON: problem}
+                    if int(status) in _HEADERS:
+                        answer["headers"] = _HEADERS[int(status)]
+                if status == "304":
+                    answer.pop("content", None)
+    schemas = document.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    app.openapi_schema = document
+    return document

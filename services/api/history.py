@@ -1,0 +1,134 @@
+"""History: which resolution answers a request, how many points it would return, and its output formats.
+
+:func:`choose_resolution` is the one place that decides how a request is answered. This half of the API reads raw
+points (``GROUP BY time()`` over them); when roll-ups exist it picks the coarsest roll-up that satisfies the
+request instead, and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from services.api.problems import ApiProblem
+from services.api.queries import Agg
+from services.api.schemas import Value, iso
+from smartcity.city.model import Device
+from smartcity.contract.metrics import MetricKind, MetricSpec
+from smartcity.contract.reading import Reading
+from smartcity.contract.senml import encode_senml_json
+
+
+class Resolution(enum.StrEnum):
+    RAW = "raw"
+    MINUTE = "1m"
+    HOUR = "1h"
+    DAY = "1d"
+    AUTO = "auto"
+
+
+BUCKET_S = {Resolution.MINUTE: 60, Resolution.HOUR: 3600, Resolution.DAY: 86_400}
+_NUMERIC = (MetricKind.FLOAT, MetricKind.INT)
+
+
+def aggregations_for(metric: MetricSpec) -> list[Agg]:
+    """What InfluxQL can aggregate for a metric's type: everything for numbers, only ``count`` for booleans and
+    text (InfluxQL has no mean or minimum of them)."""
+    return list(Agg) if metric.kind in _NUMERIC else [Agg.COUNT]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How a history request is answered."""
+
+    resolution: Resolution
+    bucket_s: int | None
+    """None: raw points."""
+    points: int
+    """The estimated number of points of the answer."""
+
+
+def raw_points(devices: Sequence[Device], span_ms: int) -> int:
+    """Estimated raw points: each device's span / report interval."""
+    return sum(math.ceil(span_ms / (device.report_interval_s * 1000)) for device in devices)
+
+
+def bucket_points(span_ms: int, bucket_s: int) -> int:
+    """Buckets a span touches (epoch-aligned buckets: one more when the start falls inside one)."""
+    return math.ceil(span_ms / (bucket_s * 1000)) + 1
+
+
+def choose_resolution(requested: Resolution, *, span_ms: int, devices: Sequence[Device], max_points: int) -> Plan:
+    """The plan for a request, or 422 naming the limit when it would return more than ``max_points``.
+
+    ``auto`` takes the finest of 1m, 1h and 1d whose answer fits under the limit (one value per bucket over the
+    whole selection)."""
+    if requested is Resolution.RAW:
+        plan = Plan(requested, None, raw_points(devices, span_ms))
+    elif requested is Resolution.AUTO:
+        candidates = [Plan(r, BUCKET_S[r], bucket_points(span_ms, BUCKET_S[r])) for r in BUCKET_S]
+        plan = next((c for c in candidates if c.points <= max_points), candidates[-1])
+    else:
+        plan = Plan(requested, BUCKET_S[requested], bucket_points(span_ms, BUCKET_S[requested]))
+    if plan.points > max_points:
+        raise too_many_points(plan.points, max_points)
+    return plan
+
+
+def too_many_points(points: int, max_points: int) -> ApiProblem:
+    return ApiProblem(
+        422,
+        "too-many-points",
+        f"the answer would hold about {points:,} points, more than the limit of {max_points:,} points per request "
+        "(max_points, SMARTCITY_API_MAX_POINTS): shorten start..end or choose a coarser resolution",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    ts_ms: int
+    value: Value
+    device: str | None = None
+
+
+def to_json(points: Sequence[Point]) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for point in points:
+        item: dict[str, object] = {"time": iso(point.ts_ms), "value": point.value}
+        if point.device is not None:
+            item["device"] = point.device
+        out.append(item)
+    return out
+
+
+def to_csv(points: Sequence[Point], *, raw: bool) -> str:
+    """``time,value`` (``time,device,value`` for raw points); booleans as true/false."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["time", "device", "value"] if raw else ["time", "value"])
+    for point in points:
+        value = str(point.value).lower() if isinstance(point.value, bool) else point.value
+        writer.writerow([iso(point.ts_ms), point.device, value] if raw else [iso(point.ts_ms), value])
+    return buffer.getvalue()
+
+
+def to_senml(points: Sequence[Point], metric: MetricSpec, *, name: str, unit: bool) -> bytes:
+    """A SenML JSON pack through the contract's encoder: one base name per device for raw points (``<device>:``),
+    ``<scope>:<id>:`` for aggregated ones; ``bu`` carries the metric's unit unless the values are counts."""
+    by_name: dict[str, list[Reading]] = {}
+    for point in points:
+        by_name.setdefault(point.device or name, []).append(
+            Reading(point.device or name, None, point.ts_ms, {metric.name: point.value})
+        )
+    records: list[dict[str, object]] = []
+    for readings in by_name.values():
+        pack = json.loads(encode_senml_json(readings))
+        if unit and metric.unit:
+            pack[0]["bu"] = metric.unit
+        records += pack
+    return json.dumps(records, separators=(",", ":")).encode()

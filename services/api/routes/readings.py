@@ -1,0 +1,189 @@
+"""``/v1/latest`` (from the last-value cache) and ``/v1/history`` (from the store): planner and above."""
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
+
+from services.api.catalogue import Selection, reporting
+from services.api.deps import ApiState, Caller, Planner, StateDep
+from services.api.history import (
+    Point,
+    Resolution,
+    aggregations_for,
+    choose_resolution,
+    to_csv,
+    to_json,
+    to_senml,
+    too_many_points,
+)
+from services.api.problems import ApiProblem, invalid, not_found, problem_responses
+from services.api.queries import Agg, history_query
+from services.api.schemas import HistoryOut, LatestOut, iso
+from services.api.settings import ApiSettings
+from smartcity.contract.metrics import METRICS, MetricSpec
+
+SENML_JSON = "application/senml+json"
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+DeviceParam = Annotated[str | None, Query(max_length=200, description="a device id", examples=["aq-000001"])]
+FacilityParam = Annotated[str | None, Query(max_length=200, description="a facility id")]
+DistrictParam = Annotated[str | None, Query(max_length=200, description="a district id")]
+
+
+def select(
+    state: ApiState, caller: Caller, device: str | None, facility: str | None, district: str | None
+) -> Selection:
+    """The one device, facility or district a request names: 422 unless exactly one is given, 404 for an id
+    that does not exist or lies outside the caller's districts."""
+    given = [
+        (scope, ident)
+        for scope, ident in (("device", device), ("facility", facility), ("district", district))
+        if ident is not None
+    ]
+    if len(given) != 1:
+        names = ", ".join(f"query.{scope}" for scope, _ident in given) or "none"
+        raise ApiProblem(422, "invalid-parameters", f"give exactly one of device, facility or district (got {names})")
+    scope, ident = given[0]
+    selection = state.index.selection(scope, ident)
+    if selection is None or not all(caller.sees(d) for d in selection.district_ids):
+        raise not_found(scope, ident)
+    return selection
+
+
+def metric_of(name: str) -> MetricSpec:
+    spec = METRICS.get(name)
+    if spec is None:
+        raise invalid("query.metric", f"unknown metric {name[:80]!r}: /v1/metrics lists them")
+    return spec
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def router(settings: ApiSettings) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["readings"], responses=problem_responses(401, 403, 404, 422, 429, 503))
+
+    @api.get("/latest", response_model=LatestOut)
+    async def latest(
+        state: StateDep,
+        caller: Planner,
+        device: DeviceParam = None,
+        facility: FacilityParam = None,
+        district: DistrictParam = None,
+        metric: Annotated[str | None, Query(max_length=200, description="only this metric", examples=["pm25"])] = None,
+    ) -> JSONResponse:
+        """The newest value of every metric (or of `metric`) of one device, or of every device of a facility or
+        district, from the last-value cache (refreshed every few seconds; `as_of` says when). Values older than
+        the latest window (`SMARTCITY_API_LATEST_WINDOW_S`) are not listed."""
+        selection = select(state, caller, device, facility, district)
+        spec = metric_of(metric) if metric is not None else None
+        cache = state.latest
+        if cache.refreshed_ms is None:
+            raise ApiProblem(
+                503,
+                "store-unavailable",
+                "the last-value cache has not been filled yet: the time-series store has not answered",
+                headers={"Retry-After": str(settings.retry_after_s)},
+            )
+        since = int(time.time() * 1000) - settings.latest_window_s * 1000
+        items = [
+            {
+                "device": v.device,
+                "metric": v.metric,
+                "value": v.value,
+                "unit": METRICS[v.metric].unit,
+                "time": iso(v.ts_ms),
+            }
+            for d in selection.devices
+            for v in cache.values(d.id, since_ms=since, metric=spec.name if spec else None)
+            if v.metric in METRICS
+        ]
+        return JSONResponse({"as_of": iso(cache.refreshed_ms), "items": items})
+
+    @api.get(
+        "/history",
+        response_model=HistoryOut,
+        responses={
+            200: {
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    SENML_JSON: {"schema": {"type": "array", "items": {"type": "object"}}},
+                }
+            }
+        },
+    )
+    async def history(
+        state: StateDep,
+        caller: Planner,
+        metric: Annotated[str, Query(max_length=200, description="a metric name from /v1/metrics", examples=["pm25"])],
+        device: DeviceParam = None,
+        facility: FacilityParam = None,
+        district: DistrictParam = None,
+        start: Annotated[
+            datetime | None, Query(description="inclusive, ISO 8601 (UTC when no offset); default end - 24 h")
+        ] = None,
+        end: Annotated[datetime | None, Query(description="exclusive, ISO 8601; default now")] = None,
+        resolution: Annotated[Resolution, Query(description="raw points, 1m/1h/1d buckets, or auto")] = Resolution.AUTO,
+        agg: Annotated[Agg, Query(description="how a bucket's points become one value (ignored for raw)")] = Agg.MEAN,
+        format: Annotated[
+            Literal["json", "csv", "senml"], Query(description="json, csv or senml (SenML JSON)")
+        ] = "json",
+    ) -> Response:
+        """The values of one metric for a device, facility or district between `start` and `end`: raw points (one
+        series per device) or one aggregated value per UTC-aligned bucket over all devices of the selection
+        (buckets without data are left out). Refused with 422 when the answer would exceed the point limit."""
+        selection = select(state, caller, device, facility, district)
+        spec = metric_of(metric)
+        end_at = _utc(end) if end is not None else datetime.now(UTC)
+        start_at = _utc(start) if start is not None else end_at - timedelta(days=1)
+        for name, moment in (("query.start", start_at), ("query.end", end_at)):
+            if not _EARLIEST <= moment < _LATEST:
+                raise invalid(name, "must lie between 1970-01-01 and 2200-01-01")
+        if start_at >= end_at:
+            raise invalid("query.start", f"must be before end ({iso(int(end_at.timestamp() * 1000))})")
+        devices = reporting(selection.devices, spec)
+        if not devices:
+            raise invalid("query.metric", f"no device of {selection.scope} {selection.ident!r} reports {spec.name!r}")
+        if resolution is not Resolution.RAW and agg not in aggregations_for(spec):
+            allowed = ", ".join(a.value for a in aggregations_for(spec))
+            raise invalid("query.agg", f"{spec.name} is a {spec.kind.value} metric: agg may be {allowed}")
+        start_ms, end_ms = int(start_at.timestamp() * 1000), int(end_at.timestamp() * 1000)
+        plan = choose_resolution(resolution, span_ms=end_ms - start_ms, devices=devices, max_points=settings.max_points)
+        query, params = history_query(spec, selection.scope, selection.ident, start_ms, end_ms, plan.bucket_s, agg)
+        if plan.bucket_s is None:
+            query += f" LIMIT {settings.max_points + 1}"  # a device reporting faster than its interval
+        series = await state.influx.query(query, params)
+        points = [
+            Point(ts, value, one.tags.get("device") if plan.bucket_s is None else None)
+            for one in series
+            for ts, value in one.values
+            if isinstance(ts, int) and value is not None and not isinstance(value, list)
+        ]
+        if len(points) > settings.max_points:
+            raise too_many_points(len(points), settings.max_points)
+        points.sort(key=lambda p: (p.ts_ms, p.device or ""))
+        raw = plan.bucket_s is None
+        if format == "csv":
+            return Response(to_csv(points, raw=raw), media_type="text/csv")
+        if format == "senml":
+            name = f"{selection.scope}:{selection.ident}"
+            return Response(to_senml(points, spec, name=name, unit=raw or agg is not Agg.COUNT), media_type=SENML_JSON)
+        body = {
+            "metric": spec.name,
+            "unit": spec.unit if raw or agg is not Agg.COUNT else "count",
+            "scope": selection.scope,
+            "id": selection.ident,
+            "resolution": plan.resolution.value,
+            "agg": None if raw else agg.value,
+            "start": iso(start_ms),
+            "end": iso(end_ms),
+            "points": to_json(points),
+        }
+        return JSONResponse(body)
+
+    return api

@@ -1,0 +1,51 @@
+"""Settings of the ``smartcity api`` process (env prefix ``SMARTCITY_API_``, nested blocks with ``__``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smartcity.logs import LogFormat, LogLevel
+from smartcity.settings import InfluxSettings
+
+
+class ApiSettings(BaseSettings):
+    """Everything ``smartcity api`` reads from the environment (or an env file)."""
+
+    model_config = SettingsConfigDict(env_prefix="SMARTCITY_API_", env_nested_delimiter="__", extra="forbid")
+
+    influx: InfluxSettings = Field(default_factory=InfluxSettings)
+    city_file: Path = Field(default=Path("city.json"), description="the city model: districts, facilities, devices")
+    state_file: Path = Field(
+        default=Path("var/api/state.sqlite"), description="embedded SQLite database (WAL) holding the API keys"
+    )
+    host: str = Field(default="127.0.0.1", description="bind address (an IPv6 literal such as ::1 works too)")
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port")
+    max_points: int = Field(
+        default=50_000, ge=100, le=10_000_000, description="most points one history request may return (else 422)"
+    )
+    page_limit: int = Field(default=100, ge=1, le=10_000, description="catalogue page size when no limit is given")
+    max_page_limit: int = Field(default=1_000, ge=1, le=10_000, description="largest limit a catalogue page takes")
+    latest_refresh_s: float = Field(default=5.0, gt=0, le=3600, description="how often the last-value cache refreshes")
+    latest_window_s: int = Field(
+        default=86_400,
+        ge=60,
+        le=31 * 86_400,
+        description="values older than this are not 'latest' (the first fill reads this window once)",
+    )
+    latest_lookback_s: int = Field(
+        default=900,
+        ge=10,
+        le=86_400,
+        description="each refresh reads this far back: covers readings that reach the store late (narrowband)",
+    )
+    health_refresh_s: float = Field(default=30.0, gt=0, le=3600, description="how often device health is re-read")
+    public_rate_per_s: float = Field(
+        default=10.0, gt=0, description="requests per second a client without a key may make (token bucket)"
+    )
+    public_burst: int = Field(default=20, ge=1, description="requests a client without a key may make at once")
+    retry_after_s: int = Field(default=5, ge=1, le=3600, description="Retry-After sent while InfluxDB is unreachable")
+    log_level: LogLevel = Field(default="INFO", description="DEBUG logs every request")
+    log_format: LogFormat = Field(default="text", description="text, or json: one JSON object per line")

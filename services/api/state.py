@@ -1,0 +1,128 @@
+"""The API's embedded state: an SQLite database in WAL mode (API keys now; the command log joins it later).
+
+SQLite calls block. The API reads one key by primary key per authenticated request (tens of microseconds, and
+:class:`services.api.deps.KeyRing` caches the answer for a few seconds), and the CLI writes keys from another
+process: WAL lets readers and that writer proceed without waiting on each other, and ``busy_timeout`` covers the
+short moment of a concurrent commit.
+
+:class:`KeyStore` is the seam the API uses; :class:`StateStore` is the real one, ``tests`` hold an in-memory twin.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, Self
+
+from services.api.keys import KeyRecord, Role, new_key
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    role TEXT NOT NULL,
+    districts TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    revoked_ms INTEGER
+)
+"""
+
+
+class StateError(RuntimeError):
+    """The state database cannot be opened or used (permissions, disk, not an SQLite file)."""
+
+
+class KeyStore(Protocol):
+    """Where API keys live."""
+
+    def find(self, key_id: str) -> tuple[KeyRecord, str] | None:
+        """The record and stored digest of ``key_id``, revoked or not; None when there is none."""
+        ...
+
+    def create(self, role: Role, districts: tuple[str, ...] = (), name: str = "") -> tuple[KeyRecord, str]:
+        """A new key: its record and the key itself (shown once, never stored)."""
+        ...
+
+    def list(self) -> list[KeyRecord]:
+        """Every key, oldest first."""
+        ...
+
+    def revoke(self, key_id: str) -> KeyRecord | None:
+        """Revoke ``key_id`` (revoking twice keeps the first time); None when there is no such key."""
+        ...
+
+
+def _record(row: tuple[str, str, str, str, str, int, int | None]) -> tuple[KeyRecord, str]:
+    key_id, stored, role, districts, name, created_ms, revoked_ms = row
+    record = KeyRecord(key_id, Role(role), tuple(json.loads(districts)), name, created_ms, revoked_ms)
+    return record, stored
+
+
+_COLUMNS = "key_id, digest, role, districts, name, created_ms, revoked_ms"
+
+
+class StateStore:
+    """The SQLite state database at ``path`` (created with its directory when missing)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"cannot open the state database {path}: {exc}") from exc
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def find(self, key_id: str) -> tuple[KeyRecord, str] | None:
+        try:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot read API keys from {self.path}: {exc}") from exc
+        return None if row is None else _record(row)
+
+    def create(self, role: Role, districts: tuple[str, ...] = (), name: str = "") -> tuple[KeyRecord, str]:
+        key_id, key, stored = new_key()
+        record = KeyRecord(key_id, role, tuple(sorted(set(districts))), name, int(time.time() * 1000))
+        try:
+            self._db.execute(
+                f"INSERT INTO api_keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                (key_id, stored, role.value, json.dumps(list(record.districts)), name, record.created_ms),
+            )
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot store the API key in {self.path}: {exc}") from exc
+        return record, key
+
+    def list(self) -> list[KeyRecord]:
+        try:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_ms, key_id").fetchall()
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot read API keys from {self.path}: {exc}") from exc
+        return [_record(row)[0] for row in rows]
+
+    def revoke(self, key_id: str) -> KeyRecord | None:
+        try:
+            self._db.execute(
+                "UPDATE api_keys SET revoked_ms = ? WHERE key_id = ? AND revoked_ms IS NULL",
+                (int(time.time() * 1000), key_id),
+            )
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot revoke the API key in {self.path}: {exc}") from exc
+        found = self.find(key_id)
+        return None if found is None else found[0]

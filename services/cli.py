@@ -1,0 +1,152 @@
+"""``smartcity api``: run the planning API (uvicorn), and ``smartcity api keys create|list|revoke``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from services.api.settings import ApiSettings
+
+log = logging.getLogger(__name__)
+
+api_app = typer.Typer(
+    help="The planning API: serve it (no sub-command) or manage its keys.",
+    invoke_without_command=True,
+    pretty_exceptions_enable=False,
+)
+keys_app = typer.Typer(help="API keys: stored hashed, shown once when created.", no_args_is_help=True)
+api_app.add_typer(keys_app, name="keys")
+
+EnvFile = Annotated[
+    Path | None,
+    typer.Option("--env-file", help="read SMARTCITY_API_* settings from this file (the environment wins)"),
+]
+
+
+def _settings(env_file: Path | None) -> ApiSettings:
+    from services.api.settings import ApiSettings
+    from smartcity.envsettings import SettingsError, load_settings
+
+    try:
+        return load_settings(ApiSettings, env_file=env_file)
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@api_app.callback()
+def _api(ctx: typer.Context, env_file: EnvFile = None) -> None:
+    """Serve the planning API until SIGTERM/SIGINT (see docs/API.md)."""
+    ctx.obj = env_file
+    if ctx.invoked_subcommand is not None:
+        return
+    import uvicorn
+
+    from services.api.app import create_app
+    from services.api.state import StateError
+    from smartcity.city.load import CityFileError
+    from smartcity.logs import configure_logging
+
+    settings = _settings(env_file)
+    if not settings.city_file.is_file():
+        typer.echo(f"error: city file {settings.city_file} not found (set SMARTCITY_API_CITY_FILE)", err=True)
+        raise typer.Exit(2)
+    configure_logging(settings.log_level, settings.log_format)
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        app = create_app(settings)
+    except CityFileError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on")
+    except StateError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@keys_app.command("create")
+def _create(
+    ctx: typer.Context,
+    role: Annotated[str, typer.Option("--role", help="planner, operator or admin")],
+    district: Annotated[
+        list[str] | None, typer.Option("--district", help="limit the key to this district (repeatable)")
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="who or what the key is for")] = "",
+) -> None:
+    """Create a key and print it (this is the only time it is shown)."""
+    from services.api.keys import Role
+    from services.api.state import StateError, StateStore
+    from smartcity.city.load import CityFileError, load_city
+
+    if role not in ("planner", "operator", "admin"):
+        typer.echo(f"error: --role must be planner, operator or admin, not {role!r}", err=True)
+        raise typer.Exit(2)
+    settings = _settings(ctx.obj)
+    districts = tuple(district or ())
+    if districts:
+        try:
+            known = {d.id for d in load_city(settings.city_file).districts}
+        except (CityFileError, FileNotFoundError) as exc:
+            typer.echo(f"error: cannot check --district against the city file: {exc}", err=True)
+            raise typer.Exit(2) from None
+        unknown = sorted(set(districts) - known)
+        if unknown:
+            typer.echo(f"error: unknown district(s) {', '.join(unknown)} in {settings.city_file}", err=True)
+            raise typer.Exit(2)
+    try:
+        with StateStore(settings.state_file) as store:
+            record, key = store.create(Role(role), districts, name)
+    except StateError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    scope = ", ".join(record.districts) or "the whole city"
+    typer.echo(f"created key {record.key_id} ({record.role.value}, {scope}); it is shown only now:", err=True)
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def _list(ctx: typer.Context) -> None:
+    """List the keys (ids, roles, districts; never the keys themselves)."""
+    from services.api.schemas import iso
+    from services.api.state import StateError, StateStore
+
+    settings = _settings(ctx.obj)
+    try:
+        with StateStore(settings.state_file) as store:
+            records = store.list()
+    except StateError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{'key id':<14}{'role':<10}{'created':<26}{'revoked':<26}districts / name")
+    for r in records:
+        revoked = iso(r.revoked_ms) if r.revoked_ms is not None else "-"
+        scope = ",".join(r.districts) or "*"
+        typer.echo(f"{r.key_id:<14}{r.role.value:<10}{iso(r.created_ms):<26}{revoked:<26}{scope} {r.name}")
+
+
+@keys_app.command("revoke")
+def _revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="the key id (see list)")]) -> None:
+    """Revoke a key (a running API stops accepting it within seconds)."""
+    from services.api.state import StateError, StateStore
+
+    settings = _settings(ctx.obj)
+    try:
+        with StateStore(settings.state_file) as store:
+            record = store.revoke(key_id)
+    except StateError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if record is None:
+        typer.echo(f"error: no key {key_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {record.key_id}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``smartcity api`` to the root CLI."""
+    app.add_typer(api_app, name="api")
