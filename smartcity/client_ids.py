@@ -64,6 +64,11 @@ def claim_topic(topic_root: str, client_id: str) -> str:
     return f"{topic_root}/v1/sys/gateway/{client_id}/holder"
 
 
+def claim_filter(topic_root: str) -> str:
+    """Every gateway's claim topic: what the gateway account may read and write."""
+    return f"{topic_root}/v1/sys/gateway/+/holder"
+
+
 def encode_claim(claim: HolderClaim) -> bytes:
     return msgspec.json.encode(claim)
 

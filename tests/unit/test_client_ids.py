@@ -6,15 +6,18 @@ from pathlib import Path
 
 import pytest
 
+from smartcity.city.credentials import acl_file
 from smartcity.client_ids import (
     DEFAULT_GATEWAY_CLIENT_ID,
     HolderClaim,
+    claim_filter,
     claim_topic,
     decode_claim,
     encode_claim,
     gateway_client_id,
     other_holder,
 )
+from smartcity.contract.topics import TopicScheme
 
 
 def test_an_explicit_id_wins_and_without_a_group_the_default_is_used(tmp_path: Path) -> None:
@@ -59,3 +62,10 @@ def test_claim_topic_is_one_level_per_client_id() -> None:
     for bad in ("", "a/b", "a+", "#"):
         with pytest.raises(ValueError, match="cannot be a topic level"):
             claim_topic("city", bad)
+
+
+def test_the_gateway_account_may_read_and_write_every_claim() -> None:
+    acl = acl_file(TopicScheme("metro"))
+    gateway = acl.split("user gateway", 1)[1].split("\n\n", 1)[0]
+    assert "topic readwrite metro/v1/sys/gateway/+/holder" in gateway
+    assert claim_filter("metro") == "metro/v1/sys/gateway/+/holder"
