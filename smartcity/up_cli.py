@@ -1,8 +1,18 @@
-"""The ``smartcity up`` command: start the platform, show what reaches the database, stop cleanly."""
+"""The ``smartcity up`` command: start the platform, show what reaches the database, stop cleanly.
+
+Ctrl-C, SIGTERM and SIGHUP (the terminal was closed) all stop the platform the same way, in order: the first one
+interrupts whatever ``up`` is doing (starting, or watching), further ones wait for the stop to finish. The
+children run in sessions of their own, so only ``up`` gets the terminal's signals. After SIGHUP the terminal is
+gone: output that went to it goes to /dev/null from then on, so stopping cannot fail on a dead terminal.
+
+Exit codes: 0 after an orderly stop, 1 when something failed to start or died, 3 when the work directory is in
+use by another live stack.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from pathlib import Path
@@ -16,24 +26,82 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from smartcity.up import Platform, UpSettings
+    from smartcity.up_status import StatusLine, StatusProbe
 
 log = logging.getLogger(__name__)
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
-def _status(running: Platform, started: float) -> Table:
-    from smartcity.up import gateway_counters, stored_points
 
-    table = Table(title=f"smartcity up: {time.monotonic() - started:.0f} s", show_header=True)
+class _StopRequested(Exception):
+    """Raised by the first stop signal, wherever ``up`` is: the platform's context manager then stops it all."""
+
+    def __init__(self, signum: int) -> None:
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(self.signal_name)
+
+
+def _detach_from_terminal() -> None:
+    # The terminal is gone (SIGHUP): writes to it would fail with EIO. A log file or a pipe stays as it is.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        if os.isatty(fd):
+            os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _install_stop_handlers() -> None:
+    stopping = False
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if signum == signal.SIGHUP:
+            _detach_from_terminal()
+        if stopping:
+            log.info("%s: already stopping", signal.Signals(signum).name)
+            return
+        stopping = True
+        raise _StopRequested(signum)
+
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, _on_signal)
+
+
+def _table(line: StatusLine) -> Table:
+    table = Table(title=f"smartcity up: {line.elapsed_s:.0f} s", show_header=True)
     table.add_column("what")
     table.add_column("value", justify="right")
-    points = stored_points(running.influxd.url, running.settings.database)
-    for name, count in sorted(points.items()):
-        table.add_row(f"stored {name}", f"{count:,}")
-    table.add_row("stored total", f"{sum(points.values()):,}")
-    if running.gateway_http_port is not None:
-        for label, value in gateway_counters(running.gateway_http_port).items():
-            table.add_row(f"gateway {label}", f"{value:,.0f}")
+    for what, value in line.rows():
+        table.add_row(what, value)
     return table
+
+
+def _watch(running: Platform, probe: StatusProbe, console: Console, duration: float | None) -> None:
+    """Until ``duration`` has passed (or a stop signal interrupts): a live table on a terminal, plain lines
+    anywhere else (a log file, ``| tee``)."""
+    refresh_s = running.settings.refresh_s
+    started = time.monotonic()
+    next_status = started
+    live = Live(console=console, auto_refresh=False) if console.is_terminal else None
+    if live is not None:
+        live.start()
+    try:
+        while duration is None or time.monotonic() - started < duration:
+            for name, child in running.children.items():
+                if child.poll() is not None and name == "gateway":
+                    raise RuntimeError(f"the gateway exited with code {child.returncode}")
+            if time.monotonic() >= next_status:
+                line = probe.look()
+                if live is not None:
+                    live.update(_table(line), refresh=True)
+                else:
+                    console.out(line.plain(), highlight=False)
+                    console.file.flush()
+                next_status += refresh_s
+            time.sleep(0.2)
+    finally:
+        if live is not None:
+            live.stop()
 
 
 def up(
@@ -47,8 +115,11 @@ def up(
 ) -> None:
     """Run the whole platform locally: Mosquitto, InfluxDB, the gateway and the simulated city, end to end."""
     # Imported here so that `smartcity --help` and the components' commands stay fast.
-    from smartcity.cli import configure_logging
+    from smartcity.localservices import ServiceError
+    from smartcity.logs import configure_logging
     from smartcity.up import UpSettings, platform
+    from smartcity.up_status import StatusProbe
+    from smartcity.workdir_lock import EXIT_IN_USE, WorkdirInUse
 
     configure_logging("INFO")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per status poll is noise
@@ -64,14 +135,7 @@ def up(
         {**UpSettings().model_dump(), **{k: v for k, v in flags.items() if v is not None}}
     )
     console = Console()
-    stop = False
-
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    _install_stop_handlers()
     try:
         with platform(settings, city=city) as running:
             console.print(
@@ -80,22 +144,21 @@ def up(
                 f" database {settings.database!r}, gateway metrics"
                 f" http://127.0.0.1:{running.gateway_http_port}/metrics, logs in {settings.workdir}/logs"
             )
-            started = time.monotonic()
-            next_status = started
-            with Live(_status(running, started), console=console, auto_refresh=False) as live:
-                while not stop and (duration is None or time.monotonic() - started < duration):
-                    gateway = running.children["gateway"]
-                    if gateway.poll() is not None:
-                        raise RuntimeError(f"the gateway exited with code {gateway.returncode}")
-                    if time.monotonic() >= next_status:
-                        live.update(_status(running, started), refresh=True)
-                        next_status += settings.refresh_s
-                    time.sleep(0.2)
-            console.print("\nstopping: simulator, gateway (flushes), broker, database")
-        console.print(_status_after(settings))
-    except RuntimeError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+            probe = StatusProbe(running.gateway_http_port, running.influxd.url, settings.database)
+            try:
+                _watch(running, probe, console, duration)
+            finally:
+                console.print("stopping: simulator, gateway (flushes), broker, database")
+    except _StopRequested as stop:
+        console.print(f"{stop.signal_name}: {_status_after(settings)}")
+        return
+    except WorkdirInUse as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_IN_USE) from None
+    except (RuntimeError, ServiceError) as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
+    console.print(_status_after(settings))
 
 
 def _status_after(settings: UpSettings) -> str:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import IO
 
 from smartcity.up import UpSettings, gateway_counters, platform, stored_points
+from smartcity.workdir_lock import EXIT_IN_USE, WorkdirLock, start_time
 
 
 def test_platform_streams_the_city_into_influxdb_and_stops_cleanly(tmp_path: Path) -> None:
@@ -34,3 +43,54 @@ def test_platform_streams_the_city_into_influxdb_and_stops_cleanly(tmp_path: Pat
     # no fault was injected, so nothing may be dead-lettered (device accounts, topics and payloads all valid)
     assert counters["dead-lettered"] == 0, counters
     assert counters["points written"] >= sum(points.values())
+
+
+def _up(workdir: Path, log: IO[str]) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "smartcity.cli", "up", "--devices", "40", "--backfill", "", "--workdir"]
+    env = {**os.environ, "SMARTCITY_UP_REFRESH_S": "1"}
+    return subprocess.Popen([*command, str(workdir)], stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def _started(workdir: Path, up: subprocess.Popen[str], timeout_s: float = 90) -> dict[str, int]:
+    """The PIDs `up` recorded in its lock file, once all four processes run."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and up.poll() is None:
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            processes = json.loads((workdir / "up.lock").read_text())["processes"]
+            if len(processes) == 4:
+                return {name: entry["pid"] for name, entry in processes.items()}
+        time.sleep(0.2)
+    raise AssertionError(f"smartcity up did not start its four processes (exit code {up.poll()})")
+
+
+def test_sighup_stops_everything_and_a_live_data_directory_is_refused(tmp_path: Path) -> None:
+    workdir, out = tmp_path / "var", tmp_path / "up.out"
+    with out.open("w") as log:
+        up = _up(workdir, log)
+        pids: dict[str, int] = {}
+        try:
+            pids = _started(workdir, up)
+            second = subprocess.run(
+                [sys.executable, "-m", "smartcity.cli", "up", "--workdir", str(workdir)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            time.sleep(2)  # at least one status line (refresh 1 s)
+            up.send_signal(signal.SIGHUP)
+            assert up.wait(timeout=90) == 0, out.read_text()
+        finally:
+            if up.poll() is None:
+                up.kill()
+                up.wait()
+            for pid in pids.values():  # only if the test failed: nothing may outlive it
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+    assert second.returncode == EXIT_IN_USE, second.stdout + second.stderr
+    assert f"in use by a running `smartcity up` (pid {up.pid})" in " ".join((second.stdout + second.stderr).split())
+    assert set(pids) == {"influxd", "mosquitto", "gateway", "simulator"}
+    assert {name: pid for name, pid in pids.items() if start_time(pid) is not None} == {}
+    WorkdirLock(workdir).acquire().release()  # unlocked
+    text = out.read_text()
+    assert len(re.findall(r"^up \d+ s: received [\d,]+", text, re.MULTILINE)) >= 2, text  # plain lines, periodic
+    assert "SIGHUP: stopped" in " ".join(text.split()), text
