@@ -239,9 +239,16 @@ class IntakeParts:
         return cls(scheme, directory, metrics, ledger, health, letters)
 
     def intake(
-        self, *, limits: ParseLimits, batch_size: int, batch_ms: int, on_sealed: Callable[[Batch], None]
+        self,
+        *,
+        limits: ParseLimits,
+        batch_size: int,
+        batch_ms: int,
+        on_sealed: Callable[[Batch], None],
+        anchors: AnchorStore | None = None,
     ) -> Intake:
-        """The intake on these parts; ``on_sealed`` receives each sealed batch."""
+        """The intake on these parts; ``on_sealed`` receives each sealed batch; ``anchors`` resolves relative
+        SenML times against first receipt (the pipeline must persist them before it writes a batch)."""
         return Intake(
             scheme=self.scheme,
             directory=self.directory,
@@ -253,4 +260,5 @@ class IntakeParts:
             batch_size=batch_size,
             batch_ms=batch_ms,
             on_sealed=on_sealed,
+            anchors=anchors,
         )

@@ -77,6 +77,11 @@ class GatewayMetrics:
             "dead-letter points InfluxDB refused (logged at ERROR with their content; should stay 0)",
             registry=r,
         )
+        self.anchors_unsaved = Counter(
+            f"{_PREFIX}anchors_unsaved",
+            "batches written although their relative-time anchors could not be saved (a redelivery may shift them)",
+            registry=r,
+        )
         self.clock_offset = Gauge(
             f"{_PREFIX}clock_offset_seconds", "our clock minus InfluxDB's at the last check", registry=r
         )

@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
+from gateway.anchors import AnchorStore
 from gateway.backoff import Backoff
 from gateway.batching import AckLedger, Batch
 from gateway.deadletter import DeadLetters
@@ -61,6 +62,7 @@ class Pipeline:
         max_inflight: int,
         health_interval_s: float,
         ping: Callable[[], Awaitable[bool]],
+        anchors: AnchorStore | None = None,
     ) -> None:
         self._writer = writer
         self._replay_writer = replay_writer
@@ -73,6 +75,7 @@ class Pipeline:
         self._max_inflight = max_inflight
         self._health_interval_s = health_interval_s
         self._ping = ping
+        self._anchors = anchors
         self._queue: asyncio.Queue[Batch] = asyncio.Queue()
         self._paused = False
         self._spooled = asyncio.Event()
@@ -136,6 +139,9 @@ class Pipeline:
     async def _process(self, batch: Batch) -> None:
         started = time.monotonic()
         if batch.lines:
+            # Anchors of relative SenML times first: a redelivery must find the anchor its points were written with.
+            if self._anchors is not None and not await self._anchors.persist_pending():
+                self._metrics.anchors_unsaved.inc()
             refused = await self._make_durable(batch.lines, batch.topics, batch.ts_ms)
             if refused:
                 await self._make_durable(*self._store_rejected(refused))

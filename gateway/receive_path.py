@@ -27,8 +27,9 @@ from paho.mqtt.client import time_func
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.exception import MalformedPacket
 
-MessageSink = Callable[[str, bytes, int, int], None]
-"""Called for every PUBLISH received: ``(topic, payload, qos, mid)``. Must not raise."""
+MessageSink = Callable[[str, bytes, int, int, bool], None]
+"""Called for every PUBLISH received: ``(topic, payload, qos, mid, dup)``; ``dup`` is the MQTT DUP flag (the broker
+delivers this message again). Must not raise."""
 
 _PUBACK = paho.PUBACK
 _PUBLISH = paho.PUBLISH
@@ -64,7 +65,7 @@ class FastClient(paho.Client):
     sink: MessageSink
     hold: bool
     """Keep PUBLISH packets in :attr:`held` instead of calling the sink (backpressure)."""
-    held: deque[tuple[str, bytes, int, int]]
+    held: deque[tuple[str, bytes, int, int, bool]]
     held_bytes: int
     _pending: bytes
     _parts: list[bytes]
@@ -88,9 +89,9 @@ class FastClient(paho.Client):
         may set it); return whether messages are still held."""
         held, sink = self.held, self.sink
         while held and not self.hold and budget > 0:
-            topic, payload, qos, mid = held.popleft()
+            topic, payload, qos, mid, dup = held.popleft()
             self.held_bytes -= len(payload)
-            sink(topic, payload, qos, mid)
+            sink(topic, payload, qos, mid, dup)
             budget -= 1
         return bool(held)
 
@@ -182,10 +183,10 @@ class FastClient(paho.Client):
                     text = topic.decode(errors="replace")
                 if self.hold or held:  # held messages go first, in arrival order (PUBACK order)
                     payload = buf[cursor:end]
-                    held.append((text, payload, qos, mid))
+                    held.append((text, payload, qos, mid, header & 0x08 != 0))
                     self.held_bytes += len(payload)
                 else:
-                    sink(text, buf[cursor:end], qos, mid)
+                    sink(text, buf[cursor:end], qos, mid, header & 0x08 != 0)
                 continue
             rc = self._paho_packet(header, buf[index:end])
             if rc:

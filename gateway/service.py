@@ -12,6 +12,7 @@ import logging
 import signal
 import time
 
+from gateway.anchors import AnchorStore
 from gateway.backoff import Backoff
 from gateway.batching import AckLedger
 from gateway.broker_session import BrokerError, BrokerSession
@@ -82,6 +83,7 @@ async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
     async with (
         InfluxClient(settings.influx) as influx,
         Spool(settings.spool_dir) as spool,
+        AnchorStore(settings.spool_dir, max_age_ms=settings.limits.max_past_s * 1000) as anchors,
         InfluxDate(settings.influx.url, timeout_s=settings.influx.timeout_s) as influx_date,
     ):
         pipeline = Pipeline(
@@ -96,12 +98,14 @@ async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
             max_inflight=settings.max_inflight_batches,
             health_interval_s=settings.health_interval_s,
             ping=influx.ping,
+            anchors=anchors,
         )
         intake = parts.intake(
             limits=parse_limits(settings),
             batch_size=settings.batch_size,
             batch_ms=settings.batch_ms,
             on_sealed=pipeline.submit,
+            anchors=anchors,
         )
         endpoints = HttpEndpoints(
             metrics.registry,

@@ -8,6 +8,8 @@ anybody was subscribed to the live dead-letter topics.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from pathlib import Path
 from typing import cast
@@ -136,3 +138,43 @@ def test_packs_of_1024_bad_records_keep_memory_flat_and_make_one_dead_letter_eac
     assert growth_mib < 40, f"gateway grew by {growth_mib:.0f} MiB on {packs} bad packs"
     metrics = rig.gateway.metrics()
     assert sum(v for k, v in metrics.items() if k.startswith("rejected_total")) >= packs * 1023
+
+
+def test_a_relative_time_pack_redelivered_after_a_crash_lands_on_the_same_points(rig: Rig) -> None:
+    device = rig.devices[7]
+    topic = rig.scheme.device(device, TopicKind.SENML)
+    pack = [  # RFC 8428 relative times: no base time, t relative to "now" (first receipt, by the contract)
+        {"bn": f"{device}:", "n": "seq", "v": 1, "t": -10},
+        {"n": "no2", "v": 5.0, "t": -10},
+        {"n": "seq", "v": 2, "t": -5},
+        {"n": "no2", "v": 6.0, "t": -5},
+    ]
+    rig.gateway.start()
+    os.kill(rig.influxd.pid, signal.SIGSTOP)  # nothing can become durable: nothing is acknowledged
+    try:
+        rig.publisher.send(topic, json.dumps(pack).encode())
+        deadline = time.monotonic() + 10
+        while rig.gateway.metrics().get("messages_received_total{kind=senml}", 0) < 1:
+            assert time.monotonic() < deadline, _log(rig)
+            time.sleep(0.1)
+        time.sleep(1.0)  # the batch seals (BATCH_MS 200) and its anchor is saved before the write is sent
+        rig.gateway.kill()
+    finally:
+        os.kill(rig.influxd.pid, signal.SIGCONT)
+    first = rig.probe.times("air_quality", "no2", "device", device)
+    deadline = time.monotonic() + 10
+    while len(first) < 2 and time.monotonic() < deadline:  # influxd still runs the write it had been sent
+        time.sleep(0.2)
+        first = rig.probe.times("air_quality", "no2", "device", device)
+    time.sleep(2.0)  # the receive times of first delivery and redelivery now differ by seconds
+    rig.gateway.start()  # the broker redelivers the unacknowledged pack (DUP): same anchor, same points
+    deadline = time.monotonic() + 20
+    while rig.gateway.metrics().get("messages_received_total{kind=senml}", 0) < 1:
+        assert time.monotonic() < deadline, _log(rig)
+        time.sleep(0.1)
+    rig.gateway.stop()
+    stored = rig.probe.times("air_quality", "no2", "device", device)
+    assert len(stored) == 2, f"{stored} (first delivery wrote {first})\n{_log(rig)}"
+    assert stored[1] - stored[0] == 5_000
+    if first:
+        assert first == stored

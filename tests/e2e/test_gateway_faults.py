@@ -21,7 +21,7 @@ import pytest
 from smartcity.contract.reading import Reading, RejectReason
 from smartcity.contract.senml import encode_senml_cbor, encode_senml_json
 from smartcity.contract.topics import TopicKind
-from tests.e2e.gateway_rig import Rig
+from tests.e2e.gateway_rig import STEP_MS, Rig
 
 pytestmark = pytest.mark.slow
 
@@ -135,7 +135,7 @@ def _bad_inputs(rig: Rig) -> list[tuple[RejectReason, str, bytes]]:
     bt = ts / 1000
     nan_pack = cbor2.dumps([{-2: f"{dev}:", -3: bt, 0: "seq", 2: 1_000_001}, {0: "no2", 2: math.nan}])
     huge_pack = [{"bn": f"{dev}:", "bt": bt, "n": "seq", "v": 1_000_002}] + [{"n": "no2", "v": 1.0}] * 2_000
-    no_seq_pack = [{"bn": f"{dev}:", "bt": bt, "n": "no2", "v": 1.0}]
+    seq_unit_pack = [{"bn": f"{dev}:", "bt": bt, "n": "seq", "u": "count", "v": 1_000_005}, {"n": "no2", "v": 1.0}]
     ppm_pack = [{"bn": f"{dev}:", "bt": bt, "n": "seq", "v": 1_000_003}, {"n": "no2", "u": "ppm", "v": 1.0}]
     ghost = "aq-ghost-00001"
     return [
@@ -161,13 +161,22 @@ def _bad_inputs(rig: Rig) -> list[tuple[RejectReason, str, bytes]]:
         (RejectReason.EMPTY_PACK, senml, b"[]"),
         (RejectReason.EMPTY_PACK, senml_cbor, cbor2.dumps([])),
         (RejectReason.TOO_MANY_RECORDS, senml, json.dumps(huge_pack).encode()),
-        (RejectReason.WRONG_SCHEMA, senml, json.dumps(no_seq_pack).encode()),
+        (RejectReason.UNIT_MISMATCH, senml, json.dumps(seq_unit_pack).encode()),
         (RejectReason.UNIT_MISMATCH, senml, json.dumps(ppm_pack).encode()),
+        # Same device millisecond as the valid reading COLLIDING_SEQ the test publishes first, other values.
+        (RejectReason.TIMESTAMP_COLLISION, topic, reading('{"no2":99.0}', seq=60_000, t=ts + COLLIDING_SEQ * STEP_MS)),
     ]
+
+
+COLLIDING_SEQ = 50_000
+"""Its timestamp is base + 500 s: inside the acceptance window, clear of the stream's seqs."""
 
 
 def test_bad_input_storm_dead_letters_every_bad_message_and_keeps_every_valid_one(rig: Rig) -> None:
     rig.gateway.start()
+    topic, first = rig.reading(0, COLLIDING_SEQ)
+    rig.publisher.send(topic, first)
+    rig.ledger.published[rig.devices[0]].add(COLLIDING_SEQ)
     bad = _bad_inputs(rig)
     assert {reason for reason, _, _ in bad} >= set(RejectReason) - {RejectReason.STORE_REJECTED}
 

@@ -83,14 +83,14 @@ def test_fast_publish_decoding_agrees_with_paho(qos: int, mid: int, properties: 
     topic, payload = "city/v1/dev/aq-1/reading", b'{"x":"\xc3\xa9"}' * 20
     command, rest = _wire_publish(topic, payload, qos, mid, properties)
     reference = _packet.decode_publish(command, rest, paho.MQTTv5)
-    got: list[tuple[str, bytes, int, int]] = []
+    got: list[tuple[str, bytes, int, int, bool]] = []
     client = _client(lambda *args: got.append(args))
     client._sock = _Chunks(_frame(command, rest))  # type: ignore[assignment]
     try:
         assert client.pump(10) == (MQTTErrorCode.MQTT_ERR_SUCCESS, False)
     finally:
         client._sock = None
-    assert got == [(reference.topic.decode(), reference.payload, reference.qos, reference.mid)]
+    assert got == [(reference.topic.decode(), reference.payload, reference.qos, reference.mid, False)]
     assert type(got[0][1]) is bytes
 
 
@@ -112,7 +112,7 @@ def _frame(command: int, rest: bytes) -> bytes:
 
 
 def test_pump_splits_chunks_into_packets_across_boundaries() -> None:
-    got: list[tuple[str, bytes, int, int]] = []
+    got: list[tuple[str, bytes, int, int, bool]] = []
     client = _client(lambda *args: got.append(args))
     packets = [_frame(*_wire_publish(f"t/{i}", bytes([i]) * (i * 40), 1, i + 1, None)) for i in range(6)]
     stream = b"".join(packets) + b"\xd0\x00"  # and a PINGRESP, which paho handles
@@ -124,7 +124,7 @@ def test_pump_splits_chunks_into_packets_across_boundaries() -> None:
             rc, more = client.pump(100)
             assert rc == MQTTErrorCode.MQTT_ERR_SUCCESS
             assert not more
-        assert got == [(f"t/{i}", bytes([i]) * (i * 40), 1, i + 1) for i in range(6)]
+        assert got == [(f"t/{i}", bytes([i]) * (i * 40), 1, i + 1, False) for i in range(6)]
         assert client._ping_t == 0  # paho saw the PINGRESP
         assert client.pump(100) == (MQTTErrorCode.MQTT_ERR_SUCCESS, False)  # would block: nothing to do
     finally:
@@ -132,7 +132,7 @@ def test_pump_splits_chunks_into_packets_across_boundaries() -> None:
 
 
 def test_pump_stops_at_its_budget_and_keeps_the_rest() -> None:
-    got: list[tuple[str, bytes, int, int]] = []
+    got: list[tuple[str, bytes, int, int, bool]] = []
     client = _client(lambda *args: got.append(args))
     stream = b"".join(_frame(*_wire_publish("t", b"x", 0, 0, None)) for _ in range(5))
     client._sock = _Chunks(stream)  # type: ignore[assignment]
@@ -146,7 +146,7 @@ def test_pump_stops_at_its_budget_and_keeps_the_rest() -> None:
 
 
 def test_while_held_publishes_wait_in_order_and_control_packets_are_still_handled() -> None:
-    got: list[tuple[str, bytes, int, int]] = []
+    got: list[tuple[str, bytes, int, int, bool]] = []
     client = _client(lambda *args: got.append(args))
     first = b"".join(_frame(*_wire_publish("t", bytes([i]), 1, i + 1, None)) for i in range(3))
     later = _frame(*_wire_publish("t", b"late", 1, 9, None))
@@ -157,15 +157,15 @@ def test_while_held_publishes_wait_in_order_and_control_packets_are_still_handle
         assert client.pump(100) == (MQTTErrorCode.MQTT_ERR_SUCCESS, False)
         assert got == []
         assert client._ping_t == 0  # the PINGRESP behind the held PUBLISHes was read: the keepalive holds
-        assert [mid for *_rest, mid in client.held] == [1, 2, 3]
+        assert [mid for *_rest, mid, _dup in client.held] == [1, 2, 3]
         assert client.held_bytes == 3
         client.hold = False
         client.pump(100)  # a newer message arrives while older ones are still held: it queues behind them
         assert got == []
         assert client.release(2) is True
-        assert [mid for *_rest, mid in got] == [1, 2]
+        assert [mid for *_rest, mid, _dup in got] == [1, 2]
         assert client.release(100) is False
-        assert [mid for *_rest, mid in got] == [1, 2, 3, 9]
+        assert [mid for *_rest, mid, _dup in got] == [1, 2, 3, 9]
         assert client.held_bytes == 0
     finally:
         client._sock = None
@@ -175,18 +175,18 @@ def test_release_stops_when_the_sink_holds_again() -> None:
     client = _client()
     got: list[int] = []
 
-    def sink(_topic: str, _payload: bytes, _qos: int, mid: int) -> None:
+    def sink(_topic: str, _payload: bytes, _qos: int, mid: int, _dup: bool) -> None:
         got.append(mid)
         client.hold = mid >= 2  # the batch filled up: backpressure again
 
     client.sink = sink
-    client.held.extend(("t", b"x", 1, mid) for mid in (1, 2, 3))
+    client.held.extend(("t", b"x", 1, mid, False) for mid in (1, 2, 3))
     assert client.release(100) is True
     assert got == [1, 2]
 
 
 def test_a_large_packet_is_gathered_chunk_by_chunk_and_joined_once() -> None:
-    got: list[tuple[str, bytes, int, int]] = []
+    got: list[tuple[str, bytes, int, int, bool]] = []
     client = _client(lambda *args: got.append(args))
     payload = bytes(range(256)) * 4096  # 1 MiB
     stream = _frame(*_wire_publish("big", payload, 1, 7, None)) + _frame(*_wire_publish("small", b"s", 1, 8, None))
@@ -201,7 +201,7 @@ def test_a_large_packet_is_gathered_chunk_by_chunk_and_joined_once() -> None:
             assert (client._pending, len(client._parts)) == (b"", expected_parts)
         while len(got) < 2:
             client.pump(100)
-        assert [(topic, len(data), mid) for topic, data, _qos, mid in got] == [
+        assert [(topic, len(data), mid) for topic, data, _qos, mid, _dup in got] == [
             ("big", len(payload), 7),
             ("small", 1, 8),
         ]
@@ -209,3 +209,16 @@ def test_a_large_packet_is_gathered_chunk_by_chunk_and_joined_once() -> None:
         assert client._parts == []
     finally:
         client._sock = None
+
+
+def test_the_dup_flag_of_a_redelivery_reaches_the_sink() -> None:
+    got: list[tuple[str, bytes, int, int, bool]] = []
+    client = _client(lambda *args: got.append(args))
+    command, rest = _wire_publish("t", b"again", 1, 5, None)
+    assert _packet.decode_publish(command | 0x08, rest, paho.MQTTv5).dup
+    client._sock = _Chunks(_frame(command | 0x08, rest) + _frame(command, rest))  # type: ignore[assignment]
+    try:
+        client.pump(10)
+    finally:
+        client._sock = None
+    assert got == [("t", b"again", 1, 5, True), ("t", b"again", 1, 5, False)]
