@@ -278,11 +278,12 @@ class BroadbandDevice:
 
     def _send_reading(self, reading: Reading) -> None:
         faults, stats = self.core.faults, self.run_ctx.stats
+        seq = reading.seq or 0  # the simulator numbers every reading (None is for third-party SenML)
         payload = encode_reading_json(reading)
         if not faults.rates:  # the common case: no message faults, one publish
             self._publish(self._reading_topic, payload)
             return
-        if faults.hits(Fault.REORDER, reading.seq) and self._held is None:
+        if faults.hits(Fault.REORDER, seq) and self._held is None:
             self._held = payload
             stats.fault(Fault.REORDER)
             return
@@ -291,7 +292,7 @@ class BroadbandDevice:
             self._publish(self._reading_topic, self._held)
             self._held = None
         publish = functools.partial(self._publish, self._reading_topic)
-        send_fault_copies(faults, stats, reading.seq, publish, payload, MALFORMED_PAYLOAD)
+        send_fault_copies(faults, stats, seq, publish, payload, MALFORMED_PAYLOAD)
 
     def _publish(self, topic: bytes, payload: bytes, retain: bool = False) -> None:
         enqueue(self._outbox, (topic, payload, retain), self.target.outbox_limit, self.run_ctx.stats, _DROPPED)

@@ -154,7 +154,7 @@ class NarrowbandDevice:
             payload, taken = build_pack(reading, self.backlog, self.budget)
             for _ in range(taken):
                 self.backlog.pop()
-            self.server.uplink(self, payload, reading.seq)
+            self.server.uplink(self, payload, reading.seq or 0)  # simulated readings are always numbered
             if not self.backlog or number == uplinks - 1:
                 break
             reading = self.backlog.pop()  # NB-IoT: more uplinks in the same wake drain the backlog faster
