@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import time
 
 from gateway.anchors import AnchorStore
@@ -27,6 +28,7 @@ from gateway.spool import Spool
 from gateway.writer import BatchWriter
 from smartcity.city.directory import DeviceDirectory
 from smartcity.city.load import load_city
+from smartcity.client_ids import gateway_client_id
 from smartcity.contract.parse import ParseLimits
 from smartcity.contract.topics import UPLINK_KINDS, TopicScheme
 from smartcity.influx.client import InfluxClient
@@ -34,7 +36,6 @@ from smartcity.influx.errors import InfluxError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CLIENT_ID = "smartcity-gateway"
 _DRAIN_TIMEOUT_S = 30.0
 _REPLAY_RETRY_S = 1.0
 _STABLE_S = 30.0
@@ -74,7 +75,9 @@ async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
     scheme = TopicScheme(settings.mqtt.topic_root)
     metrics = GatewayMetrics()
     link = BrokerLink()
-    client_id = settings.mqtt.client_id or DEFAULT_CLIENT_ID
+    client_id = gateway_client_id(
+        settings.mqtt.client_id, settings.shared_group, hostname=socket.gethostname(), spool_dir=settings.spool_dir
+    )
     parts = IntakeParts.wire(
         scheme, directory, link, metrics, gateway=client_id, excerpt_bytes=settings.limits.dead_letter_excerpt_bytes
     )

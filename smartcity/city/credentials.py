@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smartcity.city.model import City
-from smartcity.client_ids import claim_filter
 from smartcity.contract.topics import UPLINK_KINDS, TopicKind, TopicScheme
 
 PBKDF2_ITERATIONS = 101
@@ -128,7 +127,6 @@ def acl_file(topics: TopicScheme) -> str:
         f"user {ServiceAccount.GATEWAY}",
         *(f"topic read {any_device[kind]}" for kind in TopicKind if kind is not TopicKind.COMMAND),
         f"topic write {topics.dead_letter_filter()}",
-        f"topic readwrite {claim_filter(topics.root)}",  # who holds a client id (smartcity.client_ids)
         "topic read $SYS/#",
         "",
         "# Planning API (and operators' tools on its account): sends commands, follows status, birth, command acks",

@@ -27,7 +27,6 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from devices import mqtt5
 from devices.mqtt5 import Packet, PacketType
-from smartcity.client_ids import HolderClaim, claim_topic, encode_claim, other_holder
 from smartcity.contract.limits import BROKER_MAX_PACKET_SIZE, publish_packet_size
 from smartcity.localservices import MosquittoProcess
 
@@ -291,43 +290,3 @@ def test_two_paho_clients_on_one_client_id_keep_taking_over_each_other(mosquitto
     assert {name for name, _ in losses} == {"a", "b"}
     assert {code for _, code in losses} == {0x80}
     assert broker.log_since_start().count("already connected, closing old connection") >= 3
-
-
-def _retained(port: int, topic: str) -> bytes:
-    """The retained payload on ``topic`` as a fresh probe client sees it (b"" when there is none)."""
-    probe = RawClient(port, f"probe-{time.monotonic_ns()}")
-    try:
-        probe.subscribe(topic)
-        packet = probe.next(1.0)
-        return mqtt5.decode_publish(packet.flags, packet.body).payload if packet is not None else b""
-    finally:
-        probe.close()
-
-
-def test_a_holder_claim_names_the_process_that_took_a_persistent_session(
-    mosquitto_factory: MosquittoFactory, clients: Callable[..., RawClient], topic_root: str
-) -> None:
-    broker = mosquitto_factory()
-    topic = claim_topic(topic_root, "smartcity-gateway")
-    clear_on_death = mqtt5.Will(topic, b"", qos=1, retain=True)
-
-    def hold(instance: str, pid: int) -> tuple[RawClient, HolderClaim]:
-        holder = clients(
-            broker.port, "smartcity-gateway", clean_start=False, session_expiry_s=3600, will=clear_on_death
-        )
-        claim = HolderClaim("smartcity-gateway", instance, "gateway-0", pid, 1_764_390_000_000)
-        holder.sock.sendall(mqtt5.encode_publish(mqtt5.encode_topic(topic), encode_claim(claim), qos=0, retain=True))
-        return holder, claim
-
-    first, _ = hold("first", 100)
-    time.sleep(0.2)
-    second, second_claim = hold("second", 200)
-    assert first.next(2.0) is None
-    assert first.closed  # displaced without a word ...
-    time.sleep(0.2)
-    # ... and its will did not fire (the session lives on under the newcomer): the claim names who took it.
-    assert other_holder("first", _retained(broker.port, topic)) == second_claim
-
-    second.sock.close()  # the holder dies without DISCONNECT: its will clears the claim
-    time.sleep(0.5)
-    assert other_holder("first", _retained(broker.port, topic)) is None
