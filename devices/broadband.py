@@ -29,13 +29,13 @@ from devices.link import (
     DeviceCore,
     Outgoing,
     RunContext,
-    backoff_delay,
     enqueue,
     record_puback,
     send_fault_copies,
 )
 from devices.session import ConnectRefused, MqttSession, SessionError, SessionOptions
 from devices.signals import DeviceContext
+from smartcity.backoff import backoff_delay
 from smartcity.contract.messages import Birth, CommandAck, DeviceState, Status
 from smartcity.contract.reading import Reading
 from smartcity.contract.topics import TopicKind

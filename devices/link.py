@@ -9,7 +9,6 @@ worker use (topic scheme, clock, model, stats, settings).
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -84,12 +83,6 @@ class RunContext:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
-
-
-def backoff_delay(attempt: int, minimum: float, maximum: float, rng: random.Random) -> float:
-    """Exponential backoff with full jitter (AWS architecture blog): uniform in [min, min * 2**attempt]."""
-    ceiling = min(maximum, minimum * 2 ** min(attempt, 30))
-    return rng.uniform(minimum, max(minimum, ceiling))
 
 
 class DeviceCore:

@@ -15,8 +15,8 @@ import asyncio
 import logging
 from collections.abc import Iterator
 
-from gateway.backoff import Backoff
 from gateway.sequence import SequenceTracker
+from smartcity.backoff import Backoff
 from smartcity.city.directory import DeviceDirectory
 from smartcity.health import CLOCK_WINDOW_MS, MEASUREMENT, read_replica_records
 from smartcity.influx.client import InfluxClient

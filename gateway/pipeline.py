@@ -21,13 +21,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from gateway.anchors import AnchorStore
-from gateway.backoff import Backoff
 from gateway.batching import AckLedger, Batch
 from gateway.deadletter import DeadLetters
 from gateway.health import DeviceHealth
 from gateway.metrics import GatewayMetrics
 from gateway.spool import Spool, SpooledBatch, SpoolError
 from gateway.writer import BatchWriter, StoreDown, StoreRejection
+from smartcity.backoff import Backoff
 from smartcity.contract.reading import Rejection, RejectReason
 from smartcity.influx.errors import InfluxError
 

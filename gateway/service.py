@@ -14,7 +14,6 @@ import socket
 import time
 
 from gateway.anchors import AnchorStore
-from gateway.backoff import Backoff
 from gateway.batching import AckLedger
 from gateway.broker_session import BrokerError, BrokerSession
 from gateway.clock import ClockGuard, InfluxDate
@@ -26,6 +25,7 @@ from gateway.pipeline import Pipeline
 from gateway.settings import GatewaySettings
 from gateway.spool import Spool
 from gateway.writer import BatchWriter
+from smartcity.backoff import Backoff
 from smartcity.city.directory import DeviceDirectory
 from smartcity.city.load import load_city
 from smartcity.client_ids import gateway_client_id

@@ -24,9 +24,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from gateway.backoff import Backoff
 from gateway.metrics import GatewayMetrics
 from gateway.refusals import Part, StoreRejection, settle
+from smartcity.backoff import Backoff
 from smartcity.influx.errors import InfluxError, InfluxRejected, InfluxTooLarge, InfluxUnavailable
 
 __all__ = ["BatchWriter", "PointStore", "StoreDown", "StoreRejection", "encode_body"]

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from gateway.backoff import Backoff
 from gateway.metrics import GatewayMetrics
 from gateway.writer import BatchWriter
+from smartcity.backoff import Backoff
 from smartcity.influx.client import InfluxClient, quote_identifier
 from smartcity.influx.errors import (
     FieldConflict,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import random
 from collections import deque
 
 from devices.clock import SimClock
@@ -12,7 +11,6 @@ from devices.link import (
     DeviceCore,
     Outgoing,
     RunContext,
-    backoff_delay,
     enqueue,
     record_puback,
     send_fault_copies,
@@ -24,16 +22,6 @@ from smartcity.contract.topics import TopicScheme
 from tests.devices_support import small_city
 
 T0 = 1_772_000_000_000
-
-
-def test_backoff_grows_with_full_jitter_and_is_capped() -> None:
-    rng = random.Random(1)
-    for attempt in range(12):
-        delays = [backoff_delay(attempt, 0.5, 30.0, rng) for _ in range(200)]
-        assert all(0.5 <= delay <= min(30.0, 0.5 * 2**attempt) for delay in delays)
-        if attempt >= 3:
-            assert len({round(delay, 3) for delay in delays}) > 100  # jittered, not a fixed schedule
-    assert max(backoff_delay(40, 0.5, 30.0, rng) for _ in range(500)) > 25.0
 
 
 def _core(faults: list[str]) -> DeviceCore:

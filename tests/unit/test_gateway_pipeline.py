@@ -6,11 +6,11 @@ from pathlib import Path
 
 from prometheus_client import generate_latest
 
-from gateway.backoff import Backoff
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline import Pipeline
 from gateway.spool import Spool, SpoolError
 from gateway.writer import BatchWriter
+from smartcity.backoff import Backoff
 from smartcity.influx.errors import InfluxError, InfluxRejected, InfluxUnavailable
 from tests.gateway_harness import Parts, build, reading, topic
 from tests.gateway_twins import MemoryStore

@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from gateway.backoff import Backoff
 from gateway.metrics import GatewayMetrics
 from gateway.refusals import Part, settle
 from gateway.writer import BatchWriter, PointStore, StoreDown
+from smartcity.backoff import Backoff
 from smartcity.influx.client import InfluxClient
 from smartcity.influx.errors import (
     InfluxError,
