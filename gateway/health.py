@@ -18,10 +18,11 @@ from collections.abc import Iterator
 from gateway.sequence import SequenceTracker
 from smartcity.backoff import Backoff
 from smartcity.city.directory import DeviceDirectory
+from smartcity.contract.reading import Value
 from smartcity.health import CLOCK_WINDOW_MS, MEASUREMENT, read_replica_records
 from smartcity.influx.client import InfluxClient
 from smartcity.influx.errors import InfluxError
-from smartcity.influx.lineprotocol import escape_tag_value, format_string
+from smartcity.influx.schema import device_health_point
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,6 @@ class DeviceHealth:
         Nothing until the stored state was restored (see :meth:`restore`)."""
         if not self.restored:
             return
-        replica = f",replica={escape_tag_value(self.replica)}" if self.replica else ""
         for device_id, state in self._devices.items():
             if only_changed and not state.dirty:
                 continue
@@ -164,28 +164,20 @@ class DeviceHealth:
             if info is None:
                 continue
             state.dirty = False
-            fields = []
+            fields: dict[str, Value] = {}
             tracker = state.seq
             if tracker is not None and tracker.seen:
-                fields.append(f"last_seq={tracker.last_seq}i,gaps={tracker.gaps}i,duplicates={tracker.duplicates}i")
-                fields += [
-                    f"{name}={format_string(value) if isinstance(value, str) else f'{value}i'}"
-                    for name, value in tracker.fields().items()
-                ]
+                fields |= {"last_seq": tracker.last_seq, "gaps": tracker.gaps, "duplicates": tracker.duplicates}
+                fields |= tracker.fields()
             elif tracker is not None:
-                fields.append(f"duplicates={tracker.duplicates}i")
+                fields["duplicates"] = tracker.duplicates
             if state.online is not None:
-                fields.append(f"online={'true' if state.online else 'false'},status_ms={state.status_ms}i")
-            fields.append(f"last_seen_ms={state.last_seen_ms}i")
+                fields |= {"online": state.online, "status_ms": state.status_ms}
+            fields["last_seen_ms"] = state.last_seen_ms
             offset = state.clock_offset()
             if offset is not None:
-                fields.append(f"clock_offset_ms={offset}i,clock_at_ms={state.clock_at_ms}i")
-            # Ids and kinds are registry slugs ([a-z0-9_-]), which need no escaping in line protocol.
-            tags = (
-                f"device={device_id},device_type={info.device_type.value},district={info.district_id},"
-                f"facility={info.facility_id},facility_kind={info.facility_kind.value}{replica}"
-            )
-            yield f"{MEASUREMENT},{tags} {','.join(fields)} {now_ms}"
+                fields |= {"clock_offset_ms": offset, "clock_at_ms": state.clock_at_ms}
+            yield device_health_point(info, replica=self.replica, fields=fields, ts_ms=now_ms)
 
     # -- restart ---------------------------------------------------------------------------------------------
 

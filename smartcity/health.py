@@ -43,8 +43,9 @@ import msgspec
 
 from smartcity.influx.client import InfluxClient, JsonScalar, ParamValue
 from smartcity.influx.errors import InfluxQueryError
+from smartcity.influx.schema import DEVICE_HEALTH
 
-MEASUREMENT = "device_health"
+MEASUREMENT = DEVICE_HEALTH
 RANGE_CAP = 16
 """Most seen-ranges a replica keeps per device (see gateway/sequence.py for what happens at the cap)."""
 CLOCK_WINDOW_MS = 15 * 60_000

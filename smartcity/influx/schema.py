@@ -1,6 +1,9 @@
 """The platform's own InfluxDB measurements (everything that is not a reading), written through the line-protocol
 encoder and read back through InfluxQL with bind parameters. Components share these definitions through the core.
 
+``device_health``: one point per device and gateway replica; its fields and the merge across replicas are in
+:mod:`smartcity.health`, its tags are a reading's registry tags plus ``replica``.
+
 ``dead_letters``: one point per rejected MQTT message, the durable record of every rejection.
 
     tags    reason     a RejectReason value (bounded)
@@ -18,15 +21,19 @@ encoder and read back through InfluxQL with bind parameters. Components share th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 import msgspec
 
+from smartcity.city.directory import DeviceInfo
 from smartcity.contract.messages import DeadLetter
+from smartcity.contract.reading import Value
 from smartcity.influx.client import InfluxClient
 from smartcity.influx.lineprotocol import encode_point
 
 DEAD_LETTERS = "dead_letters"
+DEVICE_HEALTH = "device_health"
 DETAIL_LIMIT = 2_000
 """Longest detail kept (a pack with many rejected records lists the first ones and counts the rest)."""
 TOPIC_FIELD_LIMIT = 512
@@ -42,6 +49,22 @@ def _one_line(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, line breaks and other control characters escaped as in JSON (line
     protocol cannot carry a line break anywhere)."""
     return text[:limit].translate(_CONTROL)
+
+
+def device_tags(info: DeviceInfo) -> dict[str, str]:
+    """The registry tags every device point carries (readings and the platform's own device records)."""
+    return {
+        "device": info.device_id,
+        "device_type": info.device_type.value,
+        "district": info.district_id,
+        "facility": info.facility_id,
+        "facility_kind": info.facility_kind.value,
+    }
+
+
+def device_health_point(info: DeviceInfo, *, replica: str, fields: Mapping[str, Value], ts_ms: int) -> str:
+    """One replica's ``device_health`` line for one device (field names as in :mod:`smartcity.health`)."""
+    return encode_point(DEVICE_HEALTH, device_tags(info) | {"replica": replica}, fields, ts_ms)
 
 
 def dead_letter_point(letter: DeadLetter, *, gateway: str, known_device: bool, ts_ms: int) -> str:
