@@ -24,9 +24,9 @@ from pathlib import Path
 
 from bench import profiling
 from bench.gateway_runs import Bench, LatencyResult, OutageResult, RunResult
-from bench.loadgen import Load, bench_city, device_id
-from bench.probes import BrokerCounter
 from smartcity.localservices import InfluxdProcess, MosquittoProcess
+from smartcity.localservices.load import Load, bench_city, device_id
+from smartcity.localservices.probes import BrokerCounter
 
 BRIDGES = ("naive", "gateway", "gateway-x2", "gateway-base")
 MIB = 1024 * 1024

@@ -14,11 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.bridges import GatewayProcess, NaiveBridgeProcess
-from bench.loadgen import COUNT_FIELD, Load, SteadyPublisher, publish_files
-from bench.probes import BrokerCounter, InfluxProbe, RssSampler, cpu_seconds
+from bench.bridges import NaiveBridgeProcess, ProfiledGatewayProcess
 from smartcity.contract.topics import TopicKind, TopicScheme
 from smartcity.localservices import InfluxdProcess, MosquittoProcess
+from smartcity.localservices.gateway import GatewayProcess
+from smartcity.localservices.load import COUNT_FIELD, Load, SteadyPublisher, publish_files
+from smartcity.localservices.probes import BrokerCounter, InfluxProbe, RssSampler, cpu_seconds
 from smartcity.localservices.process import ManagedProcess
 
 Bridge = str
@@ -121,7 +122,7 @@ class Bench:
         if bridge == "gateway-base" and not env:
             raise ValueError("the gateway-base bridge needs --base-tree (a checkout of the commit to compare with)")
         return [
-            GatewayProcess(
+            ProfiledGatewayProcess(
                 self.workdir / run / f"gw{i}",
                 self.gateway_env(f"gw{i}-{run}", scheme, database, qos, bridge) | env,
                 ready_timeout_s=90,

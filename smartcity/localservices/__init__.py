@@ -1,5 +1,6 @@
 """Private instances of the platform's servers (Mosquitto, influxd) on free loopback ports, each with its own
-config and data under a work dir: used by the test fixtures and by commands that run the platform locally."""
+config and data under a work dir, the gateway as a child process, and the probes and load files that the tests and
+benchmarks share: used by the test fixtures, the benchmarks and commands that run the platform locally."""
 
 from smartcity.localservices.influxd import InfluxdProcess
 from smartcity.localservices.mosquitto import MosquittoProcess

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.bridges import GatewayProcess
-from bench.loadgen import bench_city, device_id
-from bench.probes import InfluxProbe
 from smartcity.contract.topics import TopicScheme
 from smartcity.localservices import InfluxdProcess, MosquittoProcess
+from smartcity.localservices.gateway import GatewayProcess
+from smartcity.localservices.load import bench_city, device_id
+from smartcity.localservices.probes import InfluxProbe
 from tests.e2e.gateway_rig import DEVICES, DeadLetterCollector, ExactPublisher, Ledger, Rig
 
 

@@ -16,13 +16,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from bench.bridges import GatewayProcess
-from bench.probes import InfluxProbe
 from smartcity.contract.messages import DeadLetter
 from smartcity.contract.reading import Reading
 from smartcity.contract.topics import TopicKind, TopicScheme
 from smartcity.contract.wire import encode_reading_json
 from smartcity.localservices import InfluxdProcess, MosquittoProcess
+from smartcity.localservices.gateway import GatewayProcess
+from smartcity.localservices.probes import InfluxProbe
 
 DEVICES = 8
 STEP_MS = 10

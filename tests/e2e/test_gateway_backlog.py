@@ -17,9 +17,9 @@ from typing import cast
 import httpx
 import pytest
 
-from bench.loadgen import Load, publish_files
-from bench.probes import RssSampler, rss_bytes
 from smartcity.contract.topics import TopicKind
+from smartcity.localservices.load import Load, publish_files
+from smartcity.localservices.probes import RssSampler, rss_bytes
 from tests.e2e.gateway_rig import STEP_MS, Rig
 
 pytestmark = pytest.mark.slow

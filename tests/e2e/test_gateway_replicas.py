@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.bridges import GatewayProcess
 from smartcity.health import DeviceHealth, ReplicaHealth, read_device_health, read_replica_records
 from smartcity.influx.client import InfluxClient
+from smartcity.localservices.gateway import GatewayProcess
 from smartcity.settings import InfluxSettings
 from tests.e2e.gateway_rig import Rig
 

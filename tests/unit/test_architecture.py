@@ -48,3 +48,10 @@ def test_every_package_is_importable_from_the_installed_distribution() -> None:
         module = importlib.import_module(package)
         assert module.__file__ is not None
         assert Path(module.__file__).resolve().is_relative_to(ROOT)
+
+
+def test_tests_and_shipped_code_never_import_the_benchmarks() -> None:
+    # Benchmarks may use what the core and the tests' own support offer; nothing depends on a benchmark.
+    for package in ("tests", "smartcity", *COMPONENTS):
+        offenders = {path for path, names in _imported_top_levels(package).items() if "bench" in names}
+        assert offenders == set(), package

@@ -1,4 +1,4 @@
-"""Read-only probes for the gateway benchmark and end-to-end tests: points in InfluxDB (InfluxQL with bind
+"""Read-only probes of local services for the benchmarks and end-to-end tests: points in InfluxDB (InfluxQL with bind
 parameters), a broker ``$SYS`` counter, and a process's CPU time and resident memory from ``/proc``."""
 
 from __future__ import annotations

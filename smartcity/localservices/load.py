@@ -1,4 +1,5 @@
-"""Load for the gateway benchmark: ~170-byte JSON readings published by C clients, or at a steady rate.
+"""Preloaded load for the benchmarks and the gateway's end-to-end tests: ~170-byte JSON readings published by C
+clients, or at a steady rate, and the small city they come from.
 
 Fast path: the readings of each device are written to a file, one payload per line, and published by
 ``mosquitto_pub -l`` (libmosquitto, one process per device so each device's sequence numbers arrive in
