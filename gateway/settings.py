@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from smartcity.contract.limits import MAX_PAYLOAD_UNDER_BROKER_LIMIT
 from smartcity.logs import LogFormat, LogLevel
 from smartcity.settings import InfluxSettings, MqttSettings
 
@@ -14,7 +15,12 @@ from smartcity.settings import InfluxSettings, MqttSettings
 class LimitSettings(BaseModel):
     """What the gateway accepts from devices (mapped onto the contract's parse limits)."""
 
-    max_payload_bytes: int = Field(default=65_536, ge=64, description="larger payloads are dead-lettered (oversized)")
+    max_payload_bytes: int = Field(
+        default=65_536,
+        ge=64,
+        le=MAX_PAYLOAD_UNDER_BROKER_LIMIT,
+        description="larger payloads are dead-lettered (oversized); below the broker's packet limit",
+    )
     max_records: int = Field(default=1_024, ge=1, description="most records in one SenML pack")
     max_future_s: int = Field(default=300, ge=0, description="device clock may run this far ahead of ours")
     max_past_s: int = Field(default=31 * 86_400, ge=0, description="oldest accepted device timestamp (backfill)")
