@@ -12,13 +12,16 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
 
 from smartcity.localservices import InfluxdProcess, MosquittoProcess
 from smartcity.settings import InfluxSettings, MqttSettings
+
+if TYPE_CHECKING:
+    from tests.support.filled_city import FilledCity
 
 FORBIDDEN_PORT = 1883
 """The machine's own broker listens here; a test that reaches it would pass or fail for reasons of its own."""
@@ -57,6 +60,15 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxdProcess
     """The session's influxd. Never kill or restart it in a test: use ``influxd_factory`` for that."""
     with InfluxdProcess(tmp_path_factory.mktemp("influxd")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def filled_city(influxd: InfluxdProcess) -> FilledCity:
+    """A generated city with three simulated days of readings in database ``filled_city`` of the session influxd,
+    cached between runs (docs/TESTING.md, "The filled city"). Read only: write into ``influx_settings`` instead."""
+    from tests.support.filled_city import load_filled_city  # imported here: only sessions that use it pay
+
+    return load_filled_city(influxd.url)
 
 
 @pytest.fixture

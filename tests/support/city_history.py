@@ -114,19 +114,24 @@ def _first(devices: list[Device], *preferences: tuple[DeviceType | None, Network
 def plan_imperfections(city: City, spec: HistorySpec) -> tuple[Imperfection, ...]:
     """Which devices carry the flaws and when, relative to :data:`REFERENCE_END_MS` (negative milliseconds).
 
-    Devices are picked by rule (lowest id first), so a smaller test city gets them too: the gap on a broadband
-    air-quality sensor (60 s readings make it stand out), the lateness on a LoRaWAN device, the reset on an
-    energy meter (``energy``) or else a water meter (``water_volume``).
+    Devices are picked by rule (lowest id first, three different devices), so a smaller test city gets them too:
+    the reset on an energy meter (``energy``) or else a water meter (``water_volume``), broadband if there is
+    one; the lateness on a LoRaWAN device, else any narrowband one; the gap on a broadband air-quality sensor
+    (its 60 s readings make it stand out), else any broadband device.
     """
     devices = sorted(city.devices, key=lambda device: device.id)
     broad, narrow = NetworkClass.BROADBAND, NetworkClass.NARROWBAND
-    gap = _first(devices, (DeviceType.AIR_QUALITY, broad), (None, broad), (None, None))
-    lorawan = [d for d in devices if d.radio in (RadioProfile.LORAWAN_SF12, RadioProfile.LORAWAN_SF7)]
-    late = _first(lorawan, (None, narrow)) or _first(devices, (None, narrow))
     meter = _first(devices, (DeviceType.ENERGY_METER, broad), (DeviceType.ENERGY_METER, None))
     meter = meter or _first(devices, (DeviceType.WATER_METER, broad), (DeviceType.WATER_METER, None))
+    others = [device for device in devices if device is not meter]
+    lorawan = [d for d in others if d.radio in (RadioProfile.LORAWAN_SF12, RadioProfile.LORAWAN_SF7)]
+    late = _first(lorawan, (None, narrow)) or _first(others, (None, narrow))
+    others = [device for device in others if device is not late]
+    gap = _first(others, (DeviceType.AIR_QUALITY, broad), (None, broad), (None, None))
     if gap is None or late is None or meter is None:
-        raise ValueError(f"{spec} has no narrowband device or no energy or water meter: pick another size or seed")
+        raise ValueError(
+            f"{spec} lacks a narrowband device, an energy or water meter or a third device: pick another size or seed"
+        )
     gap_start = -spec.days * DAY_MS + 6 * HOUR_MS
     reset_at = -30 * HOUR_MS
     metric = "energy" if meter.type is DeviceType.ENERGY_METER else "water_volume"

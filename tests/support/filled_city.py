@@ -18,12 +18,11 @@ Tests only read this database; a test that writes uses a database of its own (``
 from __future__ import annotations
 
 import asyncio
-import bisect
 import dataclasses
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -110,6 +109,7 @@ def load_filled_city(
     plan = plan_imperfections(city, spec)
     path = cache_path(cache_dir, spec)
     built, build_s = False, 0.0
+    lines: Iterable[str]
     if path.exists():
         lines = read_cache(path)
     else:
@@ -120,11 +120,9 @@ def load_filled_city(
     window_end = -((REFERENCE_END_MS - end_ms) % DAY_MS)
     window_start = window_end - spec.days * DAY_MS
     to_absolute = end_ms - window_end
-    first = bisect.bisect_left(lines, window_start, key=_relative_ms)
-    last = bisect.bisect_left(lines, window_end, key=_relative_ms)
     settings = InfluxSettings(url=influx_url, database=database, timeout_s=60.0)
     counts: Counter[str] = Counter()
-    asyncio.run(_write(settings, _bodies(lines, first, last, to_absolute, counts)))
+    asyncio.run(_write(settings, _bodies(lines, window_start, window_end, to_absolute, counts)))
     start_ms = window_start + to_absolute
     cache = CacheUse(path=path, built=built, build_s=build_s, load_s=time.perf_counter() - started)
     log.info(
@@ -165,18 +163,25 @@ def build_cache(path: Path, city: City, spec: HistorySpec, plan: tuple[Imperfect
     return lines
 
 
-def _relative_ms(line: str) -> int:
-    return int(line[line.rindex(" ") + 1 :])
-
-
-def _bodies(lines: Sequence[str], first: int, last: int, to_absolute: int, counts: Counter[str]) -> Iterator[bytes]:
-    """Request bodies of :data:`CHUNK_LINES` lines with absolute timestamps; counts points per measurement."""
-    for chunk_start in range(first, last, CHUNK_LINES):
-        out = []
-        for line in lines[chunk_start : min(last, chunk_start + CHUNK_LINES)]:
-            cut = line.rindex(" ")
-            out.append(f"{line[:cut]} {int(line[cut + 1 :]) + to_absolute}")
-            counts[line[: line.index(",")]] += 1
+def _bodies(
+    lines: Iterable[str], window_start: int, window_end: int, to_absolute: int, counts: Counter[str]
+) -> Iterator[bytes]:
+    """Request bodies of :data:`CHUNK_LINES` points of the window, timestamps made absolute; counts points per
+    measurement. The lines come in time order, so the first one past the window ends it."""
+    out: list[str] = []
+    for line in lines:
+        cut = line.rindex(" ")
+        relative = int(line[cut + 1 :])
+        if relative < window_start:
+            continue
+        if relative >= window_end:
+            break
+        out.append(f"{line[:cut]} {relative + to_absolute}")
+        counts[line[: line.index(",")]] += 1
+        if len(out) == CHUNK_LINES:
+            yield "\n".join(out).encode()
+            out.clear()
+    if out:
         yield "\n".join(out).encode()
 
 

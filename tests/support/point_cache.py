@@ -17,7 +17,7 @@ import importlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tests.support import city_history
@@ -91,6 +91,7 @@ def write_cache(path: Path, lines: Iterable[str], manifest: dict[str, object]) -
     a JSON manifest beside them (what was built, for a human asking why), and remove other caches in the dir."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".building-", suffix=_SUFFIX)
+    os.fchmod(handle, 0o644)  # mkstemp makes it private; the cache is as readable as the checkout
     try:
         with os.fdopen(handle, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as out:
             batch: list[str] = []
@@ -113,7 +114,8 @@ def write_cache(path: Path, lines: Iterable[str], manifest: dict[str, object]) -
             old.with_suffix(".json").unlink(missing_ok=True)
 
 
-def read_cache(path: Path) -> list[str]:
-    """The cached lines, in their order."""
-    with gzip.open(path, "rb") as cached:
-        return cached.read().decode().splitlines()
+def read_cache(path: Path) -> Iterator[str]:
+    """The cached lines in their order, streamed (the loader writes the first chunks while the rest is read)."""
+    with gzip.open(path, "rt", encoding="utf-8", newline="\n") as cached:
+        for line in cached:
+            yield line[:-1]
