@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -38,6 +40,10 @@ def _settings(env_file: Path | None) -> ApiSettings:
         raise typer.Exit(2) from None
 
 
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 @api_app.callback()
 def _api(ctx: typer.Context, env_file: EnvFile = None) -> None:
     """Serve the planning API until SIGTERM/SIGINT (see docs/API.md)."""
@@ -62,6 +68,10 @@ def _api(ctx: typer.Context, env_file: EnvFile = None) -> None:
     except CityFileError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for the handler it found: with
+    # this one the process exits 0 after a clean shutdown (and at once if the signal comes before uvicorn started).
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_cleanly)
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on")
     except StateError as exc:

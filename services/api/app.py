@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from services.api.cache import HealthSnapshot, LatestCache, Refresher
 from services.api.catalogue import CityIndex
-from services.api.deps import ApiState, KeyRing
+from services.api.deps import ApiState, KeyRing, reject_unknown_query
 from services.api.observability import ApiMetrics, MetricsMiddleware
 from services.api.problems import PROBLEM_JSON, install_problem_handlers
 from services.api.ratelimit import RateLimiter
@@ -89,6 +89,7 @@ def create_app(settings: ApiSettings, *, key_store: KeyStore | None = None) -> F
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     install_problem_handlers(app, retry_after_s=settings.retry_after_s)
@@ -117,6 +118,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
     for path in document["paths"].values():
         for operation in path.values():
+            if "catalogue" in operation.get("tags", ()) and operation.get("security"):
+                operation["security"] = [{}, *operation["security"]]  # a key is optional: without one, public
             for status, answer in operation.get("responses", {}).items():
                 if status.isdigit() and int(status) >= 400:
                     answer["content"] = {PROBLEM_JSON: problem}

@@ -7,18 +7,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.api.cache import HealthSnapshot, LatestCache, Refresher
 from services.api.catalogue import CityIndex
 from services.api.keys import KeyRecord, Role, key_id_of, matches
 from services.api.observability import ApiMetrics
-from services.api.problems import ApiProblem, not_found
+from services.api.problems import ApiProblem, InvalidParam, not_found
 from services.api.ratelimit import RateLimiter, retry_after
 from services.api.settings import ApiSettings
 from services.api.state import KeyStore
@@ -136,6 +138,37 @@ async def _caller(
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]
+
+
+def _query_names(dependant: Dependant) -> Iterator[str]:
+    yield from (param.alias for param in dependant.query_params)
+    for sub in dependant.dependencies:
+        yield from _query_names(sub)
+
+
+def _known_query(route: APIRoute) -> frozenset[str]:
+    # A walk over a handful of dependencies: microseconds, so not cached (routes are not hashable).
+    return frozenset(_query_names(route.dependant))
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """422 for a query parameter the route does not take: ``?districts=north`` is a typo that would otherwise
+    silently answer for the whole city."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = _known_query(route)
+    unknown = sorted({name for name in request.query_params if name not in known})
+    if unknown:
+        allowed = ", ".join(sorted(known)) or "none"
+        raise ApiProblem(
+            422,
+            "invalid-parameters",
+            f"unknown query parameter {unknown[0][:80]!r} (this route takes: {allowed})",
+            invalid_params=[
+                InvalidParam(name=f"query.{name[:80]}", reason="not a parameter of this route") for name in unknown[:20]
+            ],
+        )
 
 
 def require(role: Role) -> Callable[..., Coroutine[Any, Any, Caller]]:

@@ -129,7 +129,7 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    kinds = {404: "no-such-route", 405: "method-not-allowed"}
+    kinds = {400: "bad-request", 404: "no-such-route", 405: "method-not-allowed"}
     detail = exc.detail if exc.status_code not in kinds else f"{request.method} {request.url.path}: {exc.detail}"
     return problem_response(
         request, exc.status_code, kinds.get(exc.status_code, "http-error"), str(detail), headers=exc.headers

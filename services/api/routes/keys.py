@@ -41,7 +41,7 @@ def router() -> APIRouter:
         """Every key (never the key itself: only its id), oldest first."""
         return JSONResponse([key_item(record) for record in state.keys.store.list()])
 
-    @api.post("", response_model=NewKeyOut, status_code=201, responses=problem_responses(422))
+    @api.post("", response_model=NewKeyOut, status_code=201, responses=problem_responses(400, 422))
     async def create_key(state: StateDep, caller: Admin, body: KeyIn) -> JSONResponse:
         """A new key. The answer holds the key itself: it is shown this once and never again."""
         unknown = sorted(set(body.districts) - set(state.index.districts))
