@@ -24,8 +24,6 @@ from tests.support.city_history import (
     HOUR_MS,
     HistorySpec,
     ImperfectionKind,
-    build_city,
-    plan_imperfections,
 )
 from tests.support.filled_city import FilledCity, build_cache, load_filled_city
 from tests.support.point_cache import cache_key, cache_path
@@ -197,9 +195,8 @@ def test_a_warm_load_reads_the_cache_without_rebuilding(small_cold: FilledCity) 
 
 
 def test_two_builds_give_identical_bytes(small_cold: FilledCity, tmp_path: Path) -> None:
-    city = build_city(SMALL)
     again = cache_path(tmp_path, SMALL)
-    lines = build_cache(again, city, SMALL, plan_imperfections(city, SMALL))
+    lines = build_cache(again, SMALL)
     assert len(lines) > 10_000
     assert again.name == small_cold.cache.path.name
     assert again.read_bytes() == small_cold.cache.path.read_bytes()

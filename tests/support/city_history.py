@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from devices.clock import SimClock
@@ -176,11 +176,13 @@ class _Track:
     reset_base: float = 0.0
 
 
-def _tracks(city: City, spec: HistorySpec, run: RunContext, imperfections: tuple[Imperfection, ...]) -> list[_Track]:
+def _tracks(
+    devices: Sequence[Device], spec: HistorySpec, run: RunContext, imperfections: tuple[Imperfection, ...]
+) -> list[_Track]:
     model = run.model
     flaws = {flaw.device_id: flaw for flaw in imperfections}
     tracks = []
-    for device in city.devices:
+    for device in devices:
         track = _Track(DeviceCore(model.context(device), run, NO_FAULTS.for_device(spec.seed, device.id, None)))
         if device.network is NetworkClass.NARROWBAND and device.radio is not None:
             # as devices.narrowband.NarrowbandDevice does: never more often than the duty cycle allows
@@ -197,8 +199,17 @@ def _tracks(city: City, spec: HistorySpec, run: RunContext, imperfections: tuple
     return tracks
 
 
-def history_lines(city: City, spec: HistorySpec, imperfections: tuple[Imperfection, ...]) -> Iterator[str]:
-    """Every point of the history in time order (ties by device order), timestamps relative to the reference end.
+def history_part(spec: HistorySpec, part: int, parts: int) -> list[str]:
+    """The lines of every ``parts``-th device from ``part`` on: one worker process's share of the history."""
+    city = build_city(spec)
+    return list(history_lines(city, spec, plan_imperfections(city, spec), part=part, parts=parts))
+
+
+def history_lines(
+    city: City, spec: HistorySpec, imperfections: tuple[Imperfection, ...], *, part: int = 0, parts: int = 1
+) -> Iterator[str]:
+    """The points of the history (of the devices ``city.devices[part::parts]``) in time order, ties by device
+    order, timestamps relative to the reference end.
 
     Devices take turns by due time like the simulator's scheduler, so the district weather the signal model
     caches per minute is computed once per district and minute, not once per reading.
@@ -207,7 +218,7 @@ def history_lines(city: City, spec: HistorySpec, imperfections: tuple[Imperfecti
     clock = SimClock(start_ms=REFERENCE_END_MS, backfill_s=spec.span_ms / 1000)
     run = RunContext(scheme=TopicScheme("city"), clock=clock, model=model, stats=RunStats())
     encoder = LineEncoder(DeviceDirectory.from_city(city))
-    tracks = _tracks(city, spec, run, imperfections)
+    tracks = _tracks(city.devices[part::parts], spec, run, imperfections)
     heap = [(track.core.next_ms, index) for index, track in enumerate(tracks)]
     heapq.heapify(heap)
     while heap:

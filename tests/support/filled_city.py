@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import heapq
 import logging
+import multiprocessing
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -38,7 +41,7 @@ from tests.support.city_history import (
     Imperfection,
     ImperfectionKind,
     build_city,
-    history_lines,
+    history_part,
     plan_imperfections,
 )
 from tests.support.point_cache import CACHE_DIR, cache_key, cache_path, read_cache, source_files, write_cache
@@ -50,6 +53,8 @@ CHUNK_LINES = 5_000
 """Lines per ``/write`` request."""
 WRITES_IN_FLIGHT = 2
 """Requests at once: the next chunk is prepared while InfluxDB stores the previous ones."""
+BUILD_WORKERS = 2
+"""Processes that simulate the history: fixed, not the machine's core count, so the merged order never changes."""
 DEFAULT_SPEC = HistorySpec()
 
 
@@ -113,7 +118,7 @@ def load_filled_city(
     if path.exists():
         lines = read_cache(path)
     else:
-        lines = build_cache(path, city, spec, plan)
+        lines = build_cache(path, spec)
         built, build_s = True, time.perf_counter() - started
     end_ms = (time.time_ns() // 1_000_000 if now_ms is None else now_ms) // HOUR_MS * HOUR_MS
     # The window of the cached history that ends at the same hour of day as end_ms; moved by whole days.
@@ -144,11 +149,18 @@ def load_filled_city(
     )
 
 
-def build_cache(path: Path, city: City, spec: HistorySpec, plan: tuple[Imperfection, ...]) -> list[str]:
+def build_cache(path: Path, spec: HistorySpec) -> list[str]:
     """Simulate the history and store it at ``path``; returns its lines. A cache that cannot be written (a
-    read-only checkout) is logged and skipped: the data set is still loaded."""
+    read-only checkout) is logged and skipped: the data set is still loaded.
+
+    :data:`BUILD_WORKERS` processes (spawned: no fork of a process with threads) each simulate a share of the
+    devices; their time-ordered lines are merged, ties in worker order, so the bytes never depend on timing.
+    """
     started = time.perf_counter()
-    lines = list(history_lines(city, spec, plan))  # in time order, as the loader's bisection needs
+    with ProcessPoolExecutor(BUILD_WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
+        shares = [pool.submit(history_part, spec, part, BUILD_WORKERS) for part in range(BUILD_WORKERS)]
+        parts = [share.result() for share in shares]
+    lines = list(heapq.merge(*parts, key=_relative_ms))  # in time order, as the loader's window needs
     manifest: dict[str, object] = {
         "key": cache_key(spec),
         "spec": repr(spec),
@@ -161,6 +173,10 @@ def build_cache(path: Path, city: City, spec: HistorySpec, plan: tuple[Imperfect
     except OSError as exc:
         log.warning("filled city: cannot write the cache %s (%s); it will be built again next time", path, exc)
     return lines
+
+
+def _relative_ms(line: str) -> int:
+    return int(line[line.rindex(" ") + 1 :])
 
 
 def _bodies(
