@@ -8,10 +8,11 @@ from pydantic_settings import BaseSettings
 
 from devices.settings import SimulatorSettings
 from gateway.settings import GatewaySettings
+from services.api.settings import ApiSettings
 from smartcity.configdoc import render
 from smartcity.up import UpSettings
 
-SETTINGS: list[type[BaseSettings]] = [UpSettings, GatewaySettings, SimulatorSettings]
+SETTINGS: list[type[BaseSettings]] = [UpSettings, GatewaySettings, SimulatorSettings, ApiSettings]
 DOC = Path(__file__).resolve().parents[1] / "docs" / "CONFIGURATION.md"
 
 

@@ -4,6 +4,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
+import msgspec
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
@@ -26,6 +27,7 @@ from services.api.settings import ApiSettings
 from smartcity.contract.metrics import METRICS, MetricSpec
 
 SENML_JSON = "application/senml+json"
+_JSON = msgspec.json.Encoder()
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
@@ -184,6 +186,7 @@ def router(settings: ApiSettings) -> APIRouter:
             "end": iso(end_ms),
             "points": to_json(points),
         }
-        return JSONResponse(body)
+        # msgspec encodes a 10,000-point answer several times faster than the standard library
+        return Response(_JSON.encode(body), media_type="application/json")
 
     return api
