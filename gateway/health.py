@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from gateway.sequence import SequenceTracker
 from smartcity.backoff import Backoff
@@ -59,6 +60,17 @@ class _Device:
     def clock_offset(self) -> int | None:
         best = max(self.clock_current, self.clock_previous)
         return None if best == _NO_SAMPLE else best
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSnapshot:
+    """One device's health as this replica sees it (``last_seq`` -1: no numbered reading yet)."""
+
+    last_seq: int
+    gaps: int
+    duplicates: int
+    online: bool | None
+    last_seen_ms: int
 
 
 class DeviceHealth:
@@ -112,19 +124,19 @@ class DeviceHealth:
         if online:
             state.last_seen_ms = max(state.last_seen_ms, now_ms)
 
-    def snapshot(self, device_id: str) -> dict[str, int | bool | None] | None:
+    def snapshot(self, device_id: str) -> HealthSnapshot | None:
         """The state of one device (for tests and debugging)."""
         state = self._devices.get(device_id)
         if state is None:
             return None
         tracker = state.seq
-        return {
-            "last_seq": tracker.last_seq if tracker else -1,
-            "gaps": tracker.gaps if tracker else 0,
-            "duplicates": tracker.duplicates if tracker else 0,
-            "online": state.online,
-            "last_seen_ms": state.last_seen_ms,
-        }
+        return HealthSnapshot(
+            last_seq=tracker.last_seq if tracker else -1,
+            gaps=tracker.gaps if tracker else 0,
+            duplicates=tracker.duplicates if tracker else 0,
+            online=state.online,
+            last_seen_ms=state.last_seen_ms,
+        )
 
     def tracker(self, device_id: str) -> SequenceTracker | None:
         """The sequence accounting of one device (for tests and debugging)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from gateway.health import DeviceHealth
+from gateway.health import DeviceHealth, HealthSnapshot
 from smartcity.city.directory import DeviceDirectory
 from smartcity.health import read_device_health
 from smartcity.influx.client import InfluxClient
@@ -41,16 +41,18 @@ async def test_a_restarted_replica_reloads_its_state_and_credits_late_arrivals(
         tracker = after.tracker("aq-1")
         assert tracker is not None
         assert tracker.ranges == [(0, 9), (20, 29)]
-        assert after.snapshot("aq-1") == {
-            "last_seq": 29,
-            "gaps": 10,
-            "duplicates": 1,
-            "online": True,
-            "last_seen_ms": now,
-        }
+        assert after.snapshot("aq-1") == HealthSnapshot(
+            last_seq=29,
+            gaps=10,
+            duplicates=1,
+            online=True,
+            last_seen_ms=now,
+        )
         for seq in range(10, 20):  # the rest of a backlog, after the restart
             after.observe("aq-1", seq, now - 60_000 + seq, now + 5000)
-        assert after.snapshot("aq-1")["gaps"] == 0  # type: ignore[index]
+        snapshot = after.snapshot("aq-1")
+        assert snapshot is not None
+        assert snapshot.gaps == 0
         assert after.clock_offset("aq-1") is not None
 
 
@@ -67,13 +69,13 @@ async def test_readings_taken_before_the_reload_finished_are_combined_with_it(
         for seq in (98, 99, 100, 101):  # redelivered at start-up, then new ones
             after.observe("aq-1", seq, now - 10_000 + seq, now + 1)
         await after.restore(influx, replica="gw-a")
-        assert after.snapshot("aq-1") == {
-            "last_seq": 101,
-            "gaps": 0,
-            "duplicates": 2,
-            "online": None,
-            "last_seen_ms": now + 1,
-        }
+        assert after.snapshot("aq-1") == HealthSnapshot(
+            last_seq=101,
+            gaps=0,
+            duplicates=2,
+            online=None,
+            last_seen_ms=now + 1,
+        )
         assert len(list(after.lines(now + 2))) == 1  # written again: it changed since the stored point
 
 

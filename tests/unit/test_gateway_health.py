@@ -1,4 +1,4 @@
-from gateway.health import DeviceHealth
+from gateway.health import DeviceHealth, HealthSnapshot
 from smartcity.city.directory import DeviceDirectory
 from smartcity.health import CLOCK_WINDOW_MS
 from tests.gateway_city import small_city
@@ -14,13 +14,13 @@ def test_in_order_readings_have_no_gaps_or_duplicates() -> None:
     health = _health()
     for seq in range(10):
         assert health.observe("aq-1", seq, 1000 + seq, 5000) == (False, 0)
-    assert health.snapshot("aq-1") == {
-        "last_seq": 9,
-        "gaps": 0,
-        "duplicates": 0,
-        "online": None,
-        "last_seen_ms": 5000,
-    }
+    assert health.snapshot("aq-1") == HealthSnapshot(
+        last_seq=9,
+        gaps=0,
+        duplicates=0,
+        online=None,
+        last_seen_ms=5000,
+    )
 
 
 def test_a_late_arrival_far_behind_still_fills_its_gap() -> None:
@@ -29,7 +29,9 @@ def test_a_late_arrival_far_behind_still_fills_its_gap() -> None:
     assert health.observe("aq-1", 500, 1500, 0) == (False, 499)
     for seq in range(1, 500):
         health.observe("aq-1", seq, 1000 + seq, 0)
-    assert health.snapshot("aq-1")["gaps"] == 0  # type: ignore[index]
+    snapshot = health.snapshot("aq-1")
+    assert snapshot is not None
+    assert snapshot.gaps == 0
 
 
 def test_lines_carry_registry_tags_the_replica_and_only_changed_devices() -> None:

@@ -2,6 +2,7 @@ import asyncio
 import json
 import time
 
+from gateway.health import HealthSnapshot
 from smartcity.contract.topics import TopicKind
 from tests.gateway_harness import build, reading, topic
 
@@ -81,13 +82,13 @@ async def test_status_and_birth_update_device_health() -> None:
     parts = build()
     status = json.dumps({"state": "offline", "ts_ms": 1, "reason": "will"}).encode()
     parts.intake.on_message(topic("noise-1", TopicKind.STATUS), status, 1, 1)
-    assert parts.health.snapshot("noise-1") == {
-        "last_seq": -1,
-        "gaps": 0,
-        "duplicates": 0,
-        "online": False,
-        "last_seen_ms": 0,
-    }
+    assert parts.health.snapshot("noise-1") == HealthSnapshot(
+        last_seq=-1,
+        gaps=0,
+        duplicates=0,
+        online=False,
+        last_seen_ms=0,
+    )
     parts.intake.on_message(topic("noise-1", TopicKind.STATUS), b"not json", 1, 2)
     parts.intake.seal()
     assert json.loads(parts.broker.published[0][1])["reason"] == "malformed-json"
