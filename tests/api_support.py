@@ -8,6 +8,7 @@ facility can be assigned to a district yet lie outside its polygon. Readings are
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from ipaddress import IPv6Address, IPv6Network
@@ -131,6 +132,10 @@ def write_readings(influx: InfluxSettings, readings: Iterable[Reading]) -> None:
     assert response.status_code == 204, response.text
 
 
-def influxql(influx: InfluxSettings, statement: str) -> httpx.Response:
+def influxql(influx: InfluxSettings, statement: str, params: dict[str, str | int] | None = None) -> httpx.Response:
+    """Plain InfluxQL (values as bind parameters), to check what the API answers against the store itself."""
+    data = {"q": statement, "db": influx.database, "epoch": "ms"}
+    if params:
+        data["params"] = json.dumps(params)
     with httpx.Client(base_url=influx.url, trust_env=False, timeout=30.0) as client:
-        return client.post("/query", data={"q": statement, "db": influx.database, "epoch": "ms"})
+        return client.post("/query", data=data)

@@ -8,8 +8,8 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -20,11 +20,9 @@ from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 
 from services.api.keys import Role
-from smartcity.contract.reading import Reading
-from smartcity.localservices import InfluxdProcess
-from smartcity.settings import InfluxSettings
-from tests.api_support import api_settings, create_key, influxql, write_readings
-from tests.integration.test_api_readings import N1, N2
+from smartcity.city.model import DeviceType
+from tests.api_support import api_settings, create_key, influxql
+from tests.support.filled_city import FilledCity
 
 
 def _free_port() -> int:
@@ -37,16 +35,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(influxd: InfluxdProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """The API as its own process on a free port: (base URL, admin key)."""
+def served(filled_city: FilledCity, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The API as its own process on a free port over the suite's filled city: (base URL, admin key). The API
+    only reads InfluxDB (keys live in its own SQLite file), so the shared data set stays as it was."""
     tmp = tmp_path_factory.mktemp("api")
-    influx = InfluxSettings(url=influxd.url, database=f"test_{uuid.uuid4().hex[:12]}")
-    influxql(influx, f'CREATE DATABASE "{influx.database}"')
-    now = int(time.time() * 1000)
-    write_readings(influx, [Reading("aq-n1", i, ts, {"pm25": v}) for i, (ts, v) in enumerate(N1)])
-    write_readings(influx, [Reading("aq-n2", i, ts, {"pm25": v}) for i, (ts, v) in enumerate(N2)])
-    write_readings(influx, [Reading("light-n1", 1, now - 5000, {"lamp_on": True, "dim_level": 70})])
-    config = api_settings(tmp, influx)
+    influx = filled_city.influx
+    config = api_settings(tmp, influx, city_file=tmp / "filled-city.json")
+    config.city_file.write_text(filled_city.city.model_dump_json(), encoding="utf-8")
     key = create_key(config, Role.ADMIN)
     port = _free_port()
     env = {name: value for name, value in os.environ.items() if not name.startswith("SMARTCITY_")}
@@ -82,7 +77,6 @@ def served(influxd: InfluxdProcess, tmp_path_factory: pytest.TempPathFactory) ->
             assert process.wait(timeout=15) == 0, "the API must exit 0 on SIGTERM"
         finally:
             log.close()
-            influxql(influx, f'DROP DATABASE "{influx.database}"')
         assert "Traceback" not in (tmp / "api.log").read_text()
 
 
@@ -116,20 +110,27 @@ def test_every_operation_keeps_to_its_schema(served: tuple[str, str], mode: Gene
         check()
 
 
-def test_the_process_serves_the_catalogue_and_metrics(served: tuple[str, str]) -> None:
+def test_the_process_serves_the_filled_city(served: tuple[str, str], filled_city: FilledCity) -> None:
     base, key = served
-    assert httpx.get(f"{base}/v1/districts").json()["items"][0]["id"] == "north"
-    history = httpx.get(
-        f"{base}/v1/history",
-        params={
-            "device": "aq-n1",
-            "metric": "pm25",
-            "start": N1[0][0] / 1000,
-            "end": N1[-1][0] / 1000 + 1,
-            "resolution": "raw",
-        },
-        headers={"Authorization": f"Bearer {key}"},
-    )
-    assert [p["value"] for p in history.json()["points"]] == [v for _ts, v in N1]
+    headers = {"Authorization": f"Bearer {key}"}
+    districts = httpx.get(f"{base}/v1/districts", params={"limit": 100}).json()["items"]
+    assert [d["id"] for d in districts] == [d.id for d in filled_city.city.districts]
+    device = next(d for d in filled_city.city.devices if d.type is DeviceType.AIR_QUALITY)
+    start_ms = filled_city.end_ms - 3 * 3_600_000
+    params: dict[str, str | float] = {"device": device.id, "metric": "pm25", "resolution": "raw"}
+    params |= {"start": start_ms / 1000, "end": filled_city.end_ms / 1000}
+    history = httpx.get(f"{base}/v1/history", params=params, headers=headers)
+    direct = influxql(
+        filled_city.influx,
+        'SELECT "pm25" FROM "air_quality" WHERE "device" = $device AND time >= $start AND time < $end',
+        {"device": device.id, "start": start_ms * 1_000_000, "end": filled_city.end_ms * 1_000_000},
+    ).json()["results"][0]["series"][0]["values"]
+    assert [[round(_ms(p["time"])), p["value"]] for p in history.json()["points"]] == direct
+    latest = httpx.get(f"{base}/v1/latest", params={"device": device.id, "metric": "pm25"}, headers=headers)
+    assert latest.json()["items"][0]["value"] == direct[-1][1]
     metrics = httpx.get(f"{base}/metrics").text
     assert 'smartcity_api_requests_total{method="GET",route="/v1/districts",status="200"}' in metrics
+
+
+def _ms(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000
