@@ -21,6 +21,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from gateway.errors import BrokerError
 from gateway.receive_path import FastClient, MessageSink
 from smartcity.settings import MqttSettings
 
@@ -33,10 +34,6 @@ _PACKETS_PER_WAKEUP = 2_000
 HOLD_LIMIT_BYTES = 64 * 1024 * 1024
 """Most payload bytes held while paused before the socket itself stops being read. QoS 1 deliveries are bounded
 well below it by the Receive Maximum (65,535 messages); only a QoS 0 flood reaches it."""
-
-
-class BrokerError(ConnectionError):
-    """The broker refused us, or the connection failed or was lost."""
 
 
 class BrokerSession:

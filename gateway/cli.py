@@ -19,9 +19,9 @@ def _gateway(
     ] = None,
 ) -> None:
     """Run the MQTT -> InfluxDB ingest gateway until SIGTERM/SIGINT (see docs/GATEWAY.md)."""
+    from gateway.errors import SpoolBusy, SpoolError
     from gateway.service import run
     from gateway.settings import GatewaySettings
-    from gateway.spool import SpoolBusy, SpoolError
     from smartcity.city.load import CityFileError
     from smartcity.envsettings import SettingsError, load_settings
     from smartcity.logs import configure_logging

@@ -23,9 +23,10 @@ from typing import Protocol
 from gateway.anchors import AnchorStore
 from gateway.batching import AckLedger, Batch
 from gateway.deadletter import DeadLetters
+from gateway.errors import SpoolError
 from gateway.health import DeviceHealth
 from gateway.metrics import GatewayMetrics
-from gateway.spool import Spool, SpooledBatch, SpoolError
+from gateway.spool import Spool, SpooledBatch
 from gateway.writer import BatchWriter, StoreDown, StoreRejection
 from smartcity.backoff import Backoff
 from smartcity.contract.reading import Rejection, RejectReason

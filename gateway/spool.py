@@ -23,6 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.errors import SpoolBusy, SpoolError
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -31,21 +33,6 @@ CREATE TABLE IF NOT EXISTS batches (
     topics BLOB NOT NULL
 )
 """
-
-
-class SpoolError(RuntimeError):
-    """The spool could not do what was asked (disk full, I/O error, read-only file system) and is unchanged: an
-    append stored nothing (so nothing may be acknowledged for that batch), a remove kept the batch (it is replayed
-    again, harmlessly). Retry later; :attr:`full` tells a full disk from other trouble."""
-
-    def __init__(self, message: str, *, full: bool = False) -> None:
-        super().__init__(message)
-        self.full = full
-        """True when SQLite said the disk (or the database's size limit) is full (``SQLITE_FULL``)."""
-
-
-class SpoolBusy(RuntimeError):
-    """Another gateway process holds this spool directory (each replica needs its own)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
+from gateway.errors import StoreDown
 from gateway.metrics import GatewayMetrics
 from gateway.refusals import Part, StoreRejection, settle
 from smartcity.backoff import Backoff
@@ -40,11 +41,6 @@ class PointStore(Protocol):
     async def write(self, body: bytes) -> None:
         """Write line protocol (ms precision); raise :mod:`smartcity.influx.errors` exceptions."""
         ...
-
-
-class StoreDown(Exception):
-    """The store kept failing for the whole retry window (unavailable, credentials refused, a 2xx that is not 204):
-    spool the batch. Never raised for points the store refused for good (those are :class:`StoreRejection`)."""
 
 
 def encode_body(lines: Sequence[str]) -> bytes:

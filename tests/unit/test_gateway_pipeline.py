@@ -3,12 +3,14 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import cast
 
 from prometheus_client import generate_latest
 
+from gateway.errors import SpoolError
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline import Pipeline
-from gateway.spool import Spool, SpoolError
+from gateway.spool import Spool
 from gateway.writer import BatchWriter
 from smartcity.backoff import Backoff
 from smartcity.influx.errors import InfluxError, InfluxRejected, InfluxUnavailable
@@ -42,7 +44,8 @@ async def running(
 ) -> AsyncIterator[tuple[Parts, Pipeline]]:
     holder: list[Pipeline] = []
     parts = build(batch_size=batch_size, batch_ms=10, on_sealed=lambda batch: holder[0].submit(batch))
-    async with FlakySpool(tmp_path) as spool:
+    async with FlakySpool(tmp_path) as opened:
+        spool = cast(FlakySpool, opened)
         spool.failures = spool_failures
 
         def writer(retry_s: float) -> BatchWriter:

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.spool import Spool, SpoolBusy, SpoolError
+from gateway.errors import SpoolBusy, SpoolError
+from gateway.spool import Spool
 
 
 async def test_batches_come_back_oldest_first_and_survive_a_reopen(tmp_path: Path) -> None:
