@@ -18,8 +18,10 @@ Tests only read this database; a test that writes uses a database of its own (``
 from __future__ import annotations
 
 import asyncio
+import bisect
 import dataclasses
 import heapq
+import itertools
 import logging
 import multiprocessing
 import time
@@ -114,11 +116,11 @@ def load_filled_city(
     plan = plan_imperfections(city, spec)
     path = cache_path(cache_dir, spec)
     built, build_s = False, 0.0
-    lines: Iterable[str]
+    blocks: Iterable[list[str]]
     if path.exists():
-        lines = read_cache(path)
+        blocks = read_cache(path)
     else:
-        lines = build_cache(path, spec)
+        blocks = [build_cache(path, spec)]
         built, build_s = True, time.perf_counter() - started
     end_ms = (time.time_ns() // 1_000_000 if now_ms is None else now_ms) // HOUR_MS * HOUR_MS
     # The window of the cached history that ends at the same hour of day as end_ms; moved by whole days.
@@ -127,7 +129,7 @@ def load_filled_city(
     to_absolute = end_ms - window_end
     settings = InfluxSettings(url=influx_url, database=database, timeout_s=60.0)
     counts: Counter[str] = Counter()
-    asyncio.run(_write(settings, _bodies(lines, window_start, window_end, to_absolute, counts)))
+    asyncio.run(_write(settings, _bodies(blocks, window_start, window_end, to_absolute, counts)))
     start_ms = window_start + to_absolute
     cache = CacheUse(path=path, built=built, build_s=build_s, load_s=time.perf_counter() - started)
     log.info(
@@ -180,25 +182,26 @@ def _relative_ms(line: str) -> int:
 
 
 def _bodies(
-    lines: Iterable[str], window_start: int, window_end: int, to_absolute: int, counts: Counter[str]
+    blocks: Iterable[list[str]], window_start: int, window_end: int, to_absolute: int, counts: Counter[str]
 ) -> Iterator[bytes]:
-    """Request bodies of :data:`CHUNK_LINES` points of the window, timestamps made absolute; counts points per
-    measurement. The lines come in time order, so the first one past the window ends it."""
-    out: list[str] = []
-    for line in lines:
-        cut = line.rindex(" ")
-        relative = int(line[cut + 1 :])
-        if relative < window_start:
+    """Request bodies of at most :data:`CHUNK_LINES` points of the window, timestamps made absolute; counts
+    points per measurement. Lines come in time order, so each block's part of the window is found by bisection,
+    and the per-line work is one ``rpartition`` and one addition (this is most of a warm load's CPU)."""
+    for lines in blocks:
+        if not lines or _relative_ms(lines[-1]) < window_start:
             continue
-        if relative >= window_end:
-            break
-        out.append(f"{line[:cut]} {relative + to_absolute}")
-        counts[line[: line.index(",")]] += 1
-        if len(out) == CHUNK_LINES:
-            yield "\n".join(out).encode()
-            out.clear()
-    if out:
-        yield "\n".join(out).encode()
+        first = bisect.bisect_left(lines, window_start, key=_relative_ms)
+        last = bisect.bisect_left(lines, window_end, key=_relative_ms)
+        for start in range(first, last, CHUNK_LINES):
+            chunk = lines[start : min(last, start + CHUNK_LINES)]
+            body = "\n".join([f"{head} {int(ms) + to_absolute}" for head, _, ms in map(str.rpartition, chunk, _SPACES)])
+            counts.update([measurement for measurement, _, _ in map(str.partition, chunk, _COMMAS)])
+            yield body.encode()
+        if last < len(lines):
+            return
+
+
+_SPACES, _COMMAS = itertools.repeat(" "), itertools.repeat(",")
 
 
 async def _write(settings: InfluxSettings, bodies: Iterator[bytes]) -> None:

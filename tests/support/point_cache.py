@@ -52,6 +52,7 @@ SHAPING_MODULES = (
 """Modules whose code decides a byte of the cache: the generator, the signal model and the simulator pieces the
 history reuses, the SenML encoder (narrowband payload budgets), the line-protocol encoder, and this package."""
 _SUFFIX = ".lp.gz"
+_BLOCK_BYTES = 4 << 20
 
 
 def cache_key(spec: city_history.HistorySpec) -> str:
@@ -114,8 +115,15 @@ def write_cache(path: Path, lines: Iterable[str], manifest: dict[str, object]) -
             old.with_suffix(".json").unlink(missing_ok=True)
 
 
-def read_cache(path: Path) -> Iterator[str]:
-    """The cached lines in their order, streamed (the loader writes the first chunks while the rest is read)."""
-    with gzip.open(path, "rt", encoding="utf-8", newline="\n") as cached:
-        for line in cached:
-            yield line[:-1]
+def read_cache(path: Path) -> Iterator[list[str]]:
+    """The cached lines in their order, in blocks of a few MB (the loader writes the first chunks while the
+    rest is still being decompressed, and never holds the whole file in memory)."""
+    rest = b""
+    with gzip.open(path, "rb") as cached:
+        while block := cached.read(_BLOCK_BYTES):
+            data = rest + block
+            cut = data.rfind(b"\n") + 1  # a newline is always a character boundary in UTF-8
+            rest = data[cut:]
+            yield data[:cut].decode().splitlines()
+    if rest:
+        yield [rest.decode()]
