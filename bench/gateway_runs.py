@@ -7,6 +7,7 @@ measured: the points in InfluxDB against what was published, and the broker's dr
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -131,6 +132,20 @@ class Bench:
             for i in range(replicas)
         ]
 
+    def _city_file_for(self, bridge: Bridge) -> Path:
+        """The city file; an earlier commit's gateway gets it in schema version 1 (what every commit reads)."""
+        if bridge != "gateway-base":
+            return self.city_file
+        v1 = self.city_file.with_name("city-v1.json")
+        if not v1.exists():
+            city = json.loads(self.city_file.read_text())
+            for key in ("timezone", "departments"):
+                city.pop(key, None)
+            for facility in city["facilities"]:
+                facility.pop("floor_area_m2", None)
+            v1.write_text(json.dumps(city | {"schema_version": 1}))
+        return v1
+
     def gateway_env(
         self, client_id: str, scheme: TopicScheme, database: str, qos: int, bridge: Bridge
     ) -> dict[str, str]:
@@ -141,7 +156,7 @@ class Bench:
             "SMARTCITY_GATEWAY_MQTT__TOPIC_ROOT": scheme.root,
             "SMARTCITY_GATEWAY_INFLUX__URL": self.influxd.url,
             "SMARTCITY_GATEWAY_INFLUX__DATABASE": database,
-            "SMARTCITY_GATEWAY_CITY_FILE": str(self.city_file),
+            "SMARTCITY_GATEWAY_CITY_FILE": str(self._city_file_for(bridge)),
             "SMARTCITY_GATEWAY_QOS": str(qos),
             "SMARTCITY_GATEWAY_LOG_LEVEL": "WARNING",
         }
