@@ -62,7 +62,10 @@ class HistorySpec:
 
     def __post_init__(self) -> None:
         if self.days < 2:
-            raise ValueError(f"a history needs at least 2 days (its imperfections lie in day 2), got {self.days}")
+            raise ValueError(
+                f"a history needs at least 2 days (its imperfections lie where every loaded window overlaps), "
+                f"got {self.days}"
+            )
         if self.devices < 1 or self.districts < 1:
             raise ValueError(f"devices and districts must be positive, got {self.devices} and {self.districts}")
 
