@@ -33,7 +33,9 @@ from devices.link import (
     record_puback,
     send_fault_copies,
 )
-from devices.session import ConnectRefused, MqttSession, SessionError, SessionOptions
+from devices.session import MqttSession
+from devices.session_errors import ConnectRefused, SessionError
+from devices.session_options import SessionOptions
 from devices.signals import DeviceContext
 from smartcity.backoff import backoff_delay
 from smartcity.contract.messages import Birth, CommandAck, DeviceState, Status

@@ -21,7 +21,9 @@ import msgspec
 from devices import mqtt5
 from devices.commands import decode_command, encode_ack
 from devices.link import Outgoing, RunContext, enqueue, record_puback, send_fault_copies
-from devices.session import ConnectRefused, MqttSession, SessionError, SessionOptions
+from devices.session import MqttSession
+from devices.session_errors import ConnectRefused, SessionError
+from devices.session_options import SessionOptions
 from smartcity.backoff import backoff_delay
 from smartcity.contract.messages import CommandAck, DeviceState, Status
 from smartcity.contract.topics import TopicKind

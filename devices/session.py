@@ -5,12 +5,7 @@ thread or a socket loop per client; ten thousand of them do not fit in two cores
 measures both). This session is an ``asyncio.Protocol``: one object, one transport, no task per session; the
 worker's event loop multiplexes all of them. It speaks exactly what a device needs (:mod:`devices.mqtt5`).
 
-Error tree::
-
-    SessionError
-    ├── ConnectRefused   CONNACK with a failure reason code (bad credentials, not authorised, ...)
-    └── SessionClosed    the connection is gone (or never came up in time)
-        └── BrokerDisconnected   the broker sent DISCONNECT with a reason code (packet too large, taken over...)
+Errors are :mod:`devices.session_errors`; what a session is opened with is :mod:`devices.session_options`.
 
 Size limit: the broker announces its Maximum Packet Size in CONNACK and disconnects a client that sends more
 (DISCONNECT 0x95); the unacknowledged publish would then be resent after every reconnect, forever. So the session
@@ -23,72 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from devices import mqtt5
-from devices.mqtt5 import ConnAck, IncomingPublish, PacketType, Will
+from devices.mqtt5 import ConnAck, IncomingPublish, PacketType
+from devices.session_errors import BrokerDisconnected, ConnectRefused, SessionClosed
+from devices.session_options import SessionOptions, bound_socket
 
 log = logging.getLogger(__name__)
-
-_CONNACK_REASONS = {
-    0x80: "unspecified error",
-    0x84: "unsupported protocol version",
-    0x85: "client identifier not valid",
-    0x86: "bad user name or password",
-    0x87: "not authorized",
-    0x88: "server unavailable",
-    0x89: "server busy",
-    0x8A: "banned",
-    0x9F: "connection rate exceeded",
-}
-
-
-class SessionError(Exception):
-    """Base class of the session's errors."""
-
-
-class ConnectRefused(SessionError):
-    def __init__(self, client_id: str, reason: int) -> None:
-        self.reason = reason
-        text = _CONNACK_REASONS.get(reason, "refused")
-        super().__init__(f"broker refused client {client_id!r}: {text} (reason code 0x{reason:02x})")
-
-
-class SessionClosed(SessionError):
-    """The connection is closed; nothing more can be sent on this session."""
-
-
-class BrokerDisconnected(SessionClosed):
-    """The broker closed the connection with a DISCONNECT naming its reason (MQTT 5 section 3.14.2.1)."""
-
-    def __init__(self, client_id: str, disconnect: mqtt5.Disconnect) -> None:
-        self.reason = disconnect.reason
-        text = f": {disconnect.reason_string}" if disconnect.reason_string else ""
-        super().__init__(
-            f"{client_id}: broker sent DISCONNECT {mqtt5.reason_name(disconnect.reason)}"
-            f" (reason code 0x{disconnect.reason:02x}){text}"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class SessionOptions:
-    host: str
-    port: int
-    client_id: str
-    username: str | None = None
-    password: str | None = None
-    keepalive_s: int = 60
-    will: Will | None = None
-    clean_start: bool = True
-    session_expiry_s: int = 0
-    receive_maximum: int = 0
-    local_address: str | None = None
-    """Bind the socket to this source address before connecting (the device's own IPv6)."""
-    connect_timeout_s: float = 30.0
-
 
 MessageHandler = Callable[[IncomingPublish], None]
 AckHandler = Callable[[int, int], None]
@@ -129,7 +67,7 @@ class MqttSession(asyncio.Protocol):
         or ``OSError`` (an unknown source address raises ``EADDRNOTAVAIL`` here: the caller decides)."""
         loop = asyncio.get_running_loop()
         session = cls(options.client_id, on_message, on_ack)
-        sock = _connected_socket_args(options)
+        sock = bound_socket(options)
         try:
             async with asyncio.timeout(options.connect_timeout_s):
                 if sock is not None:
@@ -336,24 +274,3 @@ class MqttSession(asyncio.Protocol):
         transport = self._transport
         if transport is not None:
             transport.abort()
-
-
-def _connected_socket_args(options: SessionOptions) -> socket.socket | None:
-    """A non-blocking socket bound to ``options.local_address`` (or None when no binding is asked for).
-    ``IP_BIND_ADDRESS_NO_PORT`` defers port choice to connect(), so thousands of bound sockets do not exhaust
-    the ephemeral ports of one address."""
-    if options.local_address is None:
-        return None
-    family = socket.AF_INET6 if ":" in options.local_address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        no_port = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_IP, no_port, 1)
-        sock.bind((options.local_address, 0))
-    except BaseException:
-        sock.close()
-        raise
-    return sock

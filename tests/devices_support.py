@@ -8,7 +8,8 @@ from collections import defaultdict
 from ipaddress import IPv6Address, IPv6Network
 
 from devices.mqtt5 import IncomingPublish
-from devices.session import MqttSession, SessionOptions
+from devices.session import MqttSession
+from devices.session_options import SessionOptions
 from smartcity.city.model import (
     BBox,
     City,

@@ -17,7 +17,8 @@ import pytest
 
 from devices.mqtt5 import ConnAck
 from devices.runner import RunOptions, Simulation
-from devices.session import MqttSession, SessionOptions
+from devices.session import MqttSession
+from devices.session_options import SessionOptions
 from devices.settings import SimulatorSettings
 from devices.workers import credentials
 from smartcity.city.credentials import HashScheme, ServiceAccount, service_password, write_credentials

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from devices.mqtt5 import IncomingPublish, Will, encode_topic
-from devices.session import ConnectRefused, MqttSession, SessionClosed, SessionOptions
+from devices.session import MqttSession
+from devices.session_errors import ConnectRefused, SessionClosed
+from devices.session_options import SessionOptions
 from smartcity.city.credentials import sha512_hash
 from smartcity.localservices import MosquittoProcess
 from smartcity.settings import MqttSettings

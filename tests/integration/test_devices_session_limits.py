@@ -13,7 +13,8 @@ import pytest
 
 from devices.link import Outgoing, record_puback
 from devices.mqtt5 import encode_topic
-from devices.session import MqttSession, SessionOptions
+from devices.session import MqttSession
+from devices.session_options import SessionOptions
 from devices.stats import RunStats
 from smartcity.localservices import MosquittoProcess
 

@@ -9,7 +9,8 @@ import pytest
 
 from devices import mqtt5
 from devices.mqtt5 import IncomingPublish
-from devices.session import BrokerDisconnected, MqttSession, SessionClosed
+from devices.session import MqttSession
+from devices.session_errors import BrokerDisconnected, SessionClosed
 
 
 class MemoryTransport(asyncio.Transport):
