@@ -13,11 +13,11 @@ import msgspec
 
 from devices.signals import DeviceControls
 from smartcity.city.model import DeviceType
-from smartcity.contract.messages import COMMANDS, Command, CommandAck
+from smartcity.contract.commands import CommandRefused, check_command
+from smartcity.contract.messages import Command, CommandAck
 
 _DECODER = msgspec.json.Decoder(Command)
 _ENCODER = msgspec.json.Encoder()
-MAX_MESSAGE_LENGTH = 256
 
 
 def decode_command(payload: bytes) -> Command | CommandAck:
@@ -40,37 +40,16 @@ def encode_ack(ack: CommandAck) -> bytes:
     return _ENCODER.encode(ack)
 
 
-def _number(args: dict[str, float | int | bool | str], name: str, low: int, high: int) -> int | str:
-    value = args.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return f"args.{name} must be a number from {low} to {high}"
-    if not low <= value <= high or int(value) != value:
-        return f"args.{name}={value} is not a whole number from {low} to {high}"
-    return int(value)
-
-
 def _apply(device_type: DeviceType, controls: DeviceControls, command: Command) -> str:
-    """Empty string when applied, else why not."""
-    if command.name not in COMMANDS:
-        return f"unknown command {command.name!r}; known: {', '.join(sorted(COMMANDS))}"
+    """Empty string when applied, else why not (the rules live in :mod:`smartcity.contract.commands`)."""
+    try:
+        args = check_command(device_type, command.name, command.args, allow_extra=True)
+    except CommandRefused as exc:
+        return exc.detail
     if command.name == "set_report_interval":
-        seconds = _number(command.args, "seconds", 1, 86_400)
-        if isinstance(seconds, str):
-            return seconds
-        controls.report_interval_s = seconds
-        return ""
-    if command.name == "set_dim_level":
-        if device_type is not DeviceType.STREET_LIGHT:
-            return f"set_dim_level is for street lights, this device is a {device_type.value}"
-        level = _number(command.args, "level", 0, 100)
-        if isinstance(level, str):
-            return level
-        controls.dim_level = level
-        return ""
-    if device_type is not DeviceType.INFO_DISPLAY:
-        return f"show_message is for info displays, this device is a {device_type.value}"
-    text = command.args.get("text")
-    if not isinstance(text, str) or not 0 < len(text) <= MAX_MESSAGE_LENGTH:
-        return f"args.text must be a string of 1 to {MAX_MESSAGE_LENGTH} characters"
-    controls.message = text
+        controls.report_interval_s = int(args["seconds"])
+    elif command.name == "set_dim_level":
+        controls.dim_level = int(args["level"])
+    else:
+        controls.message = str(args["text"])
     return ""
