@@ -24,15 +24,9 @@ import msgspec
 
 from devices import mqtt5
 from devices.commands import apply_command, decode_command, encode_ack
+from devices.device_core import DeviceCore, RunContext
 from devices.faults import MALFORMED_PAYLOAD, DeviceFaults, Fault
-from devices.link import (
-    DeviceCore,
-    Outgoing,
-    RunContext,
-    enqueue,
-    record_puback,
-    send_fault_copies,
-)
+from devices.outgoing import Outgoing, enqueue, record_puback, send_fault_copies
 from devices.session import MqttSession
 from devices.session_errors import ConnectRefused, SessionError
 from devices.session_options import SessionOptions

@@ -19,9 +19,10 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from devices.commands import apply_command
+from devices.device_core import DeviceCore, RunContext
 from devices.drivers import uniform
 from devices.faults import DeviceFaults, Fault
-from devices.link import DeviceCore, RunContext, enqueue
+from devices.outgoing import enqueue
 from devices.signals import DeviceContext
 from smartcity.city.model import RadioProfile
 from smartcity.contract.messages import Command, CommandAck

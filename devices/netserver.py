@@ -20,7 +20,8 @@ import msgspec
 
 from devices import mqtt5
 from devices.commands import decode_command, encode_ack
-from devices.link import Outgoing, RunContext, enqueue, record_puback, send_fault_copies
+from devices.device_core import RunContext
+from devices.outgoing import Outgoing, enqueue, record_puback, send_fault_copies
 from devices.session import MqttSession
 from devices.session_errors import ConnectRefused, SessionError
 from devices.session_options import SessionOptions

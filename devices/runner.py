@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 from devices.broadband import BroadbandDevice, BrokerTarget
 from devices.clock import SimClock, now_ms
+from devices.device_core import RunContext
 from devices.faults import NO_FAULTS, FaultPlan
-from devices.link import RunContext
 from devices.narrowband import NarrowbandDevice
 from devices.netserver import NetworkServer, ServerAccount
 from devices.session import MqttSession

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from devices.link import Outgoing, record_puback
 from devices.mqtt5 import encode_topic
+from devices.outgoing import Outgoing, record_puback
 from devices.session import MqttSession
 from devices.session_options import SessionOptions
 from devices.stats import RunStats

@@ -1,7 +1,7 @@
 """The filled city's history: a generated city's readings over a few simulated days, as line protocol.
 
 Nothing here models a signal: the city comes from :func:`smartcity.city.generate.generate_city`, each device's
-readings from the simulator's own :class:`devices.link.DeviceCore` (its schedule phase, sequence numbers and
+readings from the simulator's own :class:`devices.device_core.DeviceCore` (its schedule phase, sequence numbers and
 :class:`devices.signals.SignalModel` values, as ``smartcity simulate --backfill`` produces them), narrowband
 readings are cut to their radio's payload budget with the simulator's :func:`devices.narrowband.fit_reading`,
 and every reading becomes points through the contract's :class:`smartcity.influx.lineprotocol.LineEncoder`,
@@ -24,8 +24,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from devices.clock import SimClock
+from devices.device_core import DeviceCore, RunContext
 from devices.faults import NO_FAULTS
-from devices.link import DeviceCore, RunContext
 from devices.narrowband import fit_reading, min_interval_s
 from devices.settings import SimulatorSettings
 from devices.signals import SignalModel

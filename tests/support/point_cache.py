@@ -41,7 +41,7 @@ SHAPING_MODULES = (
     "smartcity.influx.lineprotocol",
     "devices.signals",
     "devices.drivers",
-    "devices.link",
+    "devices.device_core",
     "devices.narrowband",
     "devices.faults",
     "devices.clock",

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devices.clock import SimClock
+from devices.device_core import RunContext
 from devices.faults import NO_FAULTS
-from devices.link import RunContext
 from devices.narrowband import NarrowbandDevice, build_pack, fit_reading
 from devices.netserver import NetworkServer, ServerAccount
 from devices.signals import SignalModel

@@ -3,17 +3,15 @@
 :class:`DeviceCore` produces the device's next readings as :class:`~smartcity.contract.reading.Reading` values
 with faults applied; :mod:`devices.broadband` sends them over the device's own session and
 :mod:`devices.narrowband` packs them into SenML uplinks. :class:`RunContext` bundles what all devices of a
-worker use (topic scheme, clock, model, stats, settings).
+worker use (topic scheme, clock, model, stats, settings). How their messages wait to go out is
+:mod:`devices.outgoing`.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from devices.clock import SimClock
 from devices.faults import DeviceFaults, Fault
@@ -24,44 +22,6 @@ from smartcity.contract.reading import Reading, Value
 from smartcity.contract.topics import TopicScheme
 
 _DRIFT_PER_DAY = 0.02
-
-
-Outgoing = tuple[bytes, bytes, bool]
-"""A publish waiting to be sent or acknowledged: (encoded topic, payload, retain)."""
-_Item = TypeVar("_Item")
-
-
-def enqueue(buffer: deque[_Item], item: _Item, limit: int, stats: RunStats, dropped: str) -> None:
-    """Append ``item`` to a bounded buffer; past ``limit`` the oldest item is dropped and counted as ``dropped``
-    (a sender that stays offline loses its oldest data first, as a real device buffer would)."""
-    buffer.append(item)
-    if len(buffer) > limit:
-        buffer.popleft()
-        stats.count(dropped)
-
-
-def record_puback(inflight: dict[int, Outgoing], packet_id: int, reason: int, stats: RunStats, sender: str) -> bool:
-    """A PUBACK arrived: forget the acknowledged publish and count it, a refusal also as an error naming ``sender``.
-    False for a packet id that is not in flight (nothing recorded)."""
-    if inflight.pop(packet_id, None) is None:
-        return False
-    stats.counters["acked"] += 1
-    if reason >= 0x80:
-        stats.publish_refused(sender, reason)
-    return True
-
-
-def send_fault_copies(
-    faults: DeviceFaults, stats: RunStats, seq: int, publish: Callable[[bytes], None], payload: bytes, malformed: bytes
-) -> None:
-    """After ``payload`` went out: the message faults that add publishes on the same topic, a duplicate of it and
-    a ``malformed`` payload, each when the device's fault plan hits this ``seq``."""
-    if faults.hits(Fault.DUPLICATE, seq):
-        publish(payload)
-        stats.fault(Fault.DUPLICATE)
-    if faults.hits(Fault.MALFORMED, seq):
-        publish(malformed)
-        stats.fault(Fault.MALFORMED)
 
 
 @dataclass(slots=True)
