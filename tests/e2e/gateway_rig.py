@@ -51,10 +51,10 @@ class ExactPublisher:
         self._client = _client(client_id, broker)
         self._client.loop_start()
 
-    def send(self, topic: str, payload: bytes, *, timeout_s: float = 30.0) -> None:
+    def send(self, topic: str, payload: bytes, *, timeout_s: float = 30.0, retain: bool = False) -> None:
         deadline = time.monotonic() + timeout_s
         while True:
-            info = self._client.publish(topic, payload, qos=1)
+            info = self._client.publish(topic, payload, qos=1, retain=retain)
             # Not connected right now: paho says so (RuntimeError) and its loop thread reconnects; send again then.
             with contextlib.suppress(RuntimeError):
                 info.wait_for_publish(timeout=1.0)

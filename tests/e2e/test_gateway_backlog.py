@@ -178,3 +178,21 @@ def test_a_relative_time_pack_redelivered_after_a_crash_lands_on_the_same_points
     assert stored[1] - stored[0] == 5_000
     if first:
         assert first == stored
+
+
+def test_a_reconnect_to_the_persistent_session_does_not_read_every_retained_status_again(rig: Rig) -> None:
+    for device in rig.devices:
+        status = f'{{"state":"online","ts_ms":{int(time.time() * 1000)}}}'.encode()
+        rig.publisher.send(rig.scheme.device(device, TopicKind.STATUS), status, retain=True)
+    rig.gateway.start()  # a new subscription: the broker sends the retained statuses once
+    deadline = time.monotonic() + 10
+    while rig.gateway.metrics().get("messages_received_total{kind=status}", 0) < len(rig.devices):
+        assert time.monotonic() < deadline, _log(rig)
+        time.sleep(0.1)
+    rig.gateway.stop()
+    rig.gateway.start()  # same client id, session present: the subscription exists, nothing retained is resent
+    topic, payload = rig.reading(0, 0)
+    rig.publisher.send(topic, payload)
+    rig.ledger.published[rig.devices[0]].add(0)
+    assert rig.wait_stored(1, timeout_s=10) == 1
+    assert rig.gateway.metrics().get("messages_received_total{kind=status}", 0) == 0, _log(rig)
