@@ -21,7 +21,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from devices.runner import RunOptions
+from devices.run_options import RunOptions
 from devices.settings import SimulatorSettings
 from devices.workers import raise_fd_limit, run_simulation
 from smartcity.city.model import BBox, City, DeviceType, Facility, FacilityKind, GeoPoint

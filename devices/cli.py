@@ -13,7 +13,7 @@ from rich.live import Live
 
 from devices.clock import now_ms, parse_duration
 from devices.faults import FaultPlan, FaultSpecError
-from devices.runner import RunOptions
+from devices.run_options import RunOptions
 from devices.settings import SimulatorSettings
 from devices.view import Rates, live_panel, print_summary
 from devices.workers import credentials, run_simulation

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devices.runner import RunOptions
+from devices.run_options import RunOptions
 from devices.settings import SimulatorSettings
 from devices.workers import run_simulation
 from smartcity.city.generate import generate_city

@@ -3,6 +3,10 @@
 :class:`Simulation` runs in the current event loop (the CLI with one worker, the tests) or inside each worker
 process (:mod:`devices.workers`). ``await sim.run(stop)`` returns the final stats snapshot after a clean
 shutdown: every session publishes a retained ``offline`` status and DISCONNECTs, so no will fires.
+
+The devices themselves are built by :func:`devices.fleet.build_fleet`; this module runs them: one task per
+broadband session, the network server, one scheduler heap that calls every device when it is due, the pinger,
+and in load mode the gate that holds publishing until every session is up.
 """
 
 from __future__ import annotations
@@ -13,48 +17,21 @@ import heapq
 import itertools
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from devices.broadband import BroadbandDevice, BrokerTarget
-from devices.clock import SimClock, now_ms
-from devices.device_core import RunContext
-from devices.faults import NO_FAULTS, FaultPlan
+from devices.broadband import BroadbandDevice
+from devices.fleet import build_fleet
 from devices.narrowband import NarrowbandDevice
-from devices.netserver import NetworkServer, ServerAccount
+from devices.run_options import RunOptions
 from devices.session import MqttSession
 from devices.settings import SimulatorSettings
-from devices.signals import SignalModel
-from devices.stats import RunStats
-from smartcity.city.model import City, Device, NetworkClass
-from smartcity.contract.topics import TopicScheme
+from smartcity.city.model import City, Device
 
 log = logging.getLogger(__name__)
 _TICK_S = 0.005
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    """What one run does (the command-line flags)."""
-
-    seed: int = 0
-    speed: float = 1.0
-    duration_s: float | None = None
-    backfill_s: float = 0.0
-    backfill_rate: float = 5000.0
-    """Readings per second (all devices) while backfilling; sets the backfill's simulated speed."""
-    start_ms: int | None = None
-    faults: FaultPlan = field(default_factory=lambda: NO_FAULTS)
-    rate: float | None = None
-    """Load mode: total readings per second over the selected broadband devices (narrowband ones are left out)."""
-    coverage_loss: float = 0.0
-    """Share of hours a narrowband device spends out of coverage."""
-    burst: int = 1
-    """Readings per wake of a broadband device (sent in one write); the reading rate does not change."""
 
 
 class Emitter(Protocol):
@@ -63,19 +40,6 @@ class Emitter(Protocol):
         """False until the device can send at all (its first session, or the network server, is up)."""
 
     def emit(self, now_wall: float) -> float | None: ...
-
-
-def local_ipv6_addresses() -> frozenset[str]:
-    """The IPv6 addresses configured on this machine (Linux ``/proc/net/if_inet6``); empty elsewhere."""
-    try:
-        lines = Path("/proc/net/if_inet6").read_text().splitlines()
-    except OSError:
-        return frozenset()
-    found = set()
-    for line in lines:
-        raw = line.split()[0]
-        found.add(socket.inet_ntop(socket.AF_INET6, bytes.fromhex(raw)))
-    return frozenset(found)
 
 
 class ConnectPacer:
@@ -119,72 +83,21 @@ class Simulation:
     ) -> None:
         self.settings = settings
         self.options = options
-        self.stats = RunStats()
-        model = SignalModel(city, options.seed, utc_offset_h=settings.utc_offset_h)
-        broadband = [d for d in devices if d.network is NetworkClass.BROADBAND]
-        narrowband = [d for d in devices if d.network is NetworkClass.NARROWBAND] if options.rate is None else []
-        start = options.start_ms if options.start_ms is not None else now_ms()
-        clock = SimClock(
-            start_ms=start,
-            speed=options.speed if options.rate is None else 1.0,
-            backfill_s=options.backfill_s,
-            backfill_speed=_backfill_speed(options, devices),
-        )
-        interval = None
-        if options.rate is not None:
-            interval = max(1, len(broadband) * workers) / options.rate
-        self.run_ctx = RunContext(
-            scheme=TopicScheme(settings.mqtt.topic_root),
-            clock=clock,
-            model=model,
-            stats=self.stats,
-            interval_override_s=interval,
-            gate_open=options.rate is None,
-            burst=options.burst,
-        )
-        mqtt = settings.mqtt
-        target = BrokerTarget(
-            host=mqtt.host,
-            port=mqtt.port,
-            keepalive_s=mqtt.keepalive_s,
-            session_expiry_s=settings.session_expiry_s,
-            max_inflight=settings.max_inflight,
-            reconnect_min_s=settings.reconnect_min_s,
-            reconnect_max_s=settings.reconnect_max_s,
+        fleet = build_fleet(
+            settings,
+            city,
+            devices,
+            options,
             password_for=password_for,
-            local_addresses=local_ipv6_addresses(),
+            netserver_password=netserver_password,
+            worker=worker,
+            workers=workers,
         )
-        run_s = options.duration_s
-        self.broadband = [
-            BroadbandDevice(
-                model.context(d), self.run_ctx, options.faults.for_device(options.seed, d.id, run_s), target
-            )
-            for d in broadband
-        ]
-        self.server: NetworkServer | None = None
-        self.narrowband: list[NarrowbandDevice] = []
-        if narrowband:
-            account = ServerAccount(
-                host=mqtt.host,
-                port=mqtt.port,
-                client_id=f"{settings.netserver_username}-{mqtt.topic_root}-{worker}",
-                username=settings.netserver_username if netserver_password is not None else None,
-                password=netserver_password,
-                keepalive_s=mqtt.keepalive_s,
-                reconnect_min_s=settings.reconnect_min_s,
-                reconnect_max_s=settings.reconnect_max_s,
-            )
-            self.server = NetworkServer(self.run_ctx, account)
-            self.narrowband = [
-                NarrowbandDevice(
-                    model.context(d),
-                    self.run_ctx,
-                    options.faults.for_device(options.seed, d.id, run_s),
-                    self.server,
-                    coverage_loss=options.coverage_loss,
-                )
-                for d in narrowband
-            ]
+        self.stats = fleet.stats
+        self.run_ctx = fleet.run_ctx
+        self.broadband = fleet.broadband
+        self.server = fleet.server
+        self.narrowband = fleet.narrowband
         self._pacer = ConnectPacer(settings.connect_rate)
         self.started = asyncio.Event()
         self._gate_opened = asyncio.Event()
@@ -329,12 +242,3 @@ def _rss_bytes() -> int:
     except (OSError, IndexError, ValueError):
         return 0
     return pages * os.sysconf("SC_PAGE_SIZE")
-
-
-def _backfill_speed(options: RunOptions, devices: Sequence[Device]) -> float:
-    """Simulated seconds per wall second while backfilling, so that all devices together publish about
-    ``backfill_rate`` readings per second."""
-    if not devices:
-        return 3600.0
-    per_second = sum(1.0 / device.report_interval_s for device in devices)
-    return max(1.0, options.backfill_rate / per_second)

@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from devices.runner import RunOptions, Simulation
+from devices.run_options import RunOptions
+from devices.runner import Simulation
 from devices.settings import SimulatorSettings
 from devices.stats import merge_snapshots
 from smartcity.city.credentials import CredentialsError, device_password, read_or_create_secret, service_password

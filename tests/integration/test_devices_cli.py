@@ -16,7 +16,8 @@ import msgspec
 import pytest
 
 from devices.mqtt5 import ConnAck
-from devices.runner import RunOptions, Simulation
+from devices.run_options import RunOptions
+from devices.runner import Simulation
 from devices.session import MqttSession
 from devices.session_options import SessionOptions
 from devices.settings import SimulatorSettings

@@ -12,7 +12,8 @@ import msgspec
 
 from devices.clock import now_ms
 from devices.faults import MALFORMED_PAYLOAD, FaultPlan
-from devices.runner import RunOptions, Simulation
+from devices.run_options import RunOptions
+from devices.runner import Simulation
 from devices.settings import SimulatorSettings
 from smartcity.city.model import DeviceType
 from smartcity.contract.messages import Status

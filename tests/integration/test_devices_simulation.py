@@ -13,7 +13,8 @@ import msgspec
 
 from devices.faults import FaultPlan
 from devices.mqtt5 import encode_topic
-from devices.runner import RunOptions, Simulation
+from devices.run_options import RunOptions
+from devices.runner import Simulation
 from devices.settings import SimulatorSettings
 from smartcity.city.model import City, DeviceType, RadioProfile
 from smartcity.contract.messages import Birth, Command, CommandAck, Status
