@@ -1,5 +1,5 @@
 """In-memory twins of the planning API's seams (:class:`services.api.state.KeyStore`,
-:class:`services.api.cache.QueryStore`) for unit tests."""
+:class:`services.api.cache.QueryStore`, :class:`services.api.broker.CommandPublisher`) for unit tests."""
 
 from __future__ import annotations
 
@@ -61,3 +61,16 @@ class ScriptedStore:
         if isinstance(answer, InfluxError):
             raise answer
         return answer
+
+
+class MemoryPublisher:
+    """A :class:`services.api.broker.CommandPublisher` that records what it was given, or raises ``fail``."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        self.fail = fail
+        self.published: list[tuple[str, bytes, int]] = []
+
+    async def publish(self, topic: str, payload: bytes, *, expiry_s: int) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.published.append((topic, payload, expiry_s))

@@ -1,8 +1,10 @@
 """``create_app(settings)``: the planning API as one FastAPI application.
 
 The city file is read when the app is built (a bad file fails before the server starts). The lifespan owns, in
-one ``async with``, the InfluxDB client and the state store (API keys), and in one TaskGroup the refresher of the
-last-value cache. Shutdown: stop the refresher, close the state store, close the InfluxDB client.
+one ``async with``, the InfluxDB client and the state store (API keys, command log), and in one TaskGroup the
+refresher of the last-value cache (which feeds the event streams), the command expiry sweep and, with
+``commands`` on, the broker link (commands out, acks in). Shutdown: stop the tasks, close the state store, close the
+InfluxDB client.
 """
 
 from __future__ import annotations
@@ -16,16 +18,21 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from services.api.broker import BrokerLink
 from services.api.cache import HealthSnapshot, LatestCache, Refresher
 from services.api.catalogue import CityIndex
+from services.api.commandlog import CommandLog, SqliteCommandLog
+from services.api.commands import CommandDesk
 from services.api.deps import ApiState, KeyRing, reject_unknown_query
 from services.api.observability import ApiMetrics, MetricsMiddleware
 from services.api.problems import PROBLEM_JSON, install_problem_handlers
 from services.api.ratelimit import RateLimiter
-from services.api.routes import catalogue, devices, health, keys, probes, readings
+from services.api.routes import catalogue, commands, devices, health, keys, probes, readings, stream
 from services.api.settings import ApiSettings
 from services.api.state import KeyStore, StateStore
+from services.api.stream import StreamHub
 from smartcity.city.load import load_city
+from smartcity.contract.topics import TopicKind, TopicScheme
 from smartcity.health import read_device_health
 from smartcity.influx.client import InfluxClient
 
@@ -37,17 +44,38 @@ history) for planners, operators and integrators. Errors are RFC 9457 problem de
 role (catalogue only, rate-limited). See docs/API.md."""
 
 
-def create_app(settings: ApiSettings, *, key_store: KeyStore | None = None) -> FastAPI:
-    """The application for ``settings``; ``key_store`` replaces the SQLite state store (unit tests)."""
+def create_app(
+    settings: ApiSettings, *, key_store: KeyStore | None = None, command_log: CommandLog | None = None
+) -> FastAPI:
+    """The application for ``settings``; ``key_store`` and ``command_log`` replace the SQLite state store's
+    tables (unit tests)."""
     index = CityIndex(load_city(settings.city_file))
     metrics = ApiMetrics()
+    topics = TopicScheme(settings.mqtt.topic_root)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             influx = await stack.enter_async_context(InfluxClient(settings.influx))
             store = key_store if key_store is not None else stack.enter_context(StateStore(settings.state_file))
-            latest, snapshot = LatestCache(), HealthSnapshot()
+            if command_log is None:
+                db = store if isinstance(store, StateStore) else stack.enter_context(StateStore(settings.state_file))
+                records: CommandLog = SqliteCommandLog(db.connection, db.path)
+            else:
+                records = command_log
+            hub = StreamHub(lambda device: d.district_id if (d := index.devices.get(device)) else None)
+            latest, snapshot = LatestCache(on_change=hub.publish), HealthSnapshot()
+            desk = CommandDesk(records, topics, expiry_s=settings.command_expiry_s)
+            link = None
+            if settings.commands:
+                link = BrokerLink(
+                    settings.mqtt,
+                    ack_filter=topics.device_filter(TopicKind.COMMAND_ACK),
+                    on_ack=desk.on_ack,
+                    session_expiry_s=settings.command_expiry_s,
+                    publish_timeout_s=settings.command_publish_timeout_s,
+                )
+                desk.publisher = link
             refresher = Refresher(
                 influx,
                 lambda: read_device_health(influx),
@@ -68,6 +96,8 @@ def create_app(settings: ApiSettings, *, key_store: KeyStore | None = None) -> F
                 limiter=RateLimiter(settings.public_rate_per_s, settings.public_burst),
                 metrics=metrics,
                 refresher=refresher,
+                commands=desk,
+                stream=hub,
             )
             log.info(
                 "planning API: %d districts, %d facilities, %d devices; InfluxDB %s/%s",
@@ -78,11 +108,17 @@ def create_app(settings: ApiSettings, *, key_store: KeyStore | None = None) -> F
                 settings.influx.database,
             )
             async with asyncio.TaskGroup() as tasks:
-                refreshing = tasks.create_task(refresher.run(), name="latest-cache")
+                running = [
+                    tasks.create_task(refresher.run(), name="latest-cache"),
+                    tasks.create_task(desk.run_expiry(), name="command-expiry"),
+                ]
+                if link is not None:
+                    running.append(tasks.create_task(link.run(), name="broker"))
                 try:
                     yield
                 finally:
-                    refreshing.cancel()
+                    for task in running:
+                        task.cancel()
 
     app = FastAPI(
         title="smartcity planning API",
@@ -98,6 +134,8 @@ def create_app(settings: ApiSettings, *, key_store: KeyStore | None = None) -> F
     app.include_router(devices.router(settings))
     app.include_router(health.router(settings))
     app.include_router(readings.router(settings))
+    app.include_router(stream.router(settings))
+    app.include_router(commands.router(settings))
     app.include_router(keys.router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

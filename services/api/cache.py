@@ -47,21 +47,25 @@ class LatestValue:
 class LatestCache:
     """Newest value per (device, metric); :meth:`merge` keeps whichever of two values is newer."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[list[LatestValue]], None] | None = None) -> None:
         self._by_device: dict[str, dict[str, LatestValue]] = {}
         self.refreshed_ms: int | None = None
         """Wall time of the last successful refresh; None until the first one."""
+        self._on_change = on_change
+        """Called with the values each merge changed (the event stream, :mod:`services.api.stream`)."""
 
     def merge(self, values: list[LatestValue]) -> int:
         """Take the values newer than those held; returns how many changed."""
-        changed = 0
+        changed = []
         for value in values:
             held = self._by_device.setdefault(value.device, {})
             current = held.get(value.metric)
             if current is None or value.ts_ms > current.ts_ms:
                 held[value.metric] = value
-                changed += 1
-        return changed
+                changed.append(value)
+        if changed and self._on_change is not None:
+            self._on_change(changed)
+        return len(changed)
 
     def values(self, device: str, *, since_ms: int, metric: str | None = None) -> list[LatestValue]:
         held = self._by_device.get(device, {})

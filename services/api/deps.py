@@ -18,12 +18,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.api.cache import HealthSnapshot, LatestCache, Refresher
 from services.api.catalogue import CityIndex
+from services.api.commands import CommandDesk
 from services.api.keys import KeyRecord, Role, key_id_of, matches
 from services.api.observability import ApiMetrics
 from services.api.problems import ApiProblem, InvalidParam, not_found
 from services.api.ratelimit import RateLimiter, retry_after
 from services.api.settings import ApiSettings
 from services.api.state import KeyStore
+from services.api.stream import StreamHub
 from smartcity.influx.client import InfluxClient
 
 KEY_CACHE_S = 5.0
@@ -74,6 +76,8 @@ class ApiState:
     limiter: RateLimiter
     metrics: ApiMetrics
     refresher: Refresher
+    commands: CommandDesk
+    stream: StreamHub
 
 
 def _state(request: Request) -> ApiState:

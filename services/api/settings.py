@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartcity.logs import LogFormat, LogLevel
-from smartcity.settings import InfluxSettings
+from smartcity.settings import InfluxSettings, MqttSettings
 
 
 class ApiSettings(BaseSettings):
@@ -17,6 +17,7 @@ class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SMARTCITY_API_", env_nested_delimiter="__", extra="forbid")
 
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
     city_file: Path = Field(default=Path("city.json"), description="the city model: districts, facilities, devices")
     state_file: Path = Field(
         default=Path("var/api/state.sqlite"), description="embedded SQLite database (WAL) holding the API keys"
@@ -47,5 +48,35 @@ class ApiSettings(BaseSettings):
     )
     public_burst: int = Field(default=20, ge=1, description="requests a client without a key may make at once")
     retry_after_s: int = Field(default=5, ge=1, le=3600, description="Retry-After sent while InfluxDB is unreachable")
+    commands: bool = Field(
+        default=False,
+        description="send device commands: connect to the broker (the MQTT__ block, the broker's `api` account) "
+        "and follow the command acks; off: POST .../commands answers 503",
+    )
+    command_expiry_s: int = Field(
+        default=3_600,
+        ge=1,
+        le=7 * 86_400,
+        description="MQTT 5 message expiry of a command (a sleeping device gets it when it wakes within this "
+        "time); a command without an ack by then is expired. Also the broker session's expiry",
+    )
+    command_publish_timeout_s: float = Field(
+        default=5.0, gt=0, le=60, description="how long sending a command waits for the broker's PUBACK (else 503)"
+    )
+    stream_keepalive_s: float = Field(
+        default=15.0, gt=0, le=300, description="a keep-alive comment on every event stream this often"
+    )
+    stream_queue: int = Field(
+        default=1_000,
+        ge=1,
+        le=100_000,
+        description="values buffered per event stream; a slower client loses the oldest and gets a `lagged` event",
+    )
+    stream_send_timeout_s: float = Field(
+        default=60.0, gt=0, le=3600, description="an event stream whose client takes nothing for this long is closed"
+    )
+    stream_max_clients: int = Field(
+        default=200, ge=1, le=100_000, description="open event streams at most (more: 503 with Retry-After)"
+    )
     log_level: LogLevel = Field(default="INFO", description="DEBUG logs every request")
     log_format: LogFormat = Field(default="text", description="text, or json: one JSON object per line")

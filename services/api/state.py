@@ -1,4 +1,4 @@
-"""The API's embedded state: an SQLite database in WAL mode (API keys now; the command log joins it later).
+"""The API's embedded state: an SQLite database in WAL mode (API keys; the command log, :mod:`services.api.commandlog`).
 
 SQLite calls block. The API reads one key by primary key per authenticated request (tens of microseconds, and
 :class:`services.api.deps.KeyRing` caches the answer for a few seconds), and the CLI writes keys from another
@@ -89,6 +89,11 @@ class StateStore:
 
     def close(self) -> None:
         self._db.close()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The open database, for the other tables it holds (the command log)."""
+        return self._db
 
     def find(self, key_id: str) -> tuple[KeyRecord, str] | None:
         try:
