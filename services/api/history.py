@@ -1,8 +1,10 @@
 """History: which resolution answers a request, how many points it would return, and its output formats.
 
-:func:`choose_resolution` is the one place that decides how a request is answered. This half of the API reads raw
-points (``GROUP BY time()`` over them); when roll-ups exist it picks the coarsest roll-up that satisfies the
-request instead, and nothing else changes.
+:func:`choose_resolution` is the one place that decides how a request is answered: the bucket size (asked, or
+the finest under the point cap for ``auto``) and the coarsest roll-up tier that answers it exactly
+(:func:`smartcity.rollups.coarsest_tier`; none for p95, which needs raw points). :func:`read_history` then reads the
+whole windows the roll-up worker has completed from the roll-ups and the rest (a partial first bucket, the
+windows not rolled up yet) from raw points, in one request; the buckets never overlap.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.api.problems import ApiProblem
-from services.api.queries import Agg
+from services.api.queries import Agg, history_query, rollup_query
 from services.api.schemas import Value, iso
 from smartcity.city.model import Device
 from smartcity.contract.metrics import MetricKind, MetricSpec
 from smartcity.contract.reading import Reading
 from smartcity.contract.senml import encode_senml_json
+from smartcity.influx.client import InfluxClient, ParamValue, Series
+from smartcity.rollups import LocalDays, Tier, coarsest_tier, read_progress, window_ceil, window_floor
 
 
 class Resolution(enum.StrEnum):
@@ -51,6 +55,8 @@ class Plan:
     """None: raw points."""
     points: int
     """The estimated number of points of the answer."""
+    tier: Tier | None = None
+    """The roll-up tier that answers the completed windows (None: raw points only)."""
 
 
 def raw_points(devices: Sequence[Device], span_ms: int) -> int:
@@ -63,11 +69,13 @@ def bucket_points(span_ms: int, bucket_s: int) -> int:
     return math.ceil(span_ms / (bucket_s * 1000)) + 1
 
 
-def choose_resolution(requested: Resolution, *, span_ms: int, devices: Sequence[Device], max_points: int) -> Plan:
+def choose_resolution(
+    requested: Resolution, *, span_ms: int, devices: Sequence[Device], max_points: int, agg: Agg | None = None
+) -> Plan:
     """The plan for a request, or 422 naming the limit when it would return more than ``max_points``.
 
     ``auto`` takes the finest of 1m, 1h and 1d whose answer fits under the limit (one value per bucket over the
-    whole selection)."""
+    whole selection); the plan's tier is the coarsest roll-up that answers its buckets (none for p95 or raw)."""
     if requested is Resolution.RAW:
         plan = Plan(requested, None, raw_points(devices, span_ms))
     elif requested is Resolution.AUTO:
@@ -77,7 +85,67 @@ def choose_resolution(requested: Resolution, *, span_ms: int, devices: Sequence[
         plan = Plan(requested, BUCKET_S[requested], bucket_points(span_ms, BUCKET_S[requested]))
     if plan.points > max_points:
         raise too_many_points(plan.points, max_points)
+    if plan.bucket_s is not None:
+        tier = coarsest_tier(plan.bucket_s, percentile=agg is Agg.P95)
+        plan = Plan(plan.resolution, plan.bucket_s, plan.points, tier)
     return plan
+
+
+async def read_history(
+    influx: InfluxClient,
+    metric: MetricSpec,
+    scope: str,
+    ident: str,
+    span: tuple[int, int],
+    plan: Plan,
+    agg: Agg,
+    *,
+    timezone: str,
+    limit: int,
+) -> list[Series]:
+    """The answer's series: roll-ups for the whole windows in ``span`` that the worker completed, raw points for
+    the rest (``GROUP BY time`` over them, or every point for raw plans, at most ``limit``)."""
+    start_ms, end_ms = span
+    cut = (start_ms, start_ms)
+    if plan.tier is not None:
+        completed = await read_progress(influx, plan.tier.name.value)
+        if completed is not None:
+            days = LocalDays(timezone)
+            low = window_ceil(start_ms, plan.tier, days)
+            cut = (low, max(low, min(completed, window_floor(end_ms, plan.tier, days))))
+    statements: list[str] = []
+    params: dict[str, ParamValue] = {}
+    for piece_start, piece_end, from_rollup in ((start_ms, cut[0], False), (*cut, True), (cut[1], end_ms, False)):
+        if piece_start >= piece_end:
+            continue
+        if from_rollup and plan.tier is not None:
+            query, values = rollup_query(
+                metric,
+                scope,
+                ident,
+                piece_start,
+                piece_end,
+                plan.tier,
+                agg,
+                database=influx.settings.database,
+                timezone=timezone,
+            )
+        else:
+            query, values = history_query(metric, scope, ident, piece_start, piece_end, plan.bucket_s, agg, timezone)
+            values = {("head" if piece_start == start_ms else "tail") + k: v for k, v in values.items()}
+            query = _renamed(query, "head" if piece_start == start_ms else "tail")
+            if plan.bucket_s is None:
+                query += f" LIMIT {limit}"  # a device reporting faster than its interval
+        statements.append(query)
+        params |= values
+    return await influx.query("; ".join(statements), params)
+
+
+def _renamed(query: str, prefix: str) -> str:
+    """Two raw pieces in one request need bind parameters of their own."""
+    for name in ("$ident", "$start", "$end"):
+        query = query.replace(name, "$" + prefix + name[1:])
+    return query
 
 
 def too_many_points(points: int, max_points: int) -> ApiProblem:

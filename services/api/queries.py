@@ -11,6 +11,8 @@ import enum
 
 from smartcity.contract.metrics import METRICS, MetricSpec
 from smartcity.influx.client import ParamValue, quote_identifier
+from smartcity.rollups import DAY, Tier, field
+from smartcity.rollups import source as rollup_source
 
 NS_PER_MS = 1_000_000
 
@@ -53,12 +55,20 @@ def latest_query(since_ms: int) -> tuple[str, dict[str, ParamValue]]:
 
 
 def history_query(
-    metric: MetricSpec, scope: str, ident: str, start_ms: int, end_ms: int, bucket_s: int | None, agg: Agg
+    metric: MetricSpec,
+    scope: str,
+    ident: str,
+    start_ms: int,
+    end_ms: int,
+    bucket_s: int | None,
+    agg: Agg,
+    timezone: str | None = None,
 ) -> tuple[str, dict[str, ParamValue]]:
     """The points of ``metric`` for one device, facility or district in ``[start, end)``.
 
     ``bucket_s`` None: raw points, one series per device. Otherwise one value per bucket of ``bucket_s`` seconds
-    (aligned to the Unix epoch, so UTC days) over all devices of the selection; empty buckets are left out."""
+    (aligned to the Unix epoch; days are local days of ``timezone`` when given) over all devices of the selection;
+    empty buckets are left out."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, not {scope!r}")
     field = quote_identifier(metric.field)
@@ -68,4 +78,41 @@ def history_query(
     if bucket_s is None:
         return f'SELECT {field} AS "value" FROM {source} {where} GROUP BY "device"', params
     select = _FUNCTIONS[agg].format(field)
-    return f'SELECT {select} AS "value" FROM {source} {where} GROUP BY time({bucket_s}s) fill(none)', params
+    grouping = f"GROUP BY time({bucket_s}s) fill(none){_tz(bucket_s, timezone)}"
+    return f'SELECT {select} AS "value" FROM {source} {where} {grouping}', params
+
+
+_FROM_ROLLUP = {Agg.MIN: "MIN({min})", Agg.MAX: "MAX({max})", Agg.SUM: "SUM({sum})", Agg.COUNT: "SUM({count})"}
+_FROM_ROLLUP[Agg.MEAN] = "SUM({sum}) / SUM({count})"  # sums over counts: the exact mean of every raw point
+
+
+def rollup_query(
+    metric: MetricSpec,
+    scope: str,
+    ident: str,
+    start_ms: int,
+    end_ms: int,
+    tier: Tier,
+    agg: Agg,
+    *,
+    database: str,
+    timezone: str,
+) -> tuple[str, dict[str, ParamValue]]:
+    """One value per ``tier`` window in ``[start, end)`` (window-aligned bounds) from the roll-ups, combined over
+    the selection's devices exactly as the raw query would (no p95: roll-ups keep no distribution)."""
+    if scope not in SCOPES or agg not in _FROM_ROLLUP:
+        raise ValueError(f"no roll-up answers scope {scope!r} with agg {agg.value!r}")
+    parts = {part: quote_identifier(field(metric, part)) for part in ("sum", "count", "min", "max")}
+    where = f"WHERE {quote_identifier(scope)} = $ident AND time >= $rstart AND time < $rend"
+    params: dict[str, ParamValue] = {"ident": ident, "rstart": start_ms * NS_PER_MS, "rend": end_ms * NS_PER_MS}
+    select = _FROM_ROLLUP[agg].format(**parts)
+    grouping = f"GROUP BY time({tier.bucket_s}s) fill(none){_tz(tier.bucket_s, timezone)}"
+    table = rollup_source(database, tier, metric.measurement)
+    return f'SELECT {select} AS "value" FROM {table} {where} {grouping}', params
+
+
+def _tz(bucket_s: int, timezone: str | None) -> str:
+    """``tz('Europe/Berlin')`` for day buckets: local midnights. The name comes from the validated city model."""
+    if timezone is None or bucket_s % DAY.bucket_s:
+        return ""
+    return " tz('" + timezone.replace("\\", "\\\\").replace("'", "\\'") + "')"

@@ -34,6 +34,10 @@ from smartcity.influx.lineprotocol import encode_point
 
 DEAD_LETTERS = "dead_letters"
 DEVICE_HEALTH = "device_health"
+LATE_WINDOWS = "late_windows"
+"""Hour windows a gateway wrote late points into (fields in :mod:`smartcity.latewindows`); roll-ups recompute them."""
+ROLLUP_PROGRESS = "rollup_progress"
+"""Per roll-up tier, the end of the last window the worker completed (see :mod:`smartcity.rollups`)."""
 DETAIL_LIMIT = 2_000
 """Longest detail kept (a pack with many rejected records lists the first ones and counts the rest)."""
 TOPIC_FIELD_LIMIT = 512

@@ -25,6 +25,7 @@ from services.api.queries import Agg, history_query, latest_query
 from smartcity.city.model import DeviceType, Facility, FacilityKind, GeoPoint
 from smartcity.contract.metrics import METRICS
 from smartcity.contract.senml import decode_senml_json
+from smartcity.rollups import MINUTE
 from tests.cities import device_at
 
 DAY_MS = 86_400_000
@@ -34,7 +35,7 @@ DEVICES = [device_at(_SITE, f"aq-{i}", DeviceType.AIR_QUALITY, IPv6Address(f"fd0
 
 def test_auto_takes_the_finest_bucket_under_the_cap() -> None:
     assert choose_resolution(Resolution.AUTO, span_ms=DAY_MS, devices=DEVICES, max_points=50_000) == Plan(
-        Resolution.MINUTE, 60, 1441
+        Resolution.MINUTE, 60, 1441, MINUTE
     )
     month = choose_resolution(Resolution.AUTO, span_ms=30 * DAY_MS, devices=DEVICES, max_points=10_000)
     assert (month.resolution, month.points) == (Resolution.HOUR, 721)

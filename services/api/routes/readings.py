@@ -15,13 +15,14 @@ from services.api.history import (
     Resolution,
     aggregations_for,
     choose_resolution,
+    read_history,
     to_csv,
     to_json,
     to_senml,
     too_many_points,
 )
 from services.api.problems import ApiProblem, invalid, not_found, problem_responses
-from services.api.queries import Agg, history_query
+from services.api.queries import Agg
 from services.api.schemas import HistoryOut, LatestOut, iso
 from services.api.settings import ApiSettings
 from smartcity.contract.metrics import METRICS, MetricSpec
@@ -155,11 +156,19 @@ def router(settings: ApiSettings) -> APIRouter:
             allowed = ", ".join(a.value for a in aggregations_for(spec))
             raise invalid("query.agg", f"{spec.name} is a {spec.kind.value} metric: agg may be {allowed}")
         start_ms, end_ms = int(start_at.timestamp() * 1000), int(end_at.timestamp() * 1000)
-        plan = choose_resolution(resolution, span_ms=end_ms - start_ms, devices=devices, max_points=settings.max_points)
-        query, params = history_query(spec, selection.scope, selection.ident, start_ms, end_ms, plan.bucket_s, agg)
-        if plan.bucket_s is None:
-            query += f" LIMIT {settings.max_points + 1}"  # a device reporting faster than its interval
-        series = await state.influx.query(query, params)
+        span_ms = end_ms - start_ms
+        plan = choose_resolution(resolution, span_ms=span_ms, devices=devices, max_points=settings.max_points, agg=agg)
+        series = await read_history(
+            state.influx,
+            spec,
+            selection.scope,
+            selection.ident,
+            (start_ms, end_ms),
+            plan,
+            agg,
+            timezone=state.index.city.timezone,
+            limit=settings.max_points + 1,
+        )
         points = [
             Point(ts, value, one.tags.get("device") if plan.bucket_s is None else None)
             for one in series

@@ -1,0 +1,47 @@
+"""``smartcity rollup``: the roll-up worker (settings from the environment, an env file, or both)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+log = logging.getLogger(__name__)
+
+
+def _rollup(
+    env_file: Annotated[
+        Path | None,
+        typer.Option("--env-file", help="read SMARTCITY_ROLLUP_* settings from this file (the environment wins)"),
+    ] = None,
+) -> None:
+    """Roll raw readings up into 1-minute, 1-hour and 1-day aggregates until SIGTERM/SIGINT (docs/ROLLUPS.md)."""
+    from services.rollup.service import run
+    from services.rollup.settings import RollupSettings
+    from smartcity.city.load import CityFileError
+    from smartcity.envsettings import SettingsError, load_settings
+    from smartcity.logs import configure_logging
+
+    try:
+        settings = load_settings(RollupSettings, env_file=env_file)
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not settings.city_file.is_file():
+        typer.echo(f"error: city file {settings.city_file} not found (set SMARTCITY_ROLLUP_CITY_FILE)", err=True)
+        raise typer.Exit(2)
+    configure_logging(settings.log_level, settings.log_format)
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        asyncio.run(run(settings))
+    except CityFileError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``smartcity rollup`` to the root CLI."""
+    app.command("rollup")(_rollup)
