@@ -23,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.run_options import RunOptions
 from devices.settings import SimulatorSettings
+from devices.snapshot import Snapshot
 from devices.workers import raise_fd_limit, run_simulation
 from smartcity.city.model import BBox, City, DeviceType, Facility, FacilityKind, GeoPoint
 from smartcity.localservices import MosquittoProcess
@@ -147,7 +148,7 @@ def run_ours(
         connect_rate=1500.0,
         log_level="WARNING",
     )
-    timeline: list[tuple[float, dict[str, Any]]] = []
+    timeline: list[tuple[float, Snapshot]] = []
     before = sys.settle()
     started = time.monotonic()
     run_simulation(
@@ -161,18 +162,14 @@ def run_ours(
     broker_rate = sys.steady_rate(started)
     print("broker msg/s, one value per second:", " ".join(str(rate) for rate in sys.rates(started) if rate))
     print(f"fewest clients connected at the broker while steady: {sys.min_connected_while_steady(started)}")
-    connected = [s["gauges"].get("connected", 0) for _, s in timeline]
+    connected = [s.gauges.connected for _, s in timeline]
     # The steady window: from the first snapshot after publishing began (load mode starts once every session is
     # up) to the last one in which the reading count still grew (before the clean shutdown).
-    publishing = [
-        (t, s)
-        for t, s in timeline
-        if s["counters"].get("readings", 0) > 0 and s["gauges"].get("workers_running") == workers
-    ]
+    publishing = [(t, s) for t, s in timeline if s.counters.readings > 0 and s.gauges.workers_running == workers]
     grew = [
         i
         for i in range(1, len(publishing))
-        if publishing[i][1]["counters"]["readings"] > publishing[i - 1][1]["counters"]["readings"]
+        if publishing[i][1].counters.readings > publishing[i - 1][1].counters.readings
     ]
     if not grew:
         raise SystemExit(
@@ -181,21 +178,21 @@ def run_ours(
         )
     steady = publishing[: grew[-1] + 1]
     (t0, s0), (t1, s1) = steady[0], steady[-1]
-    sent = s1["counters"]["readings"] - s0["counters"]["readings"]
-    cpu = s1["gauges"]["cpu_s"] - s0["gauges"]["cpu_s"]
+    sent = s1.counters.readings - s0.counters.readings
+    cpu = s1.gauges.cpu_s - s0.gauges.cpu_s
     last = timeline[-1][1]
     return {
         "sessions": sessions,
         "msg_s": sent / (t1 - t0),
         "broker_msg_s": broker_rate,
         "cpu_per_1k": cpu / (sent / 1000),
-        "mem_per_session_kb": s1["gauges"]["rss_bytes"] / sessions / 1024,
-        "sent_total": last["counters"]["messages_sent"],
-        "acked_total": last["counters"]["acked"],
+        "mem_per_session_kb": s1.gauges.rss_bytes / sessions / 1024,
+        "sent_total": last.counters.messages_sent,
+        "acked_total": last.counters.acked,
         "delivered": delivered,
-        "readings_total": last["counters"]["readings"],
-        "min_connected_in_window": min(s["gauges"].get("connected", 0) for _, s in steady),
-        "errors": last["counters"].get("errors", 0),
+        "readings_total": last.counters.readings,
+        "min_connected_in_window": min(s.gauges.connected for _, s in steady),
+        "errors": last.counters.errors,
     }
 
 

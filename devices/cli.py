@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,7 @@ from devices.clock import now_ms, parse_duration
 from devices.faults import FaultPlan, FaultSpecError
 from devices.run_options import RunOptions
 from devices.settings import SimulatorSettings
+from devices.snapshot import Snapshot, Summary
 from devices.view import Rates, live_panel, print_summary
 from devices.workers import credentials, run_simulation
 from smartcity.city.load import load_city
@@ -109,20 +110,19 @@ def simulate(
     else:
         summary = _run_with_view(settings, loaded, chosen, options, console)
     print_summary(summary, as_json=json_output, console=console)
-    counters = summary.get("counters", {})
-    if counters.get("connect_refused") or not counters.get("connects"):
+    if summary.counters.connect_refused or not summary.counters.connects:
         # Refused credentials, or no session ever came up (broker unreachable): the errors above say which.
         raise typer.Exit(code=1)
 
 
 def _run_with_view(
     settings: SimulatorSettings, city: City, chosen: list[Device], options: RunOptions, console: Console
-) -> dict[str, Any]:
+) -> Summary:
     rates = Rates()
     started = time.monotonic()
     with Live(console=console, refresh_per_second=2, transient=False) as live:
 
-        def show(snapshot: dict[str, Any]) -> None:
+        def show(snapshot: Snapshot) -> None:
             rates.update(snapshot)
             live.update(live_panel(snapshot, rates, devices=len(chosen), elapsed_s=time.monotonic() - started))
 

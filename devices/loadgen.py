@@ -10,10 +10,9 @@ The summary's per-device ledger says exactly which sequence numbers each device 
 
 from __future__ import annotations
 
-from typing import Any
-
 from devices.run_options import RunOptions
 from devices.settings import SimulatorSettings
+from devices.snapshot import Summary
 from devices.workers import run_simulation
 from smartcity.city.generate import generate_city
 from smartcity.city.model import City, NetworkClass
@@ -42,7 +41,7 @@ def run_load(
     seed: int = 1,
     burst: int = 1,
     settings: SimulatorSettings | None = None,
-) -> dict[str, Any]:
+) -> Summary:
     """Publish ``rate`` readings/s in total from ``devices`` sessions for ``duration_s``; returns the summary."""
     if devices < 1 or rate <= 0 or duration_s <= 0:
         raise ValueError(f"devices, rate and duration must be positive (got {devices}, {rate}, {duration_s})")

@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from devices.broadband import BroadbandDevice
 from devices.fleet import build_fleet
@@ -28,6 +28,7 @@ from devices.narrowband import NarrowbandDevice
 from devices.run_options import RunOptions
 from devices.session import MqttSession
 from devices.settings import SimulatorSettings
+from devices.snapshot import Snapshot
 from smartcity.city.model import City, Device
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class Simulation:
             if self.server is not None:
                 await self.server.online.wait()
 
-    async def run(self, stop: asyncio.Event) -> dict[str, Any]:
+    async def run(self, stop: asyncio.Event) -> Snapshot:
         """Run until ``stop`` is set or the duration is over; then shut down cleanly and return the snapshot."""
         loop = asyncio.get_running_loop()
         duration = self.options.duration_s
@@ -215,7 +216,7 @@ class Simulation:
             if self.server is not None and self.server.session is not None:
                 self.server.session.ping_if_idle(now, keepalive)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Snapshot:
         """Current stats with fresh gauges (connected sessions, CPU seconds, resident memory)."""
         gauges = self.stats.gauges
         gauges["connected"] = self.connected

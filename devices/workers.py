@@ -16,17 +16,19 @@ import queue
 import resource
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
+
+import msgspec
 
 from devices.run_options import RunOptions
 from devices.runner import Simulation
 from devices.settings import SimulatorSettings
-from devices.stats import merge_snapshots
+from devices.snapshot import Snapshot, Summary, merge_snapshots, summarize
 from smartcity.city.credentials import CredentialsError, device_password, read_or_create_secret, service_password
 from smartcity.city.model import City, Device
 
-SnapshotSink = Callable[[dict[str, Any]], None]
+SnapshotSink = Callable[[Snapshot], None]
 _SNAPSHOT_EVERY_S = 0.5
 
 
@@ -64,7 +66,7 @@ async def run_here(
     *,
     worker: int = 0,
     workers: int = 1,
-) -> dict[str, Any]:
+) -> Snapshot:
     """Run in the current process until the duration ends or SIGINT/SIGTERM; returns the final snapshot."""
     password_for, netserver_password = credentials(settings)
     sim = Simulation(
@@ -104,7 +106,7 @@ def run_simulation(
     devices: Sequence[Device],
     options: RunOptions,
     sink: SnapshotSink | None = None,
-) -> dict[str, Any]:
+) -> Summary:
     """Run with ``settings.workers`` processes; returns the merged summary (counters, faults, device ledger)."""
     raise_fd_limit()
     started = time.monotonic()
@@ -112,18 +114,14 @@ def run_simulation(
         final = _run_loop(settings, run_here(settings, city, devices, options, sink))
     else:
         final = _run_processes(settings, city, devices, options, sink)
-    elapsed = time.monotonic() - started
-    final["devices_run"] = len(devices)
-    final["elapsed_s"] = round(elapsed, 3)
-    final["msg_per_s"] = round(final.get("counters", {}).get("messages_sent", 0) / elapsed, 1) if elapsed else 0.0
-    return final
+    return summarize(final, devices_run=len(devices), elapsed_s=time.monotonic() - started)
 
 
-def _run_loop(settings: SimulatorSettings, main: Any) -> dict[str, Any]:
+def _run_loop(settings: SimulatorSettings, main: Coroutine[Any, Any, Snapshot]) -> Snapshot:
     if settings.event_loop == "uvloop":
         import uvloop
 
-        result: dict[str, Any] = uvloop.run(main)
+        result: Snapshot = uvloop.run(main)
         return result
     return asyncio.run(main)
 
@@ -135,21 +133,21 @@ def _worker_entry(
     options: RunOptions,
     worker: int,
     workers: int,
-    channel: multiprocessing.Queue[tuple[str, int, dict[str, Any]]],
+    channel: multiprocessing.Queue[tuple[str, int, Snapshot]],
 ) -> None:
     # Held until run_here installed its handlers, so a stop request during start-up is not a kill.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     settings = SimulatorSettings.model_validate_json(settings_json)
     raise_fd_limit()
 
-    def sink(snapshot: dict[str, Any]) -> None:
+    def sink(snapshot: Snapshot) -> None:
         channel.put(("snapshot", worker, snapshot))
 
     final = _run_loop(settings, run_here(settings, city, devices, options, sink, worker=worker, workers=workers))
     channel.put(("final", worker, final))
 
 
-def _drain(channel: multiprocessing.Queue[tuple[str, int, dict[str, Any]]], finals: dict[int, dict[str, Any]]) -> None:
+def _drain(channel: multiprocessing.Queue[tuple[str, int, Snapshot]], finals: dict[int, Snapshot]) -> None:
     while True:
         try:
             kind, worker, snapshot = channel.get(timeout=1.0)
@@ -165,9 +163,9 @@ def _run_processes(
     devices: Sequence[Device],
     options: RunOptions,
     sink: SnapshotSink | None,
-) -> dict[str, Any]:
+) -> Snapshot:
     context = multiprocessing.get_context("spawn")
-    channel: multiprocessing.Queue[tuple[str, int, dict[str, Any]]] = context.Queue()
+    channel: multiprocessing.Queue[tuple[str, int, Snapshot]] = context.Queue()
     count = settings.workers
     shares = [list(devices[index::count]) for index in range(count)]
     processes = [
@@ -187,8 +185,8 @@ def _run_processes(
                 os.kill(process.pid, signal.SIGTERM)
 
     previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
-    latest: dict[int, dict[str, Any]] = {}
-    finals: dict[int, dict[str, Any]] = {}
+    latest: dict[int, Snapshot] = {}
+    finals: dict[int, Snapshot] = {}
     try:
         while len(finals) < count:
             try:
@@ -200,7 +198,7 @@ def _run_processes(
                 continue
             (finals if kind == "final" else latest)[worker] = snapshot
             if sink is not None and len(latest.keys() | finals.keys()) == count:  # a sum needs every worker
-                sink(merge_snapshots([finals.get(w, latest.get(w, {})) for w in range(count)]))
+                sink(merge_snapshots([finals[w] if w in finals else latest[w] for w in range(count)]))
     finally:
         for process in processes:
             process.join(timeout=30)
@@ -209,6 +207,9 @@ def _run_processes(
     merged = merge_snapshots(list(finals.values()))
     missing = count - len(finals)
     if missing:
-        merged.setdefault("errors", []).append(f"{missing} worker process(es) ended without a summary")
-        merged.setdefault("counters", {})["errors"] = merged["counters"].get("errors", 0) + missing
+        merged = msgspec.structs.replace(
+            merged,
+            errors=[*merged.errors, f"{missing} worker process(es) ended without a summary"],
+            counters=msgspec.structs.replace(merged.counters, errors=merged.counters.errors + missing),
+        )
     return merged

@@ -6,15 +6,15 @@ import asyncio
 import itertools
 import json
 from collections import Counter
-from typing import Any
 
 import msgspec
 
 from devices.clock import now_ms
-from devices.faults import MALFORMED_PAYLOAD, FaultPlan
+from devices.faults import MALFORMED_PAYLOAD, Fault, FaultPlan
 from devices.run_options import RunOptions
 from devices.runner import Simulation
 from devices.settings import SimulatorSettings
+from devices.snapshot import Snapshot
 from smartcity.city.model import DeviceType
 from smartcity.contract.messages import Status
 from smartcity.contract.metrics import METRICS
@@ -22,7 +22,7 @@ from smartcity.settings import MqttSettings
 from tests.devices_support import Collector, small_city
 
 
-async def _run(mqtt: MqttSettings, options: RunOptions, types: list[DeviceType], seconds: float) -> dict[str, Any]:
+async def _run(mqtt: MqttSettings, options: RunOptions, types: list[DeviceType], seconds: float) -> Snapshot:
     city = small_city(types, report_interval_s=1)
     sim = Simulation(SimulatorSettings(mqtt=mqtt, reconnect_min_s=0.2), city, city.devices, options)
     stop = asyncio.Event()
@@ -45,17 +45,17 @@ async def test_message_faults_on_the_wire_match_the_summary(mqtt_settings: MqttS
     readings = [json.loads(p) for p in payloads if p != MALFORMED_PAYLOAD]
     seqs = [r["seq"] for r in readings]
     copies = Counter(seqs)
-    counted = summary["faults"]
-    assert len(malformed) == counted["malformed"] > 0
-    assert sum(n - 1 for n in copies.values()) == counted["duplicate"] > 0
+    counted = summary.faults
+    assert len(malformed) == counted[Fault.MALFORMED] > 0
+    assert sum(n - 1 for n in copies.values()) == counted[Fault.DUPLICATE] > 0
     assert sum(1 for a, b in itertools.pairwise(seqs) if b < a) >= 1
-    assert counted["reorder"] > 0
-    ledger = summary["devices"]["bb-0"]
-    assert sorted(copies) == list(range(ledger["first_seq"], ledger["last_seq"] + 1))  # nothing lost
-    spiked = {r["seq"]: r["m"]["laeq"] for r in readings if r["seq"] in ledger["spiked"]}
+    assert counted[Fault.REORDER] > 0
+    ledger = summary.devices["bb-0"]
+    assert sorted(copies) == list(range(ledger.first_seq, ledger.last_seq + 1))  # nothing lost
+    spiked = {r["seq"]: r["m"]["laeq"] for r in readings if r["seq"] in ledger.spiked}
     assert spiked
     assert all(value > METRICS["laeq"].maximum for value in spiked.values())
-    assert len(ledger["spiked"]) == counted["spikes"]
+    assert len(ledger.spiked) == counted[Fault.SPIKES]
     steady = [
         r["m"]["laeq"] for r in sorted(readings, key=lambda r: r["seq"]) if r["seq"] >= 3 and r["seq"] not in spiked
     ]
@@ -77,7 +77,7 @@ async def test_battery_depletion_kills_the_device_and_the_will_fires(
     batteries = [json.loads(p)["m"]["battery"] for p in watch.payloads(f"{topic_root}/v1/dev/bb-0/reading")]
     assert batteries == sorted(batteries, reverse=True)
     assert batteries[-1] < batteries[0]
-    assert summary["faults"]["battery"] == 1
+    assert summary.faults[Fault.BATTERY] == 1
     await watch.stop()
 
 

@@ -44,9 +44,9 @@ def test_load_mode_rate_and_ledger_match_what_arrives(mqtt_settings: MqttSetting
     time.sleep(0.5)
     subscriber.loop_stop()
     subscriber.disconnect()
-    ledger = summary["devices"]
+    ledger = summary.devices
     assert set(ledger) == set(seen)
     for device_id, entry in ledger.items():
-        assert seen[device_id] == list(range(entry["first_seq"], entry["last_seq"] + 1))  # in order, no gap
-    total = sum(entry["sent"] for entry in ledger.values())
+        assert seen[device_id] == list(range(entry.first_seq, entry.last_seq + 1))  # in order, no gap
+    total = sum(entry.sent for entry in ledger.values())
     assert 600 <= total <= 1000  # 400 readings/s for 2 s of publishing, within scheduling slack

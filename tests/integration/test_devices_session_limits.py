@@ -52,9 +52,9 @@ async def test_a_publish_over_the_announced_limit_is_refused_and_counted_and_the
     device.publish(session, f"{topic_root}/r", b"{}")
     async with asyncio.timeout(5):
         await device.settled.wait()
-    assert device.stats.counters["acked"] == 2
-    assert device.stats.counters["publish_refused"] == 1
-    assert device.stats.counters["publish_refused.packet-too-large"] == 1
+    counters = device.stats.snapshot().counters
+    assert (counters.acked, counters.publish_refused) == (2, 1)
+    assert counters.publish_refused_by_reason == {"packet-too-large": 1}
     assert session.connected  # the broker never saw the large one: no DISCONNECT 0x95, no resend loop
     assert "oversize" not in broker.log_since_start()
     await session.disconnect()
@@ -80,7 +80,7 @@ async def test_a_puback_refusal_from_the_broker_is_counted_by_its_reason(
     device.publish(session, f"{topic_root}/elsewhere/r", b"{}")  # Mosquitto answers PUBACK 0x87
     async with asyncio.timeout(5):
         await device.settled.wait()
-    assert device.stats.counters["publish_refused.not-authorized"] == 1
-    assert device.stats.counters["publish_refused"] == 1
+    counters = device.stats.snapshot().counters
+    assert (counters.publish_refused, counters.publish_refused_by_reason) == (1, {"not-authorized": 1})
     assert list(device.stats.errors) == ["dev-1: broker refused a publish (reason code 0x87): not-authorized"]
     await session.disconnect()

@@ -11,11 +11,12 @@ from typing import Any
 
 import msgspec
 
-from devices.faults import FaultPlan
+from devices.faults import Fault, FaultPlan
 from devices.mqtt5 import encode_topic
 from devices.run_options import RunOptions
 from devices.runner import Simulation
 from devices.settings import SimulatorSettings
+from devices.snapshot import Snapshot
 from smartcity.city.model import City, DeviceType, RadioProfile
 from smartcity.contract.messages import Birth, Command, CommandAck, Status
 from smartcity.contract.senml import decode_senml_cbor
@@ -27,7 +28,7 @@ NIGHT = int(datetime(2026, 1, 15, 22, 0, tzinfo=UTC).timestamp() * 1000)
 
 async def _start(
     mqtt: MqttSettings, city: City, options: RunOptions
-) -> tuple[Simulation, asyncio.Event, asyncio.Task[dict[str, Any]]]:
+) -> tuple[Simulation, asyncio.Event, asyncio.Task[Snapshot]]:
     sim = Simulation(SimulatorSettings(mqtt=mqtt, reconnect_min_s=0.2), city, city.devices, options)
     stop = asyncio.Event()
     task = asyncio.create_task(sim.run(stop))
@@ -51,10 +52,10 @@ async def test_retained_birth_gap_free_readings_and_clean_shutdown(
     await asyncio.sleep(0.3)
     for device in city.devices:
         seqs = [r["seq"] for r in _readings(live, topic_root, device.id)]
-        ledger = summary["devices"][device.id]
-        assert seqs == list(range(ledger["first_seq"], ledger["last_seq"] + 1))
+        ledger = summary.devices[device.id]
+        assert seqs == list(range(ledger.first_seq, ledger.last_seq + 1))
         assert len(seqs) > 10
-    assert summary["counters"]["acked"] == summary["counters"]["messages_sent"]
+    assert summary.counters.acked == summary.counters.messages_sent
     await live.stop()
     late = await Collector().start(mqtt_settings, [f"{topic_root}/v1/dev/+/birth", f"{topic_root}/v1/dev/+/status"])
     await late.wait_for(lambda: sum(len(v) for v in late.messages.values()) >= 2 * len(city.devices))
@@ -84,11 +85,11 @@ async def test_dropout_fires_the_will_and_the_device_comes_back(mqtt_settings: M
     will = reasons.index(("offline", "will"))
     assert ("online", "connected") in reasons[will:]  # reconnected after the backoff
     assert reasons[-1] == ("offline", "shutdown")
-    assert summary["faults"]["dropout"] == 1
+    assert summary.faults[Fault.DROPOUT] == 1
     # Readings made while the device was away were kept and sent after the reconnect: nothing is missing.
     seqs = {r["seq"] for r in _readings(watch, topic_root, "bb-0")}
-    ledger = summary["devices"]["bb-0"]
-    assert seqs == set(range(ledger["first_seq"], ledger["last_seq"] + 1))
+    ledger = summary.devices["bb-0"]
+    assert seqs == set(range(ledger.first_seq, ledger.last_seq + 1))
     await watch.stop()
 
 

@@ -6,7 +6,7 @@ import itertools
 
 from devices.clock import SimClock
 from devices.device_core import DeviceCore, RunContext
-from devices.faults import FaultPlan
+from devices.faults import Fault, FaultPlan
 from devices.signals import SignalModel
 from devices.stats import RunStats
 from smartcity.city.model import DeviceType
@@ -37,4 +37,4 @@ def test_skew_moves_the_device_clock_and_drift_moves_the_value() -> None:
     a, b = plain.make_reading(T0 + 86_400_000), skewed.make_reading(T0 + 86_400_000)
     assert b.ts_ms - a.ts_ms == skewed.faults.skew_ms != 0
     assert b.values["no2"] != a.values["no2"]
-    assert skewed.run.stats.faults["skew"] == skewed.run.stats.faults["drift"] == 1
+    assert skewed.run.stats.faults[Fault.SKEW] == skewed.run.stats.faults[Fault.DRIFT] == 1

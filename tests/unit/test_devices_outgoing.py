@@ -12,9 +12,9 @@ from devices.stats import RunStats
 def test_enqueue_drops_the_oldest_past_the_limit_and_counts_it() -> None:
     stats, buffer = RunStats(), deque[int]()
     for item in range(5):
-        enqueue(buffer, item, 3, stats, "dropped_test")
+        enqueue(buffer, item, 3, stats, "dropped_device_buffer_full")
     assert list(buffer) == [2, 3, 4]
-    assert stats.counters["dropped_test"] == 2
+    assert stats.snapshot().counters.dropped_device_buffer_full == 2
 
 
 def test_record_puback_counts_acks_and_refusals_of_publishes_in_flight_only() -> None:
