@@ -31,6 +31,7 @@ from gateway.writer import BatchWriter, StoreDown, StoreRejection
 from smartcity.backoff import Backoff
 from smartcity.contract.reading import Rejection, RejectReason
 from smartcity.influx.errors import InfluxError
+from smartcity.latewindows import late_window_lines, line_timestamps
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,7 @@ class Pipeline:
             refused = await self._make_durable(batch.lines, batch.topics, batch.ts_ms)
             if refused:
                 await self._make_durable(*self._store_rejected(refused))
+            await self._mark_late(batch.ts_ms)
             self._metrics.batch_write_seconds.observe(time.monotonic() - started)
             log.debug(
                 "batch of %d points from %d messages durable in %.3f s (%.3f s after it opened)",
@@ -184,6 +186,12 @@ class Pipeline:
             self._metrics.spool_depth.set(self._spool.depth)
             self._spooled.set()
             return []
+
+    async def _mark_late(self, ts_ms: Sequence[int]) -> None:
+        """Roll-ups: mark the hour windows a durable batch wrote late points into (:mod:`smartcity.latewindows`)."""
+        late = late_window_lines(ts_ms, now_ms=int(time.time() * 1000))
+        if late:
+            await self._make_durable(late, [""] * len(late))
 
     def _written(self, points: int, ts_ms: Sequence[int]) -> None:
         self.store_reachable = True
@@ -255,6 +263,7 @@ class Pipeline:
         self.store_up = True
         self._metrics.influx_up.set(1)
         self._written(len(entry.lines) - len(refused), ())
+        await self._mark_late(line_timestamps(entry.lines))
         if refused:
             # The refused points leave the spool only together with their dead letters: spooled in the same step,
             # they are replayed like any batch (a rewrite of the rest of the entry is idempotent).
