@@ -91,11 +91,9 @@ class BroadbandDevice(BroadbandPublisher):
             try:
                 session = await self._connect()
             except ConnectRefused as exc:
-                stats.count("connect_refused")
-                stats.error(str(exc))
+                stats.connect_refused(str(exc))
             except (OSError, SessionError) as exc:
-                stats.count("connect_failed")
-                stats.error(f"{self.device_id}: connect failed: {exc}")
+                stats.connect_failed(self.device_id, exc)
             else:
                 attempt = 0
                 await self._live(session)

@@ -156,11 +156,9 @@ class NetworkServer:
             try:
                 await self._connect()
             except ConnectRefused as exc:
-                stats.count("connect_refused")
-                stats.error(f"netserver: {exc}")
+                stats.connect_refused(f"netserver: {exc}")
             except (OSError, SessionError, TimeoutError) as exc:
-                stats.count("connect_failed")
-                stats.error(f"netserver: connect failed: {exc}")
+                stats.connect_failed("netserver", exc)
             else:
                 attempt = 0
                 assert self.session is not None

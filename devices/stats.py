@@ -67,6 +67,16 @@ class RunStats:
         self.counters["errors"] += 1
         self.errors.append(text)
 
+    def connect_refused(self, text: str) -> None:
+        """The broker answered CONNECT with a failure reason code; ``text`` says who and why."""
+        self.counters["connect_refused"] += 1
+        self.error(text)
+
+    def connect_failed(self, sender: str, exc: BaseException) -> None:
+        """A connection attempt of ``sender`` did not get as far as a CONNACK (refused socket, timeout, ...)."""
+        self.counters["connect_failed"] += 1
+        self.error(f"{sender}: connect failed: {exc}")
+
     def publish_refused(self, sender: str, reason: int) -> None:
         """The broker (or the session, for a packet over the broker's size limit) refused one publish."""
         self.counters["publish_refused"] += 1

@@ -75,3 +75,15 @@ def test_a_name_the_snapshot_does_not_know_is_refused_by_name(where: str, name: 
         stats.gauges[name] = 1
     with pytest.raises(ValueError, match=f"unknown field `{name}`"):
         stats.snapshot()
+
+
+def test_refused_and_failed_connection_attempts_are_counted_with_their_reason() -> None:
+    stats = RunStats()
+    stats.connect_refused("broker refused client 'bb-0': not authorized (reason code 0x87)")
+    stats.connect_failed("netserver", ConnectionRefusedError(111, "Connection refused"))
+    counters = stats.snapshot().counters
+    assert (counters.connect_refused, counters.connect_failed, counters.errors) == (1, 1, 2)
+    assert list(stats.errors) == [
+        "broker refused client 'bb-0': not authorized (reason code 0x87)",
+        "netserver: connect failed: [Errno 111] Connection refused",
+    ]
