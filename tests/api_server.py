@@ -22,8 +22,13 @@ from services.api.settings import ApiSettings
 @dataclass
 class Served:
     app: FastAPI
+    server: uvicorn.Server
     base_url: str
     port: int
+
+    def stop(self) -> None:
+        """Begin a graceful shutdown, as SIGTERM does (the context's exit waits for it)."""
+        self.server.should_exit = True
 
     @property
     def state(self) -> ApiState:
@@ -48,7 +53,7 @@ async def serving(settings: ApiSettings) -> AsyncIterator[Served]:
                     raise RuntimeError("uvicorn stopped before it started")
                 await asyncio.sleep(0.02)
         port = int(server.servers[0].sockets[0].getsockname()[1])
-        yield Served(app, f"http://127.0.0.1:{port}", port)
+        yield Served(app, server, f"http://127.0.0.1:{port}", port)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 15)

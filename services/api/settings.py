@@ -67,16 +67,18 @@ class ApiSettings(BaseSettings):
         default=15.0, gt=0, le=300, description="a keep-alive comment on every event stream this often"
     )
     stream_queue: int = Field(
-        default=1_000,
+        default=5_000,
         ge=1,
         le=100_000,
-        description="values buffered per event stream; a slower client loses the oldest and gets a `lagged` event",
+        description="device-metric pairs waiting per event stream (a newer value replaces a waiting one); when "
+        "full the longest-waiting pair is dropped and the client gets a `lagged` event. Keep it above what one "
+        "refresh changes for a stream's selection",
     )
     stream_send_timeout_s: float = Field(
         default=60.0, gt=0, le=3600, description="an event stream whose client takes nothing for this long is closed"
     )
     stream_max_clients: int = Field(
-        default=200, ge=1, le=100_000, description="open event streams at most (more: 503 with Retry-After)"
+        default=100, ge=1, le=100_000, description="open event streams at most (more: 503 with Retry-After)"
     )
     log_level: LogLevel = Field(default="INFO", description="DEBUG logs every request")
     log_format: LogFormat = Field(default="text", description="text, or json: one JSON object per line")

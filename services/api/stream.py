@@ -1,17 +1,18 @@
 """Fan-out of latest-value changes to event-stream clients, each behind a bounded buffer.
 
 The last-value cache calls :meth:`StreamHub.publish` with the values that changed in a refresh; the hub offers each
-to every :class:`Subscription` whose filter (districts, metric) matches. A subscription holds at most ``maxsize``
-values. When a client reads more slowly than values change, the oldest waiting values are dropped (the newer ones
-say more about "latest" than the older ones) and counted; the next read reports the count, so the stream sends a
-``lagged`` event before the values that follow. Memory per connection is therefore bounded: ``maxsize`` values
-waiting plus at most one batch of ``maxsize`` being written. Nothing here blocks the refresher.
+to every :class:`Subscription` whose filter (districts, metric) matches. What waits for a client is coalesced per
+device and metric: a newer value replaces the one still waiting (``superseded``: the stream is one of latest values;
+history keeps every reading). At most ``maxsize`` device-metric pairs wait; when a new pair finds the buffer full,
+the pair that has waited longest is dropped (``dropped``). The next read reports both counts, so the stream sends a
+``lagged`` event before the values that follow. A client that keeps up never loses anything as long as one
+refresh changes no more than ``maxsize`` of its pairs. Memory per connection is bounded: ``maxsize`` references to
+values the cache holds anyway, plus at most one batch being written. Nothing here blocks the refresher.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -26,21 +27,34 @@ class StreamFilter:
     """None: every metric."""
 
 
+@dataclass(frozen=True, slots=True)
+class Lag:
+    """What a client lost since its last read."""
+
+    dropped: int = 0
+    """Device-metric pairs dropped because the buffer was full (their newest value was not sent)."""
+    superseded: int = 0
+    """Values replaced by a newer one of the same device and metric before they were sent."""
+
+    def __bool__(self) -> bool:
+        return bool(self.dropped or self.superseded)
+
+
 class Subscription:
-    """One client's buffer of changed values."""
+    """One client's buffer of changed values, at most ``maxsize`` device-metric pairs."""
 
     def __init__(self, wanted: StreamFilter, maxsize: int) -> None:
         if maxsize < 1:
             raise ValueError(f"maxsize must be at least 1, got {maxsize}")
         self.wanted = wanted
         self.maxsize = maxsize
-        self._waiting: deque[tuple[str, LatestValue]] = deque()
+        self._waiting: dict[tuple[str, str], tuple[str, LatestValue]] = {}
+        """Insertion-ordered: the first entry has waited longest."""
         self._ready = asyncio.Event()
-        self._dropped = 0
-        self.dropped_total = 0
-        """Values dropped for this client since it subscribed."""
+        self._dropped = self._superseded = 0
+        self.dropped_total = self.superseded_total = self.offered_total = 0
         self.high_water = 0
-        """Most values that ever waited at once (never above ``maxsize``)."""
+        """Most pairs that ever waited at once (never above ``maxsize``)."""
 
     def matches(self, district: str, value: LatestValue) -> bool:
         wanted = self.wanted
@@ -49,23 +63,30 @@ class Subscription:
         )
 
     def offer(self, district: str, value: LatestValue) -> None:
-        if len(self._waiting) >= self.maxsize:
-            self._waiting.popleft()
+        self.offered_total += 1
+        key = (value.device, value.metric)
+        if key in self._waiting:
+            del self._waiting[key]  # re-inserted below: the pair now counts as fresh
+            self._superseded += 1
+            self.superseded_total += 1
+        elif len(self._waiting) >= self.maxsize:
+            del self._waiting[next(iter(self._waiting))]
             self._dropped += 1
             self.dropped_total += 1
-        self._waiting.append((district, value))
+        self._waiting[key] = (district, value)
         self.high_water = max(self.high_water, len(self._waiting))
         self._ready.set()
 
-    async def take(self) -> tuple[int, list[tuple[str, LatestValue]]]:
-        """Wait for values; then (values dropped since the last take, the waiting values, oldest first)."""
+    async def take(self) -> tuple[Lag, list[tuple[str, LatestValue]]]:
+        """Wait for values; then (what was lost since the last take, the waiting values, oldest first)."""
         while not self._waiting:
             self._ready.clear()
             await self._ready.wait()
-        values = list(self._waiting)
+        values = list(self._waiting.values())
         self._waiting.clear()
-        dropped, self._dropped = self._dropped, 0
-        return dropped, values
+        lag = Lag(self._dropped, self._superseded)
+        self._dropped = self._superseded = 0
+        return lag, values
 
     def __len__(self) -> int:
         return len(self._waiting)

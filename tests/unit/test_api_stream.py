@@ -1,5 +1,5 @@
-"""The event-stream fan-out: filters, the bounded buffer that drops the oldest and says how many, and the cache
-feeding it only with values that changed."""
+"""The event-stream fan-out: filters, the bounded buffer that coalesces per device and metric, drops the pair that
+waited longest when full and says what was lost, and the cache feeding it only with values that changed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from services.api.cache import LatestCache, LatestValue
-from services.api.stream import StreamFilter, StreamHub, Subscription
+from services.api.stream import Lag, StreamFilter, StreamHub, Subscription
 
 DISTRICTS = {"aq-n1": "north", "aq-n2": "north", "aq-s1": "south"}
 
@@ -28,21 +28,37 @@ async def test_each_subscription_gets_what_its_filter_selects() -> None:
     everything = hub.subscribe(StreamFilter(), 10)
     values = [_value("aq-n1", 1), _value("aq-s1", 2), _value("aq-n2", 3, "no2"), _value("not-in-city", 4)]
     hub.publish(values)
-    assert await north.take() == (0, [("north", values[0]), ("north", values[2])])
-    assert await no2.take() == (0, [("north", values[2])])
-    assert await everything.take() == (0, [("north", values[0]), ("south", values[1]), ("north", values[2])])
+    assert await north.take() == (Lag(), [("north", values[0]), ("north", values[2])])
+    assert await no2.take() == (Lag(), [("north", values[2])])
+    assert await everything.take() == (Lag(), [("north", values[0]), ("south", values[1]), ("north", values[2])])
 
 
-async def test_a_full_buffer_drops_the_oldest_and_reports_them_once() -> None:
+async def test_a_newer_value_replaces_the_waiting_one() -> None:
+    hub = _hub()
+    slow = hub.subscribe(StreamFilter(), 2)
+    hub.publish(_value("aq-n1", ts) for ts in range(10))
+    assert len(slow) == 1
+    assert await slow.take() == (Lag(superseded=9), [("north", _value("aq-n1", 9))])
+
+
+async def test_a_full_buffer_drops_the_pair_that_waited_longest_and_reports_it_once() -> None:
     hub = _hub()
     slow = hub.subscribe(StreamFilter(), 3)
-    hub.publish(_value("aq-n1", ts) for ts in range(10))
+    metrics = ["pm25", "pm10", "no2", "o3", "temperature"]
+    hub.publish(_value("aq-n1", ts, metric) for ts, metric in enumerate(metrics))
+    hub.publish([_value("aq-n1", 9, "no2")])  # waiting: no2 moves to the back
+    hub.publish([_value("aq-n2", 10)])  # full: o3, the longest waiting, goes
     assert len(slow) == 3
-    dropped, values = await slow.take()
-    assert (dropped, [v.ts_ms for _d, v in values]) == (7, [7, 8, 9])
-    hub.publish([_value("aq-n1", 10)])
-    assert await slow.take() == (0, [("north", _value("aq-n1", 10))])
-    assert (slow.dropped_total, slow.high_water) == (7, 3)
+    lag, values = await slow.take()
+    assert lag == Lag(dropped=3, superseded=1)
+    assert [(v.device, v.metric, v.ts_ms) for _d, v in values] == [
+        ("aq-n1", "temperature", 4),
+        ("aq-n1", "no2", 9),
+        ("aq-n2", "pm25", 10),
+    ]
+    hub.publish([_value("aq-s1", 11)])
+    assert await slow.take() == (Lag(), [("south", _value("aq-s1", 11))])
+    assert (slow.dropped_total, slow.superseded_total, slow.offered_total, slow.high_water) == (3, 1, 8, 3)
 
 
 async def test_take_waits_for_values_and_unsubscribed_buffers_get_none() -> None:
@@ -54,7 +70,7 @@ async def test_take_waits_for_values_and_unsubscribed_buffers_get_none() -> None
     await asyncio.sleep(0.01)
     assert not taker.done()
     hub.publish([_value("aq-s1", 1)])
-    assert await asyncio.wait_for(taker, 1) == (0, [("south", _value("aq-s1", 1))])
+    assert await asyncio.wait_for(taker, 1) == (Lag(), [("south", _value("aq-s1", 1))])
     assert (len(gone), hub.subscriptions) == (0, {waiting})
 
 

@@ -3,17 +3,20 @@
 On connect the stream sends the current value of every device and metric it selects (``event: latest``), then one
 ``latest`` event whenever the cache takes a newer value (every ``SMARTCITY_API_LATEST_REFRESH_S``), and a comment
 line every ``SMARTCITY_API_STREAM_KEEPALIVE_S`` so proxies keep the connection open. A client that reads more
-slowly than values change gets ``event: lagged`` with ``{"dropped": n}``: the n oldest waiting values were dropped
-(see :mod:`services.api.stream`); a client that takes nothing for ``SMARTCITY_API_STREAM_SEND_TIMEOUT_S`` is
-disconnected. A disconnect removes the subscription at once.
+slowly than values change gets ``event: lagged`` with ``{"dropped": d, "superseded": s}`` before the values that
+follow: s waiting values were replaced by newer ones of the same device and metric, d device-metric pairs were
+dropped because its buffer was full (see :mod:`services.api.stream`). A client that takes nothing for
+``SMARTCITY_API_STREAM_SEND_TIMEOUT_S`` is disconnected. A disconnect removes the subscription at once.
 """
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Query
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
@@ -26,13 +29,16 @@ from services.api.routes.catalogue import visible_district
 from services.api.routes.readings import metric_of
 from services.api.schemas import iso
 from services.api.settings import ApiSettings
-from services.api.stream import StreamFilter
+from services.api.stream import Lag, StreamFilter, Subscription
 from smartcity.contract.metrics import METRICS
 
 log = logging.getLogger(__name__)
 EVENT_STREAM = "text/event-stream"
 _SNAPSHOT_CHUNK = 200
 """Devices per chunk of the snapshot sent on connect (one write each)."""
+SHUTDOWN_GRACE_S = 1.0
+"""On server shutdown a stream ends its response properly (a client's EventSource then reconnects to another
+replica) within this time, else it is cut."""
 
 
 def _event(district: str, value: LatestValue) -> bytes:
@@ -58,7 +64,21 @@ class _EventStream(EventSourceResponse):
             log.warning("event stream to %s closed: the client took nothing for %s s", client, timeout)
 
 
-def _events(state: ApiState, wanted: StreamFilter) -> AsyncIterator[bytes]:
+async def _next_batch(
+    subscription: Subscription, closing: anyio.Event
+) -> tuple[Lag, list[tuple[str, LatestValue]]] | None:
+    """The next values for the client, or None when the server shuts down first."""
+    taking = asyncio.ensure_future(subscription.take())
+    shutting_down = asyncio.ensure_future(closing.wait())
+    try:
+        done, _pending = await asyncio.wait({taking, shutting_down}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        taking.cancel()
+        shutting_down.cancel()
+    return taking.result() if taking in done else None
+
+
+def _events(state: ApiState, wanted: StreamFilter, closing: anyio.Event) -> AsyncIterator[bytes]:
     settings = state.settings
 
     async def events() -> AsyncIterator[bytes]:
@@ -79,11 +99,12 @@ def _events(state: ApiState, wanted: StreamFilter) -> AsyncIterator[bytes]:
                 )
                 if chunk:
                     yield chunk
-            while True:
-                dropped, values = await subscription.take()
+            while (batch := await _next_batch(subscription, closing)) is not None:
+                lag, values = batch
                 lagged = b""
-                if dropped:
-                    lagged = ServerSentEvent(json.dumps({"dropped": dropped}), event="lagged").encode()
+                if lag:
+                    data = json.dumps({"dropped": lag.dropped, "superseded": lag.superseded})
+                    lagged = ServerSentEvent(data, event="lagged").encode()
                 yield lagged + b"".join(_event(district, v) for district, v in values if v.metric in METRICS)
         finally:
             state.stream.unsubscribe(subscription)
@@ -100,7 +121,7 @@ def router(settings: ApiSettings) -> APIRouter:
         responses={
             200: {
                 "description": "an endless text/event-stream: `latest` events (JSON: device, district, metric, "
-                "value, unit, time), `lagged` events (JSON: dropped) and keep-alive comments",
+                "value, unit, time), `lagged` events (JSON: dropped, superseded) and keep-alive comments",
                 "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
             }
         },
@@ -113,7 +134,7 @@ def router(settings: ApiSettings) -> APIRouter:
     ) -> EventSourceResponse:
         """Latest values as Server-Sent Events: first the current value of every selected device and metric,
         then each newer value as the last-value cache takes it. A client that falls behind gets a `lagged` event
-        saying how many of the oldest waiting values it lost. A key scoped to districts streams only those."""
+        (JSON: dropped, superseded) saying what it lost. A key scoped to districts streams only those."""
         if district is not None:
             visible_district(state.index, caller, district)
         spec = metric_of(metric) if metric is not None else None
@@ -126,10 +147,13 @@ def router(settings: ApiSettings) -> APIRouter:
             )
         districts = frozenset({district}) if district is not None else caller.districts or None
         wanted = StreamFilter(districts, spec.name if spec else None)
+        closing = anyio.Event()
         return _EventStream(
-            _events(state, wanted),
+            _events(state, wanted, closing),
             ping=settings.stream_keepalive_s,
             send_timeout=settings.stream_send_timeout_s,
+            shutdown_event=closing,
+            shutdown_grace_period=SHUTDOWN_GRACE_S,
         )
 
     return api
