@@ -9,10 +9,11 @@ from pydantic_settings import BaseSettings
 from devices.settings import SimulatorSettings
 from gateway.settings import GatewaySettings
 from services.api.settings import ApiSettings
+from services.rollup.settings import RollupSettings
 from smartcity.configdoc import render
 from smartcity.up import UpSettings
 
-SETTINGS: list[type[BaseSettings]] = [UpSettings, GatewaySettings, SimulatorSettings, ApiSettings]
+SETTINGS: list[type[BaseSettings]] = [UpSettings, GatewaySettings, SimulatorSettings, ApiSettings, RollupSettings]
 DOC = Path(__file__).resolve().parents[1] / "docs" / "CONFIGURATION.md"
 
 

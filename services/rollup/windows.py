@@ -22,4 +22,3 @@ def hour_of(ts_ms: int) -> int:
 def day_source(start_ms: int, end_ms: int) -> Tier:
     """The tier a day is combined from: hours when its bounds are whole UTC hours, else minutes."""
     return HOUR if start_ms % HOUR_MS == 0 and end_ms % HOUR_MS == 0 else MINUTE
-
