@@ -28,7 +28,7 @@ from devices.workers import raise_fd_limit, run_simulation
 from smartcity.city.model import BBox, City, DeviceType, Facility, FacilityKind, GeoPoint
 from smartcity.localservices import MosquittoProcess
 from smartcity.settings import MqttSettings
-from tests.cities import box_district, device_at
+from tests.support.cities import box_district, device_at
 
 _TYPES = [DeviceType.AIR_QUALITY, DeviceType.NOISE, DeviceType.WEATHER, DeviceType.ENERGY_METER]
 

@@ -1,6 +1,6 @@
 """The planning API's test city and how its tests write readings and open the app.
 
-The city is hand-made from the shared building blocks (:mod:`tests.cities`) so each test knows exactly which
+The city is hand-made from the shared building blocks (:mod:`tests.support.cities`) so each test knows exactly which
 facility lies where: two box districts whose polygons are triangles (south-west, north-west, north-east), so a
 facility can be assigned to a district yet lie outside its polygon. Readings are written through the contract's
 :class:`~smartcity.influx.lineprotocol.LineEncoder`, as the gateway writes them.
@@ -26,7 +26,7 @@ from smartcity.city.model import BBox, City, DeviceType, Facility, FacilityKind,
 from smartcity.contract.reading import Reading
 from smartcity.influx.lineprotocol import LineEncoder
 from smartcity.settings import InfluxSettings
-from tests.cities import ULA, box_district, device_at
+from tests.support.cities import ULA, box_district, device_at
 
 NORTH = box_district(
     "north",

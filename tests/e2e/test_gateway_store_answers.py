@@ -1,5 +1,5 @@
 """The gateway behind an InfluxDB 2.x stand-in (a local HTTP server in front of the real influxd, see
-:mod:`tests.influx_standin`) that answers one batch's write with 422, a 2.x partial write.
+:mod:`tests.support.influx_standin`) that answers one batch's write with 422, a 2.x partial write.
 
 The refused points are dead-lettered (readable from InfluxDB afterwards) once, not retried forever and not spooled;
 every other reading lands. Real Mosquitto (persistence on) and influxd, the gateway as a subprocess.
@@ -16,7 +16,7 @@ import pytest
 
 from smartcity.contract.topics import TopicKind
 from tests.e2e.gateway_rig import STEP_MS, Rig
-from tests.influx_standin import Influx2Standin
+from tests.support.influx_standin import Influx2Standin
 
 pytestmark = pytest.mark.slow
 

@@ -29,7 +29,7 @@ from smartcity.city.model import City, NetworkClass
 from smartcity.contract.messages import Status
 from smartcity.localservices import MosquittoProcess, free_port
 from smartcity.settings import MqttSettings
-from tests.devices_support import Collector
+from tests.support.devices import Collector
 
 SMARTCITY = Path(sys.executable).parent / "smartcity"
 

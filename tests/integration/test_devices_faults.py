@@ -19,11 +19,11 @@ from smartcity.city.model import DeviceType
 from smartcity.contract.messages import Status
 from smartcity.contract.metrics import METRICS
 from smartcity.settings import MqttSettings
-from tests.devices_support import Collector, small_city
+from tests.support.devices import Collector, simulator_city
 
 
 async def _run(mqtt: MqttSettings, options: RunOptions, types: list[DeviceType], seconds: float) -> Snapshot:
-    city = small_city(types, report_interval_s=1)
+    city = simulator_city(types, report_interval_s=1)
     sim = Simulation(SimulatorSettings(mqtt=mqtt, reconnect_min_s=0.2), city, city.devices, options)
     stop = asyncio.Event()
     task = asyncio.create_task(sim.run(stop))
@@ -68,7 +68,7 @@ async def test_battery_depletion_kills_the_device_and_the_will_fires(
 ) -> None:
     watch = await Collector().start(mqtt_settings, [f"{topic_root}/v1/dev/+/status", f"{topic_root}/v1/dev/+/reading"])
     options = RunOptions(seed=2, speed=10, duration_s=5, faults=FaultPlan.parse(["battery=1"]))
-    city = small_city([DeviceType.WEATHER], report_interval_s=1)
+    city = simulator_city([DeviceType.WEATHER], report_interval_s=1)
     sim = Simulation(SimulatorSettings(mqtt=mqtt_settings), city, city.devices, options)
     summary = await sim.run(asyncio.Event())
     await asyncio.sleep(0.3)
@@ -85,7 +85,7 @@ async def test_backfill_publishes_the_past_hour_then_goes_live(mqtt_settings: Mq
     live = await Collector().start(mqtt_settings, [f"{topic_root}/v1/dev/+/reading"])
     start = now_ms()
     options = RunOptions(seed=1, backfill_s=3600, backfill_rate=400, start_ms=start)
-    city = small_city([DeviceType.WEATHER, DeviceType.AIR_QUALITY], report_interval_s=60)
+    city = simulator_city([DeviceType.WEATHER, DeviceType.AIR_QUALITY], report_interval_s=60)
     sim = Simulation(SimulatorSettings(mqtt=mqtt_settings), city, city.devices, options)
     stop = asyncio.Event()
     task = asyncio.create_task(sim.run(stop))

@@ -16,7 +16,7 @@ from devices.session_options import SessionOptions
 from smartcity.city.credentials import sha512_hash
 from smartcity.localservices import MosquittoProcess
 from smartcity.settings import MqttSettings
-from tests.devices_support import Collector
+from tests.support.devices import Collector
 
 
 def _options(mqtt: MqttSettings, client_id: str, **extra: object) -> SessionOptions:

@@ -21,7 +21,7 @@ from smartcity.city.model import City, DeviceType, RadioProfile
 from smartcity.contract.messages import Birth, Command, CommandAck, Status
 from smartcity.contract.senml import decode_senml_cbor
 from smartcity.settings import MqttSettings
-from tests.devices_support import Collector, small_city
+from tests.support.devices import Collector, simulator_city
 
 NIGHT = int(datetime(2026, 1, 15, 22, 0, tzinfo=UTC).timestamp() * 1000)
 
@@ -43,7 +43,7 @@ def _readings(collector: Collector, root: str, device_id: str) -> list[dict[str,
 async def test_retained_birth_gap_free_readings_and_clean_shutdown(
     mqtt_settings: MqttSettings, topic_root: str
 ) -> None:
-    city = small_city([DeviceType.AIR_QUALITY, DeviceType.NOISE, DeviceType.WEATHER], report_interval_s=1)
+    city = simulator_city([DeviceType.AIR_QUALITY, DeviceType.NOISE, DeviceType.WEATHER], report_interval_s=1)
     live = await Collector().start(mqtt_settings, [f"{topic_root}/v1/dev/#"], "live")
     _sim, stop, task = await _start(mqtt_settings, city, RunOptions(seed=3, speed=20))
     await asyncio.sleep(1.5)
@@ -74,7 +74,7 @@ async def test_retained_birth_gap_free_readings_and_clean_shutdown(
 
 
 async def test_dropout_fires_the_will_and_the_device_comes_back(mqtt_settings: MqttSettings, topic_root: str) -> None:
-    city = small_city([DeviceType.NOISE], report_interval_s=1)
+    city = simulator_city([DeviceType.NOISE], report_interval_s=1)
     watch = await Collector().start(mqtt_settings, [f"{topic_root}/v1/dev/+/status", f"{topic_root}/v1/dev/+/reading"])
     options = RunOptions(seed=1, speed=5, duration_s=6, faults=FaultPlan.parse(["dropout=1"]))
     _sim, _, task = await _start(mqtt_settings, city, options)
@@ -94,7 +94,7 @@ async def test_dropout_fires_the_will_and_the_device_comes_back(mqtt_settings: M
 
 
 async def test_same_seed_and_start_give_the_same_readings(mqtt_settings: MqttSettings, topic_root: str) -> None:
-    city = small_city([DeviceType.WEATHER, DeviceType.TRAFFIC_COUNTER], report_interval_s=60)
+    city = simulator_city([DeviceType.WEATHER, DeviceType.TRAFFIC_COUNTER], report_interval_s=60)
     runs = []
     for _ in range(2):
         live = await Collector().start(mqtt_settings, [f"{topic_root}/v1/dev/+/reading"])
@@ -113,7 +113,7 @@ async def test_same_seed_and_start_give_the_same_readings(mqtt_settings: MqttSet
 
 
 async def test_narrowband_backlog_arrives_after_coverage_returns(mqtt_settings: MqttSettings, topic_root: str) -> None:
-    city = small_city(narrowband=[(DeviceType.WEATHER, RadioProfile.LORAWAN_SF12)])
+    city = simulator_city(narrowband=[(DeviceType.WEATHER, RadioProfile.LORAWAN_SF12)])
     live = await Collector().start(mqtt_settings, [f"{topic_root}/v1/dev/+/senml-cbor"])
     sim, stop, task = await _start(mqtt_settings, city, RunOptions(seed=2, speed=3000))
     device = sim.narrowband[0]
@@ -140,7 +140,9 @@ async def test_narrowband_backlog_arrives_after_coverage_returns(mqtt_settings: 
 
 
 async def test_commands_round_trip_including_a_sleeping_device(mqtt_settings: MqttSettings, topic_root: str) -> None:
-    city = small_city([DeviceType.STREET_LIGHT], [(DeviceType.WEATHER, RadioProfile.LORAWAN_SF7)], report_interval_s=60)
+    city = simulator_city(
+        [DeviceType.STREET_LIGHT], [(DeviceType.WEATHER, RadioProfile.LORAWAN_SF7)], report_interval_s=60
+    )
     live = await Collector().start(
         mqtt_settings,
         [f"{topic_root}/v1/dev/+/cmd-ack", f"{topic_root}/v1/dev/+/reading", f"{topic_root}/v1/dev/+/senml-cbor"],

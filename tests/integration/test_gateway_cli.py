@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 
 from smartcity.settings import InfluxSettings, MqttSettings
-from tests.gateway_city import write_city
-from tests.gateway_clients import connect, count_points, eventually, metric, publish_all
+from tests.support.cities import write_city
+from tests.support.gateway_clients import connect, count_points, eventually, metric, publish_all
 
 
 async def test_the_gateway_process_ingests_and_stops_cleanly_on_sigterm(

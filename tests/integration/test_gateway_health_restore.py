@@ -10,7 +10,7 @@ from smartcity.city.directory import DeviceDirectory
 from smartcity.health import read_device_health
 from smartcity.influx.client import InfluxClient
 from smartcity.settings import InfluxSettings
-from tests.gateway_city import small_city
+from tests.support.cities import small_city
 
 
 def _health(replica: str, *, shared: bool = False) -> DeviceHealth:

@@ -16,8 +16,8 @@ from gateway.service import run
 from gateway.settings import GatewaySettings
 from smartcity.localservices import MosquittoProcess
 from smartcity.settings import InfluxSettings, MqttSettings
-from tests.gateway_city import write_city
-from tests.gateway_clients import connect, count_points, eventually, metric, publish_all
+from tests.support.cities import write_city
+from tests.support.gateway_clients import connect, count_points, eventually, metric, publish_all
 
 _START_MS = int(time.time() * 1000) - 3_600_000
 

@@ -21,8 +21,8 @@ from smartcity.influx.client import InfluxClient
 from smartcity.localservices import InfluxdProcess
 from smartcity.localservices.process import free_port
 from smartcity.settings import InfluxSettings, MqttSettings
-from tests.gateway_city import write_city
-from tests.gateway_clients import connect, count_points, drain, eventually, metric, publish_all
+from tests.support.cities import write_city
+from tests.support.gateway_clients import connect, count_points, drain, eventually, metric, publish_all
 
 _START_MS = int(time.time() * 1000) - 3_600_000
 

@@ -6,7 +6,7 @@ from smartcity.contract.reading import Reading
 from smartcity.influx.client import InfluxClient, quote_identifier
 from smartcity.influx.lineprotocol import LineEncoder, encode_point
 from smartcity.settings import InfluxSettings
-from tests.contract_support import AIR, DIRECTORY, DISPLAY, LIGHT, NOW_MS
+from tests.support.contract import AIR, DIRECTORY, DISPLAY, LIGHT, NOW_MS
 
 HOSTILE = [
     "plain",

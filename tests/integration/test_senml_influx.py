@@ -12,7 +12,7 @@ from smartcity.contract.topics import TopicKind
 from smartcity.influx.client import InfluxClient
 from smartcity.influx.lineprotocol import LineEncoder
 from smartcity.settings import InfluxSettings
-from tests.contract_support import AIR, DIRECTORY, NOW_MS, SCHEME, topic
+from tests.support.contract import AIR, DIRECTORY, NOW_MS, SCHEME, topic
 
 METER = "em-000001"
 VECTOR_DIRECTORY = DeviceDirectory(

@@ -26,7 +26,7 @@ from smartcity.city.model import DeviceType, Facility, FacilityKind, GeoPoint
 from smartcity.contract.metrics import METRICS
 from smartcity.contract.senml import decode_senml_json
 from smartcity.rollups import MINUTE
-from tests.cities import device_at
+from tests.support.cities import device_at
 
 DAY_MS = 86_400_000
 _SITE = Facility(id="f", kind=FacilityKind.PARK, name="F", district_id="d", location=GeoPoint(lat=50, lon=7))

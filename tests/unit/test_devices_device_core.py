@@ -11,13 +11,13 @@ from devices.signals import SignalModel
 from devices.stats import RunStats
 from smartcity.city.model import DeviceType
 from smartcity.contract.topics import TopicScheme
-from tests.devices_support import small_city
+from tests.support.devices import simulator_city
 
 T0 = 1_772_000_000_000
 
 
 def _core(faults: list[str]) -> DeviceCore:
-    city = small_city([DeviceType.AIR_QUALITY])
+    city = simulator_city([DeviceType.AIR_QUALITY])
     run = RunContext(TopicScheme("t"), SimClock(T0, _wall0=0.0), SignalModel(city, 1), RunStats())
     device = city.devices[0]
     return DeviceCore(run.model.context(device), run, FaultPlan.parse(faults).for_device(1, device.id, 60))

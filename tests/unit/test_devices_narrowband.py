@@ -20,7 +20,7 @@ from smartcity.contract.messages import Command
 from smartcity.contract.reading import Reading
 from smartcity.contract.senml import decode_senml_cbor, encode_senml_cbor
 from smartcity.contract.topics import TopicScheme
-from tests.devices_support import small_city
+from tests.support.devices import simulator_city
 
 NUMERIC_TYPES = [t for t in DeviceType if t is not DeviceType.INFO_DISPLAY]
 T0 = 1_772_000_000_000
@@ -52,7 +52,7 @@ def test_packs_never_exceed_the_payload_budget(first: Reading, backlog: list[Rea
 
 
 def _device(coverage: bool) -> tuple[NarrowbandDevice, NetworkServer, SimClock]:
-    city = small_city(narrowband=[(DeviceType.WEATHER, RadioProfile.LORAWAN_SF12)])
+    city = simulator_city(narrowband=[(DeviceType.WEATHER, RadioProfile.LORAWAN_SF12)])
     clock = SimClock(start_ms=T0, speed=1.0, _wall0=0.0)
     run = RunContext(scheme=TopicScheme("t"), clock=clock, model=SignalModel(city, 1), stats=RunStats())
     account = ServerAccount("::1", 1, "ns", None, None, 30, 0.1, 1.0)
@@ -67,7 +67,7 @@ def _sent(server: NetworkServer) -> list[bytes]:
 
 
 def test_every_uplink_of_every_numeric_type_fits_its_budget() -> None:
-    city = small_city(narrowband=[(t, r) for t in NUMERIC_TYPES for r in RadioProfile])
+    city = simulator_city(narrowband=[(t, r) for t in NUMERIC_TYPES for r in RadioProfile])
     run = RunContext(TopicScheme("t"), SimClock(T0, _wall0=0.0), SignalModel(city, 1), RunStats())
     server = NetworkServer(run, ServerAccount("::1", 1, "ns", None, None, 30, 0.1, 1.0))
     devices = [

@@ -10,7 +10,7 @@ from devices.drivers import LocalTime, occupancy_share, traffic_intensity
 from devices.signals import DeviceControls, SignalModel
 from smartcity.city.model import DeviceType, FacilityKind
 from smartcity.contract.metrics import METRICS, MetricKind
-from tests.devices_support import small_city
+from tests.support.devices import simulator_city
 
 ALL_TYPES = list(DeviceType)
 
@@ -20,7 +20,7 @@ def _ms(text: str) -> int:
 
 
 def test_same_seed_and_time_give_the_same_readings() -> None:
-    city = small_city(ALL_TYPES)
+    city = simulator_city(ALL_TYPES)
     first, second = SignalModel(city, 7), SignalModel(city, 7)
     for device in city.devices:
         controls = DeviceControls(report_interval_s=60)
@@ -29,7 +29,7 @@ def test_same_seed_and_time_give_the_same_readings() -> None:
 
 
 def test_another_seed_gives_other_readings() -> None:
-    city = small_city([DeviceType.AIR_QUALITY])
+    city = simulator_city([DeviceType.AIR_QUALITY])
     device = city.devices[0]
     t = _ms("2026-03-04T08:15:00")
     a = SignalModel(city, 1).sample(SignalModel(city, 1).context(device), t, DeviceControls(60))
@@ -38,7 +38,7 @@ def test_another_seed_gives_other_readings() -> None:
 
 
 def test_every_value_of_every_type_stays_inside_the_registry_range_for_a_year() -> None:
-    city = small_city(ALL_TYPES)
+    city = simulator_city(ALL_TYPES)
     model = SignalModel(city, 3)
     start = _ms("2026-01-01T00:00:00")
     for device in city.devices:
@@ -61,7 +61,7 @@ def test_every_value_of_every_type_stays_inside_the_registry_range_for_a_year() 
 
 
 def test_weather_is_shared_within_a_district() -> None:
-    city = small_city([DeviceType.WEATHER, DeviceType.WEATHER])
+    city = simulator_city([DeviceType.WEATHER, DeviceType.WEATHER])
     model = SignalModel(city, 5)
     a, b = (model.context(device) for device in city.devices)
     for hour in range(0, 24 * 14, 5):
@@ -74,7 +74,7 @@ def test_weather_is_shared_within_a_district() -> None:
 
 
 def test_street_light_is_on_at_night_off_at_noon_and_obeys_the_dim_level() -> None:
-    city = small_city([DeviceType.STREET_LIGHT])
+    city = simulator_city([DeviceType.STREET_LIGHT])
     model = SignalModel(city, 1)
     ctx = model.context(city.devices[0])
     noon = model.sample(ctx, _ms("2026-06-21T11:00:00"), DeviceControls(60))
@@ -103,7 +103,7 @@ def test_traffic_peaks_at_weekday_rush_hours() -> None:
 
 
 def test_energy_register_never_goes_backwards() -> None:
-    city = small_city([DeviceType.ENERGY_METER])
+    city = simulator_city([DeviceType.ENERGY_METER])
     model = SignalModel(city, 1)
     ctx = model.context(city.devices[0])
     readings = [model.sample(ctx, _ms("2026-02-01T00:00:00") + i * 600_000, DeviceControls(600)) for i in range(500)]

@@ -15,9 +15,8 @@ from gateway.intake import Intake
 from smartcity.contract.parse import ParseLimits
 from smartcity.contract.reading import ParseOutcome, Reading
 from smartcity.contract.topics import TopicKind
-from tests.contract_support import AIR, DIRECTORY, NOW_MS, SCHEME, topic
-from tests.gateway_harness import build
-from tests.gateway_harness import topic as harness_topic
+from tests.support.contract import AIR, DIRECTORY, NOW_MS, SCHEME, topic
+from tests.support.gateway_harness import build
 
 DAY_MS = 86_400_000
 TOPIC = topic(AIR, TopicKind.SENML)
@@ -164,7 +163,7 @@ async def test_the_intake_maps_a_redelivered_pack_to_its_first_receipt(tmp_path:
             anchors=anchors,
         )
         pack = json.dumps([{"n": "no2", "v": 20.5}]).encode()
-        senml_topic = harness_topic("aq-1", TopicKind.SENML)
+        senml_topic = topic("aq-1", TopicKind.SENML)
         intake.on_message(senml_topic, pack, 1, 1)
         await asyncio.sleep(0.01)
         intake.on_message(senml_topic, pack, 1, 2, True)  # DUP: the broker sends it again

@@ -9,8 +9,8 @@ import pytest
 
 from gateway.collisions import CollisionGuard
 from smartcity.contract.reading import Reading
-from tests.contract_support import AIR, LIGHT, NOW_MS
-from tests.gateway_harness import build, reading, topic
+from tests.support.contract import AIR, LIGHT, NOW_MS, topic
+from tests.support.gateway_harness import build, reading
 
 FIRST = Reading(AIR, 7, NOW_MS, {"no2": 23.4, "battery": 80.0})
 

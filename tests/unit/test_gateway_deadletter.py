@@ -12,8 +12,8 @@ from smartcity.contract.messages import DeadLetter
 from smartcity.contract.reading import Rejection, RejectReason
 from smartcity.contract.topics import TopicScheme
 from smartcity.influx.schema import DETAIL_LIMIT
-from tests.gateway_city import small_city
-from tests.gateway_twins import MemoryBroker
+from tests.support.cities import small_city
+from tests.support.gateway_twins import MemoryBroker
 
 TOPIC = "city/v1/dev/aq-1/reading"
 

@@ -1,7 +1,7 @@
 from gateway.health import DeviceHealth, HealthSnapshot
 from smartcity.city.directory import DeviceDirectory
 from smartcity.health import CLOCK_WINDOW_MS
-from tests.gateway_city import small_city
+from tests.support.cities import small_city
 
 NOW = 1_800_000_000_000
 

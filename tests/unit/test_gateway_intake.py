@@ -4,7 +4,8 @@ import time
 
 from gateway.health import HealthSnapshot
 from smartcity.contract.topics import TopicKind
-from tests.gateway_harness import build, reading, topic
+from tests.support.contract import topic
+from tests.support.gateway_harness import build, reading
 
 
 async def test_valid_readings_become_points_with_registry_tags() -> None:

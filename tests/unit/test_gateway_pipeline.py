@@ -14,8 +14,9 @@ from gateway.spool import Spool
 from gateway.writer import BatchWriter
 from smartcity.backoff import Backoff
 from smartcity.influx.errors import InfluxError, InfluxRejected, InfluxUnavailable
-from tests.gateway_harness import Parts, build, reading, topic
-from tests.gateway_twins import MemoryStore
+from tests.support.contract import topic
+from tests.support.gateway_harness import Parts, build, reading
+from tests.support.gateway_twins import MemoryStore
 
 
 async def _up() -> bool:

@@ -21,8 +21,8 @@ from smartcity.influx.errors import (
     RejectKind,
 )
 from smartcity.settings import InfluxSettings
-from tests.gateway_twins import MemoryStore
-from tests.influx_twins import Generation, InfluxTwin
+from tests.support.gateway_twins import MemoryStore
+from tests.support.influx_twins import Generation, InfluxTwin
 
 
 async def _no_sleep(_seconds: float) -> None:

@@ -21,7 +21,7 @@ from smartcity.influx.lineprotocol import (
     format_string,
     format_value,
 )
-from tests.contract_support import AIR, DIRECTORY, DISPLAY, LIGHT, NOW_MS, PROPERTY_SETTINGS, typed, valid_readings
+from tests.support.contract import AIR, DIRECTORY, DISPLAY, LIGHT, NOW_MS, PROPERTY_SETTINGS, typed, valid_readings
 
 AIR_TAGS = "device=aq-000123,device_type=air_quality,district=north,facility=school-0001,facility_kind=school"
 

@@ -16,7 +16,7 @@ from smartcity.contract.messages import Birth, DeviceState, Status
 from smartcity.contract.parse import ParseLimits, parse_birth, parse_message, parse_status
 from smartcity.contract.reading import ParseOutcome, Reading, Rejection, RejectReason
 from smartcity.contract.topics import TopicKind
-from tests.contract_support import (
+from tests.support.contract import (
     AIR,
     DIRECTORY,
     DISPLAY,

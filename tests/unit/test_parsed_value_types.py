@@ -12,7 +12,7 @@ from smartcity.contract.reading import Reading, Value
 from smartcity.contract.senml import encode_senml_cbor, encode_senml_json
 from smartcity.contract.topics import TopicKind
 from smartcity.influx.lineprotocol import LineEncoder
-from tests.contract_support import DIRECTORY, PROPERTY_SETTINGS, parse, valid_readings
+from tests.support.contract import DIRECTORY, PROPERTY_SETTINGS, parse, valid_readings
 
 _PYTHON_TYPE = {MetricKind.FLOAT: float, MetricKind.INT: int, MetricKind.BOOL: bool, MetricKind.STRING: str}
 

@@ -23,7 +23,7 @@ from smartcity.contract.senml import (
 )
 from smartcity.contract.topics import TopicKind
 from smartcity.contract.validate import Invalid
-from tests.contract_support import AIR, LIGHT, NOW_MS, PARKING, PROPERTY_SETTINGS, parse, typed, valid_readings
+from tests.support.contract import AIR, LIGHT, NOW_MS, PARKING, PROPERTY_SETTINGS, parse, typed, valid_readings
 
 FIRST = Reading(AIR, 7, 1764390000123, {"no2": 23.4, "pm25": 8.0})
 SECOND = Reading(AIR, 8, 1764390005125, {"no2": 21.5})

@@ -23,7 +23,7 @@ from smartcity.contract.reading import ParseOutcome, Reading, RejectReason, Valu
 from smartcity.contract.records import SUMS
 from smartcity.contract.senml import CBOR_LABELS
 from smartcity.contract.topics import TopicKind
-from tests.contract_support import DIRECTORY, DISPLAY, LIGHT, NOW_MS, SCHEME, topic
+from tests.support.contract import DIRECTORY, DISPLAY, LIGHT, NOW_MS, SCHEME, topic
 
 R = RejectReason
 WEATHER, METER, WATER, WEATHER_2 = "ws-000001", "em-000001", "wm-000001", "ws-000002"

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smartcity.contract.topics import DeviceTopic, TopicError, TopicKind, TopicScheme
-from tests.contract_support import PROPERTY_SETTINGS
+from tests.support.contract import PROPERTY_SETTINGS
 
 SCHEME = TopicScheme("city")
 

@@ -11,7 +11,7 @@ from smartcity.contract.reading import Reading, RejectReason
 from smartcity.contract.topics import TopicKind
 from smartcity.contract.validate import Invalid
 from smartcity.contract.wire import JsonReading, decode_reading_json, encode_reading_json
-from tests.contract_support import AIR, DISPLAY, NOW_MS, PROPERTY_SETTINGS, parse, typed, valid_readings
+from tests.support.contract import AIR, DISPLAY, NOW_MS, PROPERTY_SETTINGS, parse, typed, valid_readings
 
 
 def test_encoding_matches_the_documented_example() -> None:

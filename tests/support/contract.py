@@ -45,7 +45,8 @@ PROPERTY_SETTINGS = settings(
 DOCUMENTED_REASONS = frozenset(RejectReason)
 
 
-def topic(device_id: str, kind: TopicKind = TopicKind.READING) -> str:
+def topic(device_id: str = "aq-1", kind: TopicKind = TopicKind.READING) -> str:
+    """The contract topic of ``device_id`` under the tests' root ``city`` (the one topic helper of the tests)."""
     return SCHEME.device(device_id, kind)
 
 

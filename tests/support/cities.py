@@ -1,4 +1,8 @@
-"""A small hand-made city for the gateway's tests: two districts, a few facilities, one device of several types."""
+"""The one place tests build cities: the building blocks (a district that is a lat/lon box, a device placed at a
+facility) and the two hand-made presets built from them, :func:`small_city` (the gateway's and the API's: two
+districts, named devices of several types) and :func:`tests.support.devices.simulator_city` (the simulator's:
+one district, devices numbered by network class). Hand-made cities stay independent of the generator, so each test
+states exactly which devices it runs; the generated city with days of history is :mod:`tests.support.filled_city`."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 from smartcity.city.model import (
     BBox,
     City,
+    Device,
     DeviceType,
     District,
     Facility,
@@ -16,8 +21,58 @@ from smartcity.city.model import (
     NetworkClass,
     RadioProfile,
 )
-from tests.cities import ULA, box_district, device_at
 
+ULA = IPv6Network("fd12:3456:789a::/48")
+"""The ULA /48 of the test cities."""
+
+
+def box_district(
+    district_id: str, name: str, bbox: BBox, *, centre: GeoPoint, prefix: IPv6Network, population: int
+) -> District:
+    """A district covering ``bbox``; its polygon is the closed ring south-west, north-west, north-east (the tests
+    need a valid ring, not an exact outline)."""
+    south_west = GeoPoint(lat=bbox.min_lat, lon=bbox.min_lon)
+    return District(
+        id=district_id,
+        name=name,
+        population=population,
+        centre=centre,
+        bbox=bbox,
+        polygon=[
+            south_west,
+            GeoPoint(lat=bbox.max_lat, lon=bbox.min_lon),
+            GeoPoint(lat=bbox.max_lat, lon=bbox.max_lon),
+            south_west,
+        ],
+        prefix=prefix,
+    )
+
+
+def device_at(
+    facility: Facility,
+    device_id: str,
+    device_type: DeviceType,
+    ipv6: IPv6Address,
+    *,
+    network: NetworkClass = NetworkClass.BROADBAND,
+    radio: RadioProfile | None = None,
+    report_interval_s: int = 60,
+) -> Device:
+    """A device at ``facility``: in the facility's district and at its location."""
+    return Device(
+        id=device_id,
+        type=device_type,
+        facility_id=facility.id,
+        district_id=facility.district_id,
+        location=facility.location,
+        ipv6=ipv6,
+        network=network,
+        radio=radio,
+        report_interval_s=report_interval_s,
+    )
+
+
+# -- the gateway's and API's small city: two districts, a school and a street, one device of several types --
 DEVICES: dict[str, DeviceType] = {
     "aq-1": DeviceType.AIR_QUALITY,
     "aq-2": DeviceType.AIR_QUALITY,

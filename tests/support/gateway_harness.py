@@ -15,12 +15,9 @@ from gateway.intake import Intake, IntakeParts
 from gateway.metrics import GatewayMetrics
 from smartcity.city.directory import DeviceDirectory
 from smartcity.contract.parse import ParseLimits
-from smartcity.contract.topics import TopicKind, TopicScheme
-from tests.gateway_city import small_city
-from tests.gateway_twins import MemoryBroker
-
-SCHEME = TopicScheme("city")
-
+from tests.support.cities import small_city
+from tests.support.contract import SCHEME
+from tests.support.gateway_twins import MemoryBroker
 
 _last_ms = [0]
 
@@ -32,10 +29,6 @@ def reading(device: str = "aq-1", seq: int = 0, ts_ms: int | None = None, **valu
         _last_ms[0] = ts_ms = max(int(time.time() * 1000), _last_ms[0] + 1)
     ts = ts_ms
     return json.dumps({"dev": device, "seq": seq, "ts": ts, "m": values or {"no2": 21.5}}).encode()
-
-
-def topic(device: str = "aq-1", kind: TopicKind = TopicKind.READING) -> str:
-    return SCHEME.device(device, kind)
 
 
 @dataclass

@@ -22,10 +22,10 @@ from smartcity.city.model import (
     RadioProfile,
 )
 from smartcity.settings import MqttSettings
-from tests.cities import ULA, box_district, device_at
+from tests.support.cities import ULA, box_district, device_at
 
 
-def small_city(
+def simulator_city(
     broadband: list[DeviceType] | None = None,
     narrowband: list[tuple[DeviceType, RadioProfile]] | None = None,
     *,
