@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import socket
 import time
 
@@ -33,6 +32,7 @@ from smartcity.contract.parse import ParseLimits
 from smartcity.contract.topics import UPLINK_KINDS, TopicScheme
 from smartcity.influx.client import InfluxClient
 from smartcity.influx.errors import InfluxError
+from smartcity.stopsignals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +59,8 @@ def parse_limits(settings: GatewaySettings) -> ParseLimits:
 
 async def run(settings: GatewaySettings, *, stop: asyncio.Event | None = None) -> None:
     """Run the gateway until ``stop`` is set or SIGTERM/SIGINT arrives."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await _run(settings, stop)
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+    with stop_on_signals(stop or asyncio.Event()) as stopping:
+        await _run(settings, stopping)
 
 
 async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 
 from services.rollup.metrics import RollupMetrics
 from services.rollup.settings import RollupSettings
@@ -23,6 +22,7 @@ from smartcity.city.load import load_city
 from smartcity.httpendpoints import HttpEndpoints, serve_http
 from smartcity.influx.client import InfluxClient
 from smartcity.influx.errors import InfluxError
+from smartcity.stopsignals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +31,8 @@ _DRAIN_TIMEOUT_S = 60.0
 
 async def run(settings: RollupSettings, *, stop: asyncio.Event | None = None) -> None:
     """Run the worker until ``stop`` is set or SIGTERM/SIGINT arrives."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await _run(settings, stop)
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+    with stop_on_signals(stop or asyncio.Event()) as stopping:
+        await _run(settings, stopping)
 
 
 async def _run(settings: RollupSettings, stop: asyncio.Event) -> None:
