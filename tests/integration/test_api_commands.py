@@ -12,9 +12,11 @@ from typing import Any
 
 import aiomqtt
 import httpx
+import msgspec
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from pydantic import SecretStr
 
 from devices.run_options import RunOptions
 from devices.runner import Simulation
@@ -22,6 +24,9 @@ from devices.settings import SimulatorSettings
 from services.api.broker import BrokerLink
 from services.api.keys import Role, key_id_of
 from services.api.settings import ApiSettings
+from smartcity.city.credentials import device_password, service_password, write_credentials
+from smartcity.contract.messages import Command, CommandAck
+from smartcity.contract.topics import TopicKind, TopicScheme
 from smartcity.localservices import MosquittoProcess
 from smartcity.settings import InfluxSettings, MqttSettings
 from tests.api_server import Served, serving
@@ -240,3 +245,49 @@ async def test_without_a_broker_commands_are_off_and_say_so(tmp_path: Path, infl
         assert (answer.status_code, answer.json()["type"]) == (503, "/problems/commands-disabled")
         assert "retry-after" not in answer.headers
         assert served.state.commands.publisher is None
+
+
+async def test_the_api_account_of_the_city_credentials_sends_commands_and_reads_acks(
+    tmp_path: Path,
+    influx_settings: InfluxSettings,
+    topic_root: str,
+    mosquitto_factory: Callable[..., MosquittoProcess],
+) -> None:
+    """Against a broker with the password and ACL files the platform ships: the `api` account may publish a
+    device's command and read its ack, and the device's own account may read only its command."""
+    secret = b"api-commands-test-deployment-secret"
+    files = write_credentials(api_city(), secret, tmp_path / "broker", topic_root=topic_root)
+    broker = mosquitto_factory(password_file=files.password_file, acl_file=files.acl_file)
+    password = SecretStr(service_password(secret, "api"))
+    mqtt = MqttSettings(host="127.0.0.1", port=broker.port, topic_root=topic_root, username="api", password=password)
+    settings = api_settings(tmp_path, influx_settings, commands=True, mqtt=mqtt)
+    key = create_key(settings, Role.OPERATOR)
+    light = aiomqtt.Client(
+        "127.0.0.1",
+        broker.port,
+        username="light-n1",
+        password=device_password(secret, "light-n1"),
+        protocol=aiomqtt.ProtocolVersion.V5,
+    )
+    topics = TopicScheme(topic_root)
+    async with (
+        serving(settings) as served,
+        httpx.AsyncClient(base_url=served.base_url, headers=auth(key)) as api,
+        light,
+    ):
+        await _connected(served)
+        await light.subscribe(topics.device_filter(TopicKind.COMMAND), qos=1)  # every device's: the ACL filters
+        for device in ("display-s1", "light-n1"):
+            sent = await api.post(
+                f"/v1/devices/{device}/commands", json={"name": "set_report_interval", "args": {"seconds": 9}}
+            )
+            assert sent.status_code == 202, sent.text
+        async with asyncio.timeout(5):
+            message = await anext(aiter(light.messages))
+        assert str(message.topic) == topics.device("light-n1", TopicKind.COMMAND)  # not the display's command
+        assert isinstance(message.payload, bytes)
+        command = msgspec.json.decode(message.payload, type=Command)
+        ack = CommandAck(id=command.id, status="ok", ts_ms=command.ts_ms)
+        await light.publish(topics.device("light-n1", TopicKind.COMMAND_ACK), msgspec.json.encode(ack), qos=1)
+        answered = await _until(lambda: api.get(f"/v1/commands/{command.id}"), lambda r: r.json()["state"] != "sent")
+        assert answered.json()["state"] == "acked"
