@@ -60,6 +60,28 @@ class ProfiledGatewayProcess(BridgeProcess, GatewayProcess):
         self.profile_to = profile_to
 
 
+class _DirectGateway(GatewayProcess):
+    """The gateway started through its own CLI module, not the ``smartcity`` root: an earlier commit's checkout
+    lacks the components registered since, which the root would fail to load."""
+
+    def _command(self) -> list[str]:
+        script = (
+            "import typer; from gateway.cli import register; app = typer.Typer(); "
+            "app.command('noop')(lambda: None); register(app); app(['gateway'])"
+        )
+        return [sys.executable, "-c", script]
+
+
+class EarlierGatewayProcess(BridgeProcess, _DirectGateway):
+    """An earlier commit's gateway (``PYTHONPATH`` names its checkout in ``env``), optionally under py-spy."""
+
+    def __init__(
+        self, workdir: Path, env: Mapping[str, str], *, ready_timeout_s: float = 30.0, profile_to: Path | None = None
+    ) -> None:
+        super().__init__(workdir, env, ready_timeout_s=ready_timeout_s)
+        self.profile_to = profile_to
+
+
 class _NaiveBridge(ManagedProcess):
     """``python -m bench.baselines.naive_bridge``, ready once its log says it subscribed, or that the broker kept
     its session (then the subscription exists already, and the SUBACK may queue behind a backlog)."""

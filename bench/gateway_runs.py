@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.bridges import NaiveBridgeProcess, ProfiledGatewayProcess
+from bench.bridges import EarlierGatewayProcess, NaiveBridgeProcess, ProfiledGatewayProcess
 from smartcity.contract.topics import TopicKind, TopicScheme
 from smartcity.localservices import InfluxdProcess, MosquittoProcess
 from smartcity.localservices.gateway import GatewayProcess
@@ -122,8 +122,9 @@ class Bench:
         env = {"PYTHONPATH": str(self.base_tree)} if bridge == "gateway-base" and self.base_tree else {}
         if bridge == "gateway-base" and not env:
             raise ValueError("the gateway-base bridge needs --base-tree (a checkout of the commit to compare with)")
+        process = EarlierGatewayProcess if bridge == "gateway-base" else ProfiledGatewayProcess
         return [
-            ProfiledGatewayProcess(
+            process(
                 self.workdir / run / f"gw{i}",
                 self.gateway_env(f"gw{i}-{run}", scheme, database, qos, bridge) | env,
                 ready_timeout_s=90,

@@ -41,11 +41,14 @@ class CollisionGuard:
         """None when ``reading`` may be written (it is remembered); else the rejection detail: which stored field
         it would overwrite. A refused reading is not remembered."""
         key = (reading.device_id, reading.ts_ms)
-        earlier = self._current.get(key)
+        current = self._current
+        earlier = current.get(key)
         if earlier is None:
             earlier = self._previous.get(key)
-            if earlier is None:
-                self._remember(key, reading)
+            if earlier is None:  # the common case, inlined: remember it and go on
+                current[key] = reading
+                if len(current) >= self._half:
+                    self._previous, self._current = current, {}
                 return None
         conflict = _conflict(earlier, reading)
         if conflict is not None:

@@ -106,11 +106,17 @@ class Intake:
 
     def _telemetry(self, batch: Batch, topic: str, payload: bytes, now_ms: int, dup: bool) -> list[Rejection]:
         scheme, directory, limits = self._scheme, self._directory, self._limits
-        if self._anchors is None:
+        anchors = self._anchors
+        if anchors is None or not dup:
             outcome = parse_message(topic, payload, scheme=scheme, directory=directory, now_ms=now_ms, limits=limits)
-        else:  # relative times anchored at first receipt; a redelivery (MQTT DUP) gets its first receipt's anchor
+            if anchors is not None and outcome.relative:  # a first receipt with relative times: its anchor is now
+                outcome = parse_anchored(
+                    anchors, topic, payload, redelivered=False, now_ms=now_ms, scheme=scheme, directory=directory,
+                    limits=limits,
+                )  # fmt: skip
+        else:  # a redelivery (MQTT DUP) is parsed against its first receipt's anchor
             outcome = parse_anchored(
-                self._anchors,
+                anchors,
                 topic,
                 payload,
                 redelivered=dup,

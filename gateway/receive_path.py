@@ -136,6 +136,9 @@ class FastClient(paho.Client):
         size = len(buf)
         sink = self.sink
         held = self.held
+        # Decided once per call: a pause the sink asks for mid-loop takes effect from the next call (the budget
+        # bounds what still goes through), and while anything is held, newer messages queue behind it.
+        direct = not self.hold and not held
         pos = 0
         self._need = 0
         handled = 0
@@ -181,12 +184,12 @@ class FastClient(paho.Client):
                     text = topic.decode()
                 except UnicodeDecodeError:
                     text = topic.decode(errors="replace")
-                if self.hold or held:  # held messages go first, in arrival order (PUBACK order)
+                if direct:
+                    sink(text, buf[cursor:end], qos, mid, header & 0x08 != 0)
+                else:  # held messages go first, in arrival order (PUBACK order)
                     payload = buf[cursor:end]
                     held.append((text, payload, qos, mid, header & 0x08 != 0))
                     self.held_bytes += len(payload)
-                else:
-                    sink(text, buf[cursor:end], qos, mid, header & 0x08 != 0)
                 continue
             rc = self._paho_packet(header, buf[index:end])
             if rc:
