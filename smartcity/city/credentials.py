@@ -47,7 +47,6 @@ SALT_BYTES = 12
 MIN_SECRET_BYTES = 16
 
 
-
 class HashScheme(enum.StrEnum):
     """Password-file hash formats Mosquitto 2.0 accepts."""
 
