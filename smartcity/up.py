@@ -42,7 +42,7 @@ __all__ = ["Platform", "UpSettings", "gateway_counters", "platform", "stored_poi
 class UpSettings(BaseSettings):
     """``smartcity up``: one machine, the whole platform (the command-line flags override these)."""
 
-    model_config = SettingsConfigDict(env_prefix="SMARTCITY_UP_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SMARTCITY_UP_", env_nested_delimiter="__", extra="forbid")
 
     workdir: Path = Field(default=Path("var"), description="everything the run writes: data, logs, city, secrets")
     devices: int = Field(default=2_000, ge=1, le=1_000_000, description="devices in the generated demo city")

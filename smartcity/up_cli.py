@@ -115,6 +115,7 @@ def up(
 ) -> None:
     """Run the whole platform locally: Mosquitto, InfluxDB, the gateway and the simulated city, end to end."""
     # Imported here so that `smartcity --help` and the components' commands stay fast.
+    from smartcity.envsettings import SettingsError, load_settings
     from smartcity.localservices import ServiceError
     from smartcity.logs import configure_logging
     from smartcity.up import UpSettings, platform
@@ -130,10 +131,12 @@ def up(
         "backfill": backfill,
         "workdir": workdir,
     }
-    # Flags override the environment: validate them through the same model.
-    settings = UpSettings.model_validate(
-        {**UpSettings().model_dump(), **{k: v for k, v in flags.items() if v is not None}}
-    )
+    # Flags override the environment: validated through the same model, by the same convention as every process.
+    try:
+        settings = load_settings(UpSettings, overrides={k: v for k, v in flags.items() if v is not None})
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     console = Console()
     _install_stop_handlers()
     try:

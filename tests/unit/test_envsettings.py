@@ -67,3 +67,17 @@ def test_env_files_are_checked_too(tmp_path: Path) -> None:
         load_settings(_Settings, env_file=env_file, environ={})
     env_file.write_text("SMARTCITY_TEST_BATCH_SIZE=7\n")
     assert load_settings(_Settings, env_file=env_file, environ={}).batch_size == 7
+
+
+def test_every_process_refuses_a_misspelt_variable() -> None:
+    from devices.settings import SimulatorSettings
+    from gateway.settings import GatewaySettings
+    from services.api.settings import ApiSettings
+    from services.rollup.settings import RollupSettings
+    from smartcity.up import UpSettings
+
+    for cls in (GatewaySettings, SimulatorSettings, ApiSettings, RollupSettings, UpSettings):
+        prefix = str(cls.model_config["env_prefix"])
+        assert cls.model_config["extra"] == "forbid", cls
+        with pytest.raises(SettingsError, match=f"{prefix}LOG_LEVE: not a setting"):
+            load_settings(cls, environ={f"{prefix}LOG_LEVE": "INFO"})
