@@ -23,20 +23,9 @@ def _gateway(
     from gateway.service import run
     from gateway.settings import GatewaySettings
     from smartcity.city.load import CityFileError
-    from smartcity.envsettings import SettingsError, load_settings
-    from smartcity.logs import configure_logging
+    from smartcity.startup import start_process
 
-    try:
-        settings = load_settings(GatewaySettings, env_file=env_file)
-    except SettingsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    if not settings.city_file.is_file():
-        typer.echo(f"error: city file {settings.city_file} not found (set SMARTCITY_GATEWAY_CITY_FILE)", err=True)
-        raise typer.Exit(2)
-    configure_logging(settings.log_level, settings.log_format)
-    # httpx logs every request at INFO: one line per batch is the gateway's own DEBUG line.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    settings = start_process(GatewaySettings, env_file)
     try:
         asyncio.run(run(settings))
     except (CityFileError, SpoolBusy) as exc:  # the loader names the bad element

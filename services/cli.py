@@ -31,13 +31,9 @@ EnvFile = Annotated[
 
 def _settings(env_file: Path | None) -> ApiSettings:
     from services.api.settings import ApiSettings
-    from smartcity.envsettings import SettingsError, load_settings
+    from smartcity.startup import settings_or_exit
 
-    try:
-        return load_settings(ApiSettings, env_file=env_file)
-    except SettingsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    return settings_or_exit(ApiSettings, env_file)
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
@@ -53,16 +49,12 @@ def _api(ctx: typer.Context, env_file: EnvFile = None) -> None:
     import uvicorn
 
     from services.api.app import create_app
+    from services.api.settings import ApiSettings
     from services.api.state import StateError
     from smartcity.city.load import CityFileError
-    from smartcity.logs import configure_logging
+    from smartcity.startup import start_process
 
-    settings = _settings(env_file)
-    if not settings.city_file.is_file():
-        typer.echo(f"error: city file {settings.city_file} not found (set SMARTCITY_API_CITY_FILE)", err=True)
-        raise typer.Exit(2)
-    configure_logging(settings.log_level, settings.log_format)
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    settings = start_process(ApiSettings, env_file)
     try:
         app = create_app(settings)
     except CityFileError as exc:

@@ -22,19 +22,9 @@ def _rollup(
     from services.rollup.service import run
     from services.rollup.settings import RollupSettings
     from smartcity.city.load import CityFileError
-    from smartcity.envsettings import SettingsError, load_settings
-    from smartcity.logs import configure_logging
+    from smartcity.startup import start_process
 
-    try:
-        settings = load_settings(RollupSettings, env_file=env_file)
-    except SettingsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    if not settings.city_file.is_file():
-        typer.echo(f"error: city file {settings.city_file} not found (set SMARTCITY_ROLLUP_CITY_FILE)", err=True)
-        raise typer.Exit(2)
-    configure_logging(settings.log_level, settings.log_format)
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+    settings = start_process(RollupSettings, env_file)
     try:
         asyncio.run(run(settings))
     except CityFileError as exc:
