@@ -16,7 +16,7 @@ from services.api.settings import ApiSettings
 from smartcity.health import MEASUREMENT
 from smartcity.influx.lineprotocol import encode_point
 from smartcity.settings import InfluxSettings
-from tests.api_support import DEVICES, api_settings, auth, create_key, running
+from tests.support.api_support import DEVICES, api_settings, auth, create_key, running
 
 
 def _write_health(influx: InfluxSettings, now_ms: int) -> None:

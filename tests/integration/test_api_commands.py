@@ -29,8 +29,8 @@ from smartcity.contract.messages import Command, CommandAck
 from smartcity.contract.topics import TopicKind, TopicScheme
 from smartcity.localservices import MosquittoProcess
 from smartcity.settings import InfluxSettings, MqttSettings
-from tests.api_server import Served, serving
-from tests.api_support import api_city, api_settings, auth, create_key
+from tests.support.api_server import Served, serving
+from tests.support.api_support import api_city, api_settings, auth, create_key
 
 
 def _settings(tmp_path: Path, influx: InfluxSettings, mqtt: MqttSettings, **overrides: object) -> ApiSettings:

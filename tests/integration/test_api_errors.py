@@ -14,7 +14,7 @@ from services.api.keys import Role
 from smartcity.contract.reading import Reading
 from smartcity.localservices import InfluxdProcess
 from smartcity.settings import InfluxSettings
-from tests.api_support import api_settings, auth, create_key, influxql, running, write_readings
+from tests.support.api_support import api_settings, auth, create_key, influxql, running, write_readings
 
 INJECTIONS = [
     "'; DROP DATABASE x",

@@ -18,7 +18,7 @@ from services.api.keys import Role
 from smartcity.contract.reading import Reading
 from smartcity.contract.senml import decode_senml_json
 from smartcity.settings import InfluxSettings
-from tests.api_support import api_settings, auth, create_key, running, write_readings
+from tests.support.api_support import api_settings, auth, create_key, running, write_readings
 
 BASE_MS = 1_741_000_800_000
 """2025-03-03T11:20:00Z: a whole hour plus 20 minutes, so buckets of both sizes start before the first point."""

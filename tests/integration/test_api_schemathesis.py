@@ -22,7 +22,7 @@ from schemathesis.core.result import Ok
 from services.api.keys import Role
 from smartcity.city.model import DeviceType
 from smartcity.localservices import MosquittoProcess
-from tests.api_support import api_settings, create_key, influxql
+from tests.support.api_support import api_settings, create_key, influxql
 from tests.support.filled_city import FilledCity
 
 

@@ -24,8 +24,8 @@ from services.api.stream import Subscription
 from smartcity.contract.metrics import DEVICE_METRICS, METRICS
 from smartcity.contract.reading import Reading
 from smartcity.settings import InfluxSettings
-from tests.api_server import Served, serving
-from tests.api_support import api_city, api_settings, auth, create_key, write_readings
+from tests.support.api_server import Served, serving
+from tests.support.api_support import api_city, api_settings, auth, create_key, write_readings
 
 
 async def _events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:

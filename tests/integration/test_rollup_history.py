@@ -22,8 +22,16 @@ from services.rollup.worker import RollupWorker, WorkerConfig
 from smartcity.influx.client import InfluxClient
 from smartcity.rollups import LocalDays, RollupPolicy
 from smartcity.settings import InfluxSettings
-from tests.api_support import api_settings, auth, create_key, running
-from tests.rollup_support import expected_windows, hour, lines_of, pm25_points, readings, rollup_city, write_city
+from tests.support.api_support import api_settings, auth, create_key, running
+from tests.support.rollup_support import (
+    expected_windows,
+    hour,
+    lines_of,
+    pm25_points,
+    readings,
+    rollup_city,
+    write_city,
+)
 
 DAYS = LocalDays(rollup_city().timezone)
 DAY_START = DAYS.start_of(int(time.time() * 1000) - 2 * 86_400_000)

@@ -14,7 +14,7 @@ from services.rollup.settings import RollupSettings
 from smartcity.influx.client import InfluxClient
 from smartcity.rollups import HOUR, read_progress
 from smartcity.settings import InfluxSettings
-from tests.rollup_support import lines_of, pm25_points, readings, write_city
+from tests.support.rollup_support import lines_of, pm25_points, readings, write_city
 
 
 async def test_the_process_rolls_up_serves_its_metrics_and_stops(

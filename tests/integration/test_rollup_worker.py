@@ -19,7 +19,7 @@ from smartcity.influx.errors import InfluxUnavailable
 from smartcity.latewindows import late_window_lines
 from smartcity.rollups import DAY, HOUR, MINUTE, LocalDays, RollupPolicy, Tier, source
 from smartcity.settings import InfluxSettings
-from tests.rollup_support import (
+from tests.support.rollup_support import (
     energy_points,
     expected_increases,
     expected_windows,

@@ -10,7 +10,7 @@ from services.api.cache import HealthSnapshot, LatestCache, LatestValue, Refresh
 from smartcity.health import DeviceHealth
 from smartcity.influx.client import Series
 from smartcity.influx.errors import InfluxQueryError, InfluxUnavailable
-from tests.api_twins import ScriptedStore
+from tests.support.api_twins import ScriptedStore
 
 NOW = 10_000_000
 

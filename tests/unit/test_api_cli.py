@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from services.api.keys import key_id_of, matches
 from services.api.state import StateStore
 from services.cli import register
-from tests.api_support import write_api_city
+from tests.support.api_support import write_api_city
 
 runner = CliRunner()
 

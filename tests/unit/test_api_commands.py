@@ -17,8 +17,8 @@ from smartcity.city.model import Device
 from smartcity.contract.commands import CommandRefused, Rule
 from smartcity.contract.messages import Command, CommandAck
 from smartcity.contract.topics import TopicScheme
-from tests.api_support import api_city
-from tests.api_twins import MemoryPublisher
+from tests.support.api_support import api_city
+from tests.support.api_twins import MemoryPublisher
 
 LIGHT = next(d for d in api_city().devices if d.id == "light-n1")
 DISPLAY = next(d for d in api_city().devices if d.id == "display-s1")

@@ -8,7 +8,7 @@ from pathlib import Path
 from services.api.deps import KeyRing
 from services.api.keys import Role, digest, key_id_of, matches, new_key
 from services.api.state import StateStore
-from tests.api_twins import MemoryKeyStore
+from tests.support.api_twins import MemoryKeyStore
 
 
 def test_a_key_carries_its_id_and_only_its_digest_is_kept() -> None:

@@ -15,7 +15,7 @@ from smartcity.city.model import City, DeviceType
 from smartcity.contract.reading import Reading
 from smartcity.influx.lineprotocol import LineEncoder
 from smartcity.rollups import LocalDays
-from tests.api_support import FACILITIES, api_city
+from tests.support.api_support import FACILITIES, api_city
 from tests.support.cities import device_at
 
 MINUTE, HOUR = 60_000, 3_600_000
