@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from smartcity.city.model import FacilityKind
 
@@ -55,12 +57,12 @@ def smooth(key: int, t_s: float, periods_s: tuple[float, ...]) -> float:
 
 
 class LocalTime:
-    """Local hour of day, weekday and day of year of an epoch time, for a fixed UTC offset."""
+    """Local hour of day, weekday and day of year of an epoch time, at a given UTC offset."""
 
     __slots__ = ("day_of_year", "hour", "weekday")
 
-    def __init__(self, t_s: float, utc_offset_h: float) -> None:
-        local = t_s + utc_offset_h * 3600
+    def __init__(self, t_s: float, utc_offset_s: float) -> None:
+        local = t_s + utc_offset_s
         days = local / DAY_S
         self.hour = (local % DAY_S) / 3600
         self.weekday = (int(days) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
@@ -69,6 +71,44 @@ class LocalTime:
     @property
     def weekend(self) -> bool:
         return self.weekday >= 5
+
+
+_OFFSET_SLOT_S = 900
+"""UTC offsets are looked up once per quarter hour (this runs for every reading)."""
+
+
+class LocalClock:
+    """The city's local time from its IANA time zone, daylight saving time included.
+
+    The offset of a quarter hour is cached when it holds from the quarter's first second to its last; a quarter
+    with a transition inside it is looked up at each instant, so the result is exact either way.
+    """
+
+    __slots__ = ("_offsets", "zone")
+
+    def __init__(self, timezone: str) -> None:
+        self.zone = ZoneInfo(timezone)
+        self._offsets: dict[int, float] = {}
+
+    def utc_offset_s(self, t_s: float) -> float:
+        """Seconds to add to UTC for local time at ``t_s``."""
+        slot = int(t_s // _OFFSET_SLOT_S)
+        found = self._offsets.get(slot)
+        if found is None:
+            found = self._exact(slot * _OFFSET_SLOT_S)
+            if found != self._exact(slot * _OFFSET_SLOT_S + _OFFSET_SLOT_S - 1):
+                return self._exact(t_s)
+            if len(self._offsets) > 4096:
+                self._offsets.clear()
+            self._offsets[slot] = found
+        return found
+
+    def at(self, t_s: float) -> LocalTime:
+        return LocalTime(t_s, self.utc_offset_s(t_s))
+
+    def _exact(self, t_s: float) -> float:
+        offset = datetime.fromtimestamp(t_s, self.zone).utcoffset()
+        return offset.total_seconds() if offset is not None else 0.0
 
 
 def _bump(hour: float, centre: float, width: float) -> float:

@@ -51,7 +51,7 @@ def build_fleet(
 ) -> Fleet:
     """The devices of worker ``worker`` of ``workers`` (load mode divides the rate over all of them)."""
     stats = RunStats()
-    model = SignalModel(city, options.seed, utc_offset_h=settings.utc_offset_h)
+    model = SignalModel(city, options.seed)
     broadband = [d for d in devices if d.network is NetworkClass.BROADBAND]
     narrowband = [d for d in devices if d.network is NetworkClass.NARROWBAND] if options.rate is None else []
     start = options.start_ms if options.start_ms is not None else now_ms()

@@ -44,7 +44,6 @@ class SimulatorSettings(BaseSettings):
     reconnect_min_s: float = Field(default=0.5, gt=0, description="first reconnect delay (then doubled, jittered)")
     reconnect_max_s: float = Field(default=30.0, gt=0, description="longest reconnect delay")
     max_inflight: int = Field(default=32, ge=1, le=65535, description="unacknowledged QoS 1 publishes per device")
-    utc_offset_h: float = Field(default=1.0, ge=-12, le=14, description="the city's local time, for daily rhythms")
     event_loop: Literal["uvloop", "asyncio"] = Field(default="uvloop", description="uvloop halves CPU per message")
     log_level: LogLevel = Field(
         default="WARNING", description="log level (the live view shows progress; logs go to stderr)"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from devices import drivers
-from devices.drivers import LocalTime, Weather, gauss, stable_key, uniform
+from devices.drivers import LocalClock, LocalTime, Weather, gauss, stable_key, uniform
 from smartcity.city.model import City, Device, DeviceType, FacilityKind, NetworkClass
 from smartcity.contract.metrics import DEVICE_METRICS, METRICS, MetricKind
 from smartcity.contract.reading import Value
@@ -61,11 +61,14 @@ class DeviceContext:
 
 
 class SignalModel:
-    """Computes readings for the devices of one city and seed. Cheap to copy into worker processes."""
+    """Computes readings for the devices of one city and seed. Cheap to copy into worker processes.
 
-    def __init__(self, city: City, seed: int, *, utc_offset_h: float = 1.0) -> None:
+    Daily and weekly rhythms follow the city's local time (``city.timezone``, daylight saving time included);
+    daylight follows the sun at each device's position."""
+
+    def __init__(self, city: City, seed: int) -> None:
         self.seed = seed
-        self.utc_offset_h = utc_offset_h
+        self.clock = LocalClock(city.timezone)
         self._city_key = stable_key("city", seed, city.name)
         self._facilities = {facility.id: facility for facility in city.facilities}
         self._district_keys = {district.id: stable_key("district", seed, district.id) for district in city.districts}
@@ -105,7 +108,7 @@ class SignalModel:
         if found is None:
             if len(self._weather_cache) > 4096:
                 self._weather_cache.clear()
-            lt = LocalTime(minute * 60.0, self.utc_offset_h)
+            lt = self.clock.at(minute * 60.0)
             found = Weather(self._city_key, self._district_keys[district_id], minute * 60.0, lt)
             self._weather_cache[cache_key] = found
         return found
@@ -113,7 +116,7 @@ class SignalModel:
     def sample(self, ctx: DeviceContext, t_ms: int, controls: DeviceControls) -> dict[str, Value]:
         """All metrics of the device at ``t_ms``, rounded and inside the registry's ranges."""
         t_s = t_ms / 1000
-        lt = LocalTime(t_s, self.utc_offset_h)
+        lt = self.clock.at(t_s)
         weather = self.weather(ctx.device.district_id, t_s)
         noise_key = ctx.key ^ (t_ms // 1000)
         values = _TYPE_MODELS[ctx.device.type](ctx, t_s, lt, weather, controls, noise_key)

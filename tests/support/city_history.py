@@ -27,7 +27,6 @@ from devices.clock import SimClock
 from devices.device_core import DeviceCore, RunContext
 from devices.faults import NO_FAULTS
 from devices.narrowband import fit_reading, min_interval_s
-from devices.settings import SimulatorSettings
 from devices.signals import SignalModel
 from devices.stats import RunStats
 from smartcity.city.directory import DeviceDirectory
@@ -46,8 +45,6 @@ GAP_HOURS = 6
 """How long the gap device is silent."""
 LATE_DELAY_S = 2 * 3600
 """How late the late device's readings reach the platform (a LoRaWAN backlog), at most."""
-_UTC_OFFSET_H = SimulatorSettings.model_fields["utc_offset_h"].default
-"""The simulator's default local time (its daily rhythms follow it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +214,7 @@ def history_lines(
     Devices take turns by due time like the simulator's scheduler, so the district weather the signal model
     caches per minute is computed once per district and minute, not once per reading.
     """
-    model = SignalModel(city, spec.seed, utc_offset_h=_UTC_OFFSET_H)
+    model = SignalModel(city, spec.seed)
     clock = SimClock(start_ms=REFERENCE_END_MS, backfill_s=spec.span_ms / 1000)
     run = RunContext(scheme=TopicScheme("city"), clock=clock, model=model, stats=RunStats())
     encoder = LineEncoder(DeviceDirectory.from_city(city))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from devices.drivers import LocalTime, occupancy_share, traffic_intensity
+from devices.drivers import LocalClock, LocalTime, occupancy_share, traffic_intensity
 from devices.signals import DeviceControls, SignalModel
 from smartcity.city.model import DeviceType, FacilityKind
 from smartcity.contract.metrics import METRICS, MetricKind
@@ -109,3 +109,58 @@ def test_energy_register_never_goes_backwards() -> None:
     readings = [model.sample(ctx, _ms("2026-02-01T00:00:00") + i * 600_000, DeviceControls(600)) for i in range(500)]
     registers = [r["energy"] for r in readings]
     assert registers == sorted(registers)
+
+
+def _hourly_traffic(timezone: str, day: str) -> list[float]:
+    """A traffic counter's mean vehicle count in each UTC hour of ``day`` (one reading a minute)."""
+    city = simulator_city([DeviceType.TRAFFIC_COUNTER]).model_copy(update={"timezone": timezone})
+    model = SignalModel(city, 4)
+    ctx = model.context(city.devices[0])
+    start = _ms(f"{day}T00:00:00")
+    means = []
+    for hour in range(24):
+        counts = [
+            model.sample(ctx, start + hour * 3_600_000 + minute * 60_000, DeviceControls(60))["vehicle_count"]
+            for minute in range(60)
+        ]
+        assert all(isinstance(count, int) for count in counts)
+        means.append(sum(counts) / len(counts))  # type: ignore[arg-type]
+    return means
+
+
+@pytest.mark.parametrize(
+    ("timezone", "day", "peak_utc_hour"),
+    [
+        ("Europe/Berlin", "2026-03-27", 16),  # Friday, CET (UTC+1)
+        ("Europe/Berlin", "2026-03-30", 15),  # Monday after the change to CEST (UTC+2) on 29 March
+        ("America/New_York", "2026-03-06", 22),  # Friday, EST (UTC-5)
+        ("America/New_York", "2026-03-09", 21),  # Monday after the change to EDT (UTC-4) on 8 March
+        ("Asia/Tokyo", "2026-03-09", 8),  # JST (UTC+9), no daylight saving time
+    ],
+)
+def test_the_evening_rush_hour_is_17_00_in_the_city_s_local_time(timezone: str, day: str, peak_utc_hour: int) -> None:
+    means = _hourly_traffic(timezone, day)
+    assert means.index(max(means)) == peak_utc_hour  # the hour 17:00-18:00 local, as UTC hour of the day
+    local_3am = (peak_utc_hour - 14) % 24
+    assert means[peak_utc_hour] > 5 * means[local_3am]
+
+
+def test_the_local_clock_follows_daylight_saving_time_to_the_second() -> None:
+    berlin = LocalClock("Europe/Berlin")
+    change = _ms("2026-03-29T01:00:00") / 1000  # 02:00 CET becomes 03:00 CEST
+    assert berlin.utc_offset_s(change - 1) == 3600
+    assert berlin.utc_offset_s(change) == 7200
+    assert berlin.at(change - 1).hour == pytest.approx(2 - 1 / 3600)
+    assert berlin.at(change).hour == 3
+    autumn = _ms("2026-10-25T01:00:00") / 1000  # 03:00 CEST becomes 02:00 CET
+    assert berlin.at(autumn - 1).hour == pytest.approx(3 - 1 / 3600)
+    assert berlin.at(autumn).hour == 2
+    # A transition inside a quarter hour (Liberia, 1972: -0:44:30 to UTC at 00:44:30 UTC) is exact as well.
+    monrovia = LocalClock("Africa/Monrovia")
+    shift = _ms("1972-01-07T00:44:30") / 1000
+    assert (monrovia.utc_offset_s(shift - 1), monrovia.utc_offset_s(shift)) == (-2670, 0)
+
+
+def test_the_weekday_is_the_local_one() -> None:
+    monday_in_tokyo = LocalClock("Asia/Tokyo").at(_ms("2026-03-08T15:30:00") / 1000)  # Sunday in UTC
+    assert (monday_in_tokyo.weekday, monday_in_tokyo.hour) == (0, 0.5)
