@@ -28,6 +28,9 @@ CACHE_FORMAT = 1
 """Bump when the file layout changes (the module hashes catch everything else)."""
 SHAPING_MODULES = (
     "smartcity.city.generate",
+    "smartcity.city.district_layout",
+    "smartcity.city.facility_plan",
+    "smartcity.city.device_plan",
     "smartcity.city.catalogue",
     "smartcity.city.model",
     "smartcity.city.departments",
