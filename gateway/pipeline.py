@@ -31,6 +31,7 @@ from gateway.writer import BatchWriter, StoreDown, StoreRejection
 from smartcity.backoff import Backoff
 from smartcity.contract.reading import Rejection, RejectReason
 from smartcity.influx.errors import InfluxError
+from smartcity.influx.schema import LATE_WINDOWS
 from smartcity.latewindows import late_window_lines, line_timestamps
 
 log = logging.getLogger(__name__)
@@ -144,10 +145,14 @@ class Pipeline:
             # Anchors of relative SenML times first: a redelivery must find the anchor its points were written with.
             if self._anchors is not None and not await self._anchors.persist_pending():
                 self._metrics.anchors_unsaved.inc()
+            # Late-data marks for the roll-ups travel in the batch's own write: durable exactly when its points are.
+            late = late_window_lines(batch.ts_ms, now_ms=int(time.time() * 1000))
+            if late:
+                batch.lines += late
+                batch.topics += [""] * len(late)
             refused = await self._make_durable(batch.lines, batch.topics, batch.ts_ms)
             if refused:
                 await self._make_durable(*self._store_rejected(refused))
-            await self._mark_late(batch.ts_ms)
             self._metrics.batch_write_seconds.observe(time.monotonic() - started)
             log.debug(
                 "batch of %d points from %d messages durable in %.3f s (%.3f s after it opened)",
@@ -188,7 +193,8 @@ class Pipeline:
             return []
 
     async def _mark_late(self, ts_ms: Sequence[int]) -> None:
-        """Roll-ups: mark the hour windows a durable batch wrote late points into (:mod:`smartcity.latewindows`)."""
+        """Roll-ups: mark the hour windows a replayed batch wrote late points into (:mod:`smartcity.latewindows`);
+        its old marks are not counted: they were made when it was spooled."""
         late = late_window_lines(ts_ms, now_ms=int(time.time() * 1000))
         if late:
             await self._make_durable(late, [""] * len(late))
@@ -263,7 +269,7 @@ class Pipeline:
         self.store_up = True
         self._metrics.influx_up.set(1)
         self._written(len(entry.lines) - len(refused), ())
-        await self._mark_late(line_timestamps(entry.lines))
+        await self._mark_late(line_timestamps(line for line in entry.lines if not line.startswith(f"{LATE_WINDOWS},")))
         if refused:
             # The refused points leave the spool only together with their dead letters: spooled in the same step,
             # they are replayed like any batch (a rewrite of the rest of the entry is idempotent).

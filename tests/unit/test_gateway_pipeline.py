@@ -1,5 +1,6 @@
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from gateway.spool import Spool
 from gateway.writer import BatchWriter
 from smartcity.backoff import Backoff
 from smartcity.influx.errors import InfluxError, InfluxRejected, InfluxUnavailable
+from smartcity.latewindows import HOUR_MS
 from tests.support.contract import topic
 from tests.support.gateway_harness import Parts, build, reading
 from tests.support.gateway_twins import MemoryStore
@@ -156,6 +158,41 @@ async def test_points_refused_by_influxdb_are_dead_lettered_and_the_rest_kept(tm
         assert ",seq=2i " in dead["payload"]
         assert dead["device_id"] == "aq-1"
         assert parts.metrics.rejected.labels("store-rejected")._value.get() == 1
+
+
+async def test_late_points_carry_their_hour_marks_in_the_same_write_and_again_on_replay(tmp_path: Path) -> None:
+    store = MemoryStore()
+    bodies: list[list[str]] = []
+    down = True
+
+    def record(lines: list[str]) -> InfluxError | None:
+        if down:
+            return InfluxUnavailable("connection refused")
+        bodies.append(lines)
+        return None
+
+    store.fail = record
+    now_ms = int(time.time() * 1000)
+    two_hours_ago = (now_ms - 2 * HOUR_MS) // HOUR_MS * HOUR_MS
+    async with running(tmp_path, store, batch_size=3) as (parts, pipeline):
+        parts.intake.on_message(topic("aq-1"), reading("aq-1", 1, two_hours_ago + 10), 1, 1)
+        parts.intake.on_message(topic("aq-1"), reading("aq-1", 2, two_hours_ago + 20), 1, 2)
+        parts.intake.on_message(topic("aq-1"), reading("aq-1", 3), 1, 3)  # now: not late
+        await _until(lambda: len(parts.broker.acked) == 3)  # spooled with its mark
+        down = False
+        await _until(lambda: parts.metrics.spool_depth._value.get() == 0)
+        _send(parts, 3, first_mid=4)  # live, none late: no mark
+        await _until(lambda: len(parts.broker.acked) == 6)
+        await pipeline.drain()
+    replayed, remarked, live = bodies
+    marks = [line for line in replayed if line.startswith("late_windows,")]
+    assert len(marks) == 1  # spooled in the batch's own body
+    assert f"hour={two_hours_ago} points=2i " in marks[0]
+    assert len([line for line in replayed if line.startswith("air_quality,")]) == 3
+    (again,) = remarked  # the replay marks the same hour anew, at its own time; the old mark is not counted
+    assert f"hour={two_hours_ago} points=2i " in again
+    assert int(again.rsplit(" ", 1)[1]) >= int(marks[0].rsplit(" ", 1)[1])
+    assert not [line for line in live if line.startswith("late_windows,")]
 
 
 async def test_slow_store_pauses_the_broker_and_resumes_when_caught_up(tmp_path: Path) -> None:
