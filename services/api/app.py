@@ -27,7 +27,7 @@ from services.api.deps import ApiState, KeyRing, reject_unknown_query
 from services.api.observability import ApiMetrics, MetricsMiddleware
 from services.api.problems import PROBLEM_JSON, install_problem_handlers
 from services.api.ratelimit import RateLimiter
-from services.api.routes import catalogue, commands, devices, health, keys, probes, readings, stream
+from services.api.routes import catalogue, commands, devices, health, indicators, keys, probes, readings, stream
 from services.api.settings import ApiSettings
 from services.api.state import KeyStore, StateStore
 from services.api.stream import StreamHub
@@ -134,6 +134,7 @@ def create_app(
     app.include_router(devices.router(settings))
     app.include_router(health.router(settings))
     app.include_router(readings.router(settings))
+    app.include_router(indicators.router(settings))
     app.include_router(stream.router(settings))
     app.include_router(commands.router(settings))
     app.include_router(keys.router())

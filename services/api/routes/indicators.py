@@ -1,0 +1,105 @@
+"""``/v1/indicators`` (the definitions) and ``/v1/indicators/{name}`` (values per district or facility kind over a
+period, from the roll-ups): planner and above. A key scoped to districts gets values for its districts only."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+
+from services.api.deps import Planner, StateDep
+from services.api.indicators.compute import IndicatorRequest, compute
+from services.api.indicators.definitions import INDICATORS
+from services.api.indicators.models import (
+    VALUES_EXAMPLE,
+    IndicatorList,
+    IndicatorValues,
+    definition_item,
+    values_body,
+)
+from services.api.indicators.period import TIERS, check_period, whole_windows
+from services.api.indicators.statements import GroupBy
+from services.api.problems import invalid, not_found, problem_responses
+from services.api.settings import ApiSettings
+from smartcity.city.model import FacilityKind
+from smartcity.rollups import LocalDays, read_progress
+
+DEFAULT_DAYS = 7
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ms(moment: datetime) -> int:
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return int((moment - _EARLIEST) / timedelta(milliseconds=1))
+
+
+def router(settings: ApiSettings) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["indicators"], responses=problem_responses(401, 403, 404, 422, 429, 503))
+
+    @api.get("/indicators", response_model=IndicatorList)
+    async def indicators(caller: Planner) -> JSONResponse:
+        """Every indicator's definition: name, description, unit, formula, source metrics, facility kinds, the
+        roll-up tier it reads and the longest period it may be asked for."""
+        return JSONResponse({"items": [definition_item(indicator) for indicator in INDICATORS.values()]})
+
+    @api.get(
+        "/indicators/{name}",
+        response_model=IndicatorValues,
+        responses={200: {"content": {"application/json": {"example": VALUES_EXAMPLE}}}},
+    )
+    async def indicator(
+        state: StateDep,
+        caller: Planner,
+        name: Annotated[str, Path(max_length=200, description="an indicator name", examples=["pm25_hours_above_who"])],
+        start: Annotated[
+            datetime | None,
+            Query(description=f"inclusive, ISO 8601 (UTC when no offset); default end - {DEFAULT_DAYS} days"),
+        ] = None,
+        end: Annotated[datetime | None, Query(description="exclusive, ISO 8601; default now")] = None,
+        group_by: Annotated[GroupBy, Query(description="one value per district or per facility kind")] = (
+            GroupBy.DISTRICT
+        ),
+        district: Annotated[
+            str | None, Query(max_length=200, description="only this district", examples=["altstadt"])
+        ] = None,
+        facility_kind: Annotated[
+            FacilityKind | None, Query(description="only facilities of this kind (one the indicator covers)")
+        ] = None,
+    ) -> JSONResponse:
+        """The indicator's value per district (or facility kind) over `start`..`end`, computed from the roll-ups
+        over the whole windows (hours, or local days) in the period that the roll-up worker has completed; each
+        group says its value, unit, the source windows and devices it used, and the period. Groups are those with
+        devices for the indicator (in the key's districts). 422 for a period that ends before it starts, lies
+        outside 1970..2200 or is longer than the indicator's `max_days`."""
+        definition = INDICATORS.get(name)
+        if definition is None:
+            raise not_found("indicator", name)
+        end_ms = _ms(end) if end is not None else _ms(datetime.now(UTC))
+        start_ms = _ms(start) if start is not None else end_ms - DEFAULT_DAYS * 86_400_000
+        check_period(start_ms, end_ms, definition.source)
+        if district is not None:
+            if district not in state.index.districts or not caller.sees(district):
+                raise not_found("district", district)
+            districts: tuple[str, ...] = (district,)
+        else:
+            districts = tuple(sorted(caller.districts))
+        if facility_kind is not None and facility_kind not in definition.facility_kinds:
+            covered = ", ".join(kind.value for kind in definition.facility_kinds)
+            raise invalid("query.facility_kind", f"{definition.name} covers {covered}")
+        timezone = state.index.city.timezone
+        tier = TIERS.get(definition.source)
+        completed = await read_progress(state.influx, tier.name.value) if tier is not None else None
+        period = whole_windows(start_ms, end_ms, definition.source, LocalDays(timezone), completed)
+        request = IndicatorRequest(
+            definition,
+            group_by,
+            period,
+            database=state.influx.settings.database,
+            timezone=timezone,
+            districts=districts,
+            kind=facility_kind,
+        )
+        groups = await compute(state.influx, state.index, request)
+        return JSONResponse(values_body(definition, group_by.value, facility_kind, period, groups))
+
+    return api
