@@ -4,6 +4,7 @@ of the store (:class:`tests.support.api_twins.ScriptedStore`) answering roll-up 
 
 from __future__ import annotations
 
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -252,3 +253,14 @@ async def test_delivery_reads_the_health_before_start_and_before_end() -> None:
     assert "time < $start" in first
     assert "time < $end" in second
     assert (before["start"], until["end"], until["d0"]) == (T0 * 1_000_000, (T0 + 2 * H) * 1_000_000, "south")
+
+
+def test_the_api_doc_tables_every_indicator_with_its_formula_and_source() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "API.md").read_text(encoding="utf-8")
+    section = doc.split("## Indicators\n", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("|")[1].strip(" `"): line for line in section.splitlines() if line.startswith("| `")}
+    assert list(rows) == list(INDICATORS)
+    for name, indicator in INDICATORS.items():
+        assert f"| {indicator.unit} | {indicator.formula} |" in rows[name], name
+        assert rows[name].endswith(f"| `{indicator.source.value}` |"), name
+    assert "| `GET /v1/indicators/{name}` | planner |" in doc

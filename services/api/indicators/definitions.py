@@ -204,7 +204,7 @@ INDICATORS: Mapping[str, Indicator] = {
             description="Readings stored as a share of the readings the devices' report intervals promise",
             unit="%",
             formula="100 * sum_d min(readings_d, expected_d) / sum_d expected_d over the group's devices (city "
-            "model); readings_d = sum(<metric>_count) of d's most frequent metric, expected_d = period / "
+            "model); readings_d = sum(m_count) of d's most frequent metric m, expected_d = period / "
             "report_interval_s",
             method=Method.COMPLETENESS,
             source=Source.HOURS,
