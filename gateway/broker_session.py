@@ -31,9 +31,11 @@ __all__ = ["BrokerError", "BrokerSession", "MessageSink"]
 
 _PACKETS_PER_WAKEUP = 2_000
 """Bound the work done in one reader callback so timers and writers still run under a flood."""
-HOLD_LIMIT_BYTES = 64 * 1024 * 1024
-"""Most payload bytes held while paused before the socket itself stops being read. QoS 1 deliveries are bounded
-well below it by the Receive Maximum (65,535 messages); only a QoS 0 flood reaches it."""
+HOLD_LIMIT_BYTES = 1024 * 1024
+"""Most payload bytes held while paused before the socket itself stops being read: about a batch of readings.
+Enough for the acknowledgements and pings behind a few packets of messages to be read; beyond it the broker keeps
+the messages (holding a whole Receive Maximum would cost memory and a second pass for nothing: no writer waits on a
+packet from the broker)."""
 
 
 class BrokerSession:
@@ -174,9 +176,8 @@ class BrokerSession:
 
     def pause_reading(self) -> None:
         """Stop taking new messages (backpressure). The socket is still read, so that PUBACKs, SUBACK and PINGRESP
-        arrive and the keepalive holds; PUBLISH packets are held in arrival order. QoS 1 traffic is bounded by the
-        Receive Maximum; only when more than :data:`HOLD_LIMIT_BYTES` are held (QoS 0 floods) does the socket stop
-        being read until :meth:`resume_reading`."""
+        arrive and the keepalive holds; PUBLISH packets are held in arrival order. Once more than
+        :data:`HOLD_LIMIT_BYTES` are held, the socket is not read until :meth:`resume_reading`."""
         self._client.hold = True
 
     def resume_reading(self) -> None:

@@ -65,22 +65,15 @@ def test_a_value_of_another_type_is_a_collision() -> None:
     assert guard.check(Reading(LIGHT, 1, NOW_MS, {"dim_level": True})) is not None
 
 
-def test_each_device_is_compared_with_its_previous_reading_however_many_others_come_between() -> None:
-    guard = CollisionGuard()
-    guard.check(FIRST)
-    for index in range(50_000):  # a backlog of other devices' readings in between
-        guard.check(Reading(f"dev-{index}", 1, NOW_MS, {"no2": float(index)}))
-    assert guard.check(Reading(AIR, 8, NOW_MS, {"no2": 24.0})) is not None
-    assert len(guard) == 50_001  # memory: one reading per device
-
-
-def test_only_the_previous_reading_of_a_device_is_remembered() -> None:
-    guard = CollisionGuard()
-    guard.check(FIRST)
-    assert guard.check(Reading(AIR, 8, NOW_MS + 1, {"no2": 1.0})) is None
-    # A clock that went back past the previous reading is not compared (documented limit of the guard).
-    assert guard.check(Reading(AIR, 9, NOW_MS, {"no2": 2.0})) is None
-    assert guard.check(Reading(AIR, 10, NOW_MS, {"no2": 3.0})) is not None  # but its own repeat is
+def test_memory_is_bounded_and_keeps_the_newest() -> None:
+    guard = CollisionGuard(max_entries=100)
+    for offset in range(1_000):
+        guard.check(Reading(AIR, offset, NOW_MS + offset, {"no2": 1.0}))
+    assert len(guard) <= 100
+    assert guard.check(Reading(AIR, 0, NOW_MS + 999, {"no2": 1.0})) is not None  # recent: still compared
+    assert guard.check(Reading(AIR, 1, NOW_MS, {"no2": 2.0})) is None  # long gone: not compared any more
+    with pytest.raises(ValueError, match="at least 2"):
+        CollisionGuard(max_entries=1)
 
 
 async def test_the_intake_dead_letters_the_later_of_two_readings_at_one_millisecond() -> None:
