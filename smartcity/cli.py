@@ -3,6 +3,8 @@ sub-commands through the ``smartcity.commands`` entry-point group, so the core n
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 import typer
@@ -21,17 +23,20 @@ app.add_typer(city_app, name="city")
 app.command("up")(up)
 
 
-def _load_components() -> None:
-    for entry in entry_points(group="smartcity.commands"):
-        register = entry.load()
-        register(app)
+def _load_components(argv: Sequence[str] = ()) -> None:
+    """Register the components' commands: only the one ``argv`` names when it names one (each entry point is
+    named after its command), so ``smartcity gateway`` does not import the simulator and the API; else all."""
+    entries = entry_points(group="smartcity.commands")
+    named = [entry for entry in entries if list(argv[1:2]) == [entry.name]]
+    for entry in named or entries:
+        entry.load()(app)
 
 
 __all__ = ["app", "configure_logging", "main"]
 
 
 def main() -> None:
-    _load_components()
+    _load_components(sys.argv)
     app()
 
 
