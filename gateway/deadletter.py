@@ -22,9 +22,10 @@ from typing import Literal, Protocol
 import msgspec
 
 from gateway.metrics import GatewayMetrics
+from gateway.refusals import StoreRejection
 from smartcity.city.directory import DeviceDirectory
 from smartcity.contract.messages import DeadLetter
-from smartcity.contract.reading import Rejection
+from smartcity.contract.reading import Rejection, RejectReason
 from smartcity.contract.topics import TopicScheme
 from smartcity.influx.schema import DETAIL_LIMIT, dead_letter_point
 
@@ -132,6 +133,29 @@ class DeadLetters:
         known = letter.device_id is not None and letter.device_id in self._directory
         return dead_letter_point(letter, gateway=self._gateway, known_device=known, ts_ms=self._unique_ts(letter))
 
+    def of_refused(self, refused: Sequence[StoreRejection]) -> tuple[list[str], list[str]]:
+        """The dead-letter points (and their empty source topics) of readings InfluxDB refused for good; each
+        one's payload is the refused line-protocol point."""
+        received_ms = int(time.time() * 1000)
+        lines = []
+        for rejection in refused:
+            problem = Rejection(RejectReason.STORE_REJECTED, rejection.message, _device_of(rejection.topic))
+            lines.append(
+                self.reject([problem], topic=rejection.topic, payload=rejection.line.encode(), received_ms=received_ms)
+            )
+        return lines, [""] * len(lines)
+
+    def readings_only(self, refused: list[StoreRejection]) -> list[StoreRejection]:
+        """The refused readings, which go on to their dead letter; a refused record of the platform's own (a dead
+        letter, a late-data mark) has nowhere else to go: it is logged in full at ERROR and counted, never
+        dead-lettered in a loop."""
+        readings = [rejection for rejection in refused if rejection.topic]
+        for rejection in refused:
+            if not rejection.topic:
+                self._metrics.records_lost.inc()
+                log.error("InfluxDB refused a platform record (%s): %s", rejection.message, rejection.line)
+        return readings
+
     def _unique_ts(self, letter: DeadLetter) -> int:
         """Receive time, bumped past the last point of the same series (reason, device) so none overwrites another."""
         key = (letter.reason, letter.device_id)
@@ -170,3 +194,9 @@ class DeadLetters:
         self._logged.clear()
         self._unlogged.clear()
         self._log_window = time.monotonic() if now is None else now
+
+
+def _device_of(topic: str) -> str | None:
+    """The device level of a contract topic (``{root}/v1/dev/{device}/{kind}``), else None."""
+    parts = topic.split("/")
+    return parts[3] if len(parts) == 5 and parts[2] == "dev" else None

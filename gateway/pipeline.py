@@ -6,9 +6,10 @@
   store is marked down: following batches go straight to the spool until the replayer has written the oldest
   spooled batch again. The replayer drains the spool oldest first while live traffic continues. A batch that
   neither InfluxDB nor the spool takes (disk full) is retried on both and never acknowledged meanwhile.
-- Points InfluxDB refuses for good become ``store-rejected`` dead-letter points, made durable (written or spooled)
-  before the batch's messages are acknowledged; on replay, a spooled batch leaves the spool only once the dead
-  letters of its refused points are spooled in its place. Nothing here waits for the broker.
+- Points InfluxDB refuses for good become ``store-rejected`` dead-letter points (``DeadLetters.of_refused``), made
+  durable (written or spooled) before the batch's messages are acknowledged; on replay, a spooled batch leaves the
+  spool only once the dead letters of its refused points are spooled in its place. Nothing here waits for the
+  broker.
 - Every ``health_interval_s`` the changed device-health records are written (best effort: they are derived state).
 """
 
@@ -29,7 +30,6 @@ from gateway.metrics import GatewayMetrics
 from gateway.spool import Spool, SpooledBatch
 from gateway.writer import BatchWriter, StoreDown, StoreRejection
 from smartcity.backoff import Backoff
-from smartcity.contract.reading import Rejection, RejectReason
 from smartcity.influx.errors import InfluxError
 from smartcity.influx.schema import LATE_WINDOWS
 from smartcity.latewindows import late_window_lines, line_timestamps
@@ -152,7 +152,7 @@ class Pipeline:
                 batch.topics += [""] * len(late)
             refused = await self._make_durable(batch.lines, batch.topics, batch.ts_ms)
             if refused:
-                await self._make_durable(*self._store_rejected(refused))
+                await self._make_durable(*self._dead_letters.of_refused(refused))
             self._metrics.batch_write_seconds.observe(time.monotonic() - started)
             log.debug(
                 "batch of %d points from %d messages durable in %.3f s (%.3f s after it opened)",
@@ -178,7 +178,7 @@ class Pipeline:
                     self._mark_down(str(exc))
                 else:
                     self._written(len(lines) - len(refused), ts_ms)
-                    return self._drop_own_records(refused)
+                    return self._dead_letters.readings_only(refused)
             try:
                 await self._spool.append(lines, topics)
             except SpoolError as exc:
@@ -214,30 +214,6 @@ class Pipeline:
         self._down_reason = reason[:200]
         self._metrics.influx_up.set(0)
 
-    def _store_rejected(self, refused: list[StoreRejection]) -> tuple[list[str], list[str]]:
-        """The dead-letter points of readings InfluxDB refused for good (their payload is the refused point)."""
-        received_ms = int(time.time() * 1000)
-        lines = []
-        for rejection in refused:
-            device_id = _device_of(rejection.topic)
-            problem = Rejection(RejectReason.STORE_REJECTED, rejection.message, device_id)
-            lines.append(
-                self._dead_letters.reject(
-                    [problem], topic=rejection.topic, payload=rejection.line.encode(), received_ms=received_ms
-                )
-            )
-        return lines, [""] * len(lines)
-
-    def _drop_own_records(self, refused: list[StoreRejection]) -> list[StoreRejection]:
-        """Refused readings go on to their dead letter; a refused record of the platform's own (a dead letter) has
-        nowhere else to go: it is logged in full at ERROR and counted, never dead-lettered in a loop."""
-        readings = [rejection for rejection in refused if rejection.topic]
-        for rejection in refused:
-            if not rejection.topic:
-                self._metrics.records_lost.inc()
-                log.error("InfluxDB refused a platform record (%s): %s", rejection.message, rejection.line)
-        return readings
-
     async def _replay_loop(self) -> None:
         backoff = Backoff(0.25, 10.0)
         while True:
@@ -261,7 +237,7 @@ class Pipeline:
     async def _replay(self, entry: SpooledBatch) -> bool:
         """Write one spooled batch again; False when it must stay spooled for now (store down, spool full)."""
         try:
-            refused = self._drop_own_records(await self._replay_writer.write(entry.lines, entry.topics))
+            refused = self._dead_letters.readings_only(await self._replay_writer.write(entry.lines, entry.topics))
         except StoreDown:
             return False
         if not self.store_up:
@@ -274,7 +250,7 @@ class Pipeline:
             # The refused points leave the spool only together with their dead letters: spooled in the same step,
             # they are replayed like any batch (a rewrite of the rest of the entry is idempotent).
             try:
-                await self._spool.append(*self._store_rejected(refused))
+                await self._spool.append(*self._dead_letters.of_refused(refused))
             except SpoolError as exc:
                 log.error("cannot spool dead letters of refused points (%s): the batch stays spooled", exc)
                 return False
@@ -311,9 +287,3 @@ class Pipeline:
                 await self._replay_writer.write(chunk, [""] * len(chunk))
         except (StoreDown, InfluxError) as exc:
             log.warning("device_health not written (%s); it is rewritten with the next changes", exc)
-
-
-def _device_of(topic: str) -> str | None:
-    """The device level of a contract topic (``{root}/v1/dev/{device}/{kind}``), else None."""
-    parts = topic.split("/")
-    return parts[3] if len(parts) == 5 and parts[2] == "dev" else None
