@@ -3,9 +3,11 @@
 It locks the work directory (one live stack per data directory, :mod:`smartcity.workdir_lock`), starts a private
 Mosquitto (persistence on, per-device accounts and ACLs) and a private InfluxDB on free loopback ports with their
 data under that directory, generates the demo city when there is none, then runs the component processes declared
-in :func:`smartcity.up_children.children` (the gateway, then the simulator). On exit, however it is reached
-(Ctrl-C, SIGTERM, SIGHUP, ``--duration``, an error), everything stops in reverse order, each process by its PID:
-the simulator, the gateway (which flushes), the broker, the database; then the lock is released. Nothing here
+in :func:`smartcity.up_children.children` (the gateway, the roll-up worker, the planning API, the simulator). On
+first start it creates an operator key for the API (stored hashed; :attr:`Platform.operator_key` holds it for
+being shown once). On exit, however it is reached (Ctrl-C, SIGTERM, SIGHUP, ``--duration``, an error), everything
+stops in reverse order, each process by its PID: the simulator, the API, the roll-up worker, the gateway (which
+flushes), the broker, the database; then the lock is released. Nothing here
 imports a component: they are separate processes, as in production.
 """
 
@@ -13,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +32,8 @@ from smartcity.city.generate import generate_city
 from smartcity.city.load import dump_city, load_city
 from smartcity.contract.metrics import MEASUREMENTS
 from smartcity.localservices import InfluxdProcess, MosquittoProcess
-from smartcity.up_children import ChildSpec, StackContext, children, spawn, stop, wait_ready
+from smartcity.localservices.process import free_port
+from smartcity.up_children import ChildSpec, StackContext, api_state_file, children, spawn, stop, wait_ready
 from smartcity.up_status import gateway_counters
 from smartcity.workdir_lock import WorkdirLock
 
@@ -71,9 +76,17 @@ class Platform:
     ports: dict[str, int] = field(default_factory=dict)
     """HTTP port of each child that has one (read from its port file)."""
 
+    operator_key: str | None = None
+    """The API key created on first start (None on later starts: it was shown once and is stored hashed)."""
+
     @property
     def gateway_http_port(self) -> int | None:
         return self.ports.get("gateway")
+
+    @property
+    def api_url(self) -> str | None:
+        port = self.ports.get("api")
+        return f"http://127.0.0.1:{port}" if port is not None else None
 
     def pids(self) -> dict[str, int]:
         """Every process this platform started that is still running, by name."""
@@ -131,6 +144,8 @@ def platform(
                 secret_file=secret_file,
                 gateway_password=service_password(secret, "gateway"),
                 netserver_password=service_password(secret, "netserver"),
+                api_password=service_password(secret, "api"),
+                api_port=free_port(),
                 mqtt_port=mosquitto.port,
                 influx_url=influxd.url,
                 database=settings.database,
@@ -139,6 +154,7 @@ def platform(
                 backfill=settings.backfill,
                 simulate_args=tuple(simulate_args or ()),
             )
+            first_start = not api_state_file(work).exists()
             for spec in children(context):
                 specs.append(spec)
                 running.children[spec.name] = child = spawn(spec, logs)
@@ -146,6 +162,8 @@ def platform(
                 port = wait_ready(spec, child, logs)
                 if port is not None:
                     running.ports[spec.name] = port
+                if spec.name == "api" and first_start:
+                    running.operator_key = _create_key(spec, "operator", "smartcity up: local operator")
             yield running
         finally:
             with _signals_held():
@@ -154,6 +172,20 @@ def platform(
                 for service in (mosquitto, influxd):
                     if service.running:
                         service.stop()
+
+
+def _create_key(api: ChildSpec, role: str, name: str) -> str:
+    """A new API key, through the API's own command (``smartcity api keys create``): the key itself."""
+    done = subprocess.run(
+        [sys.executable, "-m", "smartcity.cli", "api", "keys", "create", "--role", role, "--name", name],
+        env={**os.environ, **api.environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"creating the {role} key failed: {done.stderr.strip()}")
+    return done.stdout.strip()
 
 
 @contextlib.contextmanager

@@ -3,8 +3,8 @@
 A spec names the sub-command, the settings class the process reads (as an import path: the core never imports
 a component), the variables it is given (under that class's ``env_prefix``, nested blocks joined by ``__``) and how
 ``up`` knows it is ready. Children start in list order, each after the previous one is ready, and stop in reverse
-order. Adding a process (the planning API, a roll-up worker) is one more entry in :func:`children`; a unit test
-checks that every variable of every entry is a real setting of the class it names.
+order: the gateway, the roll-up worker, the planning API, then the simulator. Adding a process is one more entry in
+:func:`children`; a unit test checks that every variable of every entry is a real setting of the class it names.
 
 Each child runs in a session of its own (``start_new_session``): a signal from the terminal (Ctrl-C, SIGHUP when
 it closes) reaches ``up`` only, and ``up`` stops the children in order rather than all of them at once.
@@ -32,12 +32,13 @@ _COMPONENT = (sys.executable, "-m", "smartcity.cli")
 
 @dataclass(frozen=True, slots=True)
 class HttpReadiness:
-    """Ready when ``GET http://127.0.0.1:<port><path>`` answers 200. The port is read from ``port_file``, where a
-    child told to bind port 0 writes the one it got."""
+    """Ready when ``GET http://127.0.0.1:<port><path>`` answers 200. The port is ``port`` when the child is told
+    which one to bind, else read from ``port_file``, where a child told to bind port 0 writes the one it got."""
 
-    port_file: Path
+    port_file: Path | None = None
     path: str = "/readyz"
     timeout_s: float = 60.0
+    port: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,8 @@ class StackContext:
     secret_file: Path
     gateway_password: str
     netserver_password: str
+    api_password: str
+    api_port: int
     mqtt_port: int
     influx_url: str
     database: str
@@ -83,7 +86,8 @@ class StackContext:
 def children(ctx: StackContext) -> tuple[ChildSpec, ...]:
     """The component processes of a local platform, in start order."""
     mqtt = {"MQTT__HOST": "::1", "MQTT__PORT": str(ctx.mqtt_port), "MQTT__TOPIC_ROOT": ctx.topic_root}
-    spool = ctx.workdir / "gateway"
+    influx = {"INFLUX__URL": ctx.influx_url, "INFLUX__DATABASE": ctx.database}
+    spool, rollup = ctx.workdir / "gateway", ctx.workdir / "rollup"
     simulate = ["simulate", "--city", str(ctx.city_file), "--speed", str(ctx.speed), "--json"]
     if ctx.backfill:
         simulate += ["--backfill", ctx.backfill]
@@ -94,16 +98,43 @@ def children(ctx: StackContext) -> tuple[ChildSpec, ...]:
             settings_class="gateway.settings:GatewaySettings",
             env_prefix="SMARTCITY_GATEWAY_",
             settings=mqtt
+            | influx
             | {
                 "MQTT__USERNAME": "gateway",
                 "MQTT__PASSWORD": ctx.gateway_password,
-                "INFLUX__URL": ctx.influx_url,
-                "INFLUX__DATABASE": ctx.database,
                 "CITY_FILE": str(ctx.city_file),
                 "SPOOL_DIR": str(spool),
                 "HTTP_PORT": "0",
             },
             ready=HttpReadiness(port_file=spool / "http.port"),
+        ),
+        ChildSpec(
+            name="rollup",
+            argv=("rollup",),
+            settings_class="services.rollup.settings:RollupSettings",
+            env_prefix="SMARTCITY_ROLLUP_",
+            settings=influx | {"CITY_FILE": str(ctx.city_file), "STATE_DIR": str(rollup), "HTTP_PORT": "0"},
+            ready=HttpReadiness(port_file=rollup / "http.port"),
+        ),
+        ChildSpec(
+            name="api",
+            argv=("api",),
+            settings_class="services.api.settings:ApiSettings",
+            env_prefix="SMARTCITY_API_",
+            settings=mqtt
+            | influx
+            | {
+                "MQTT__USERNAME": "api",
+                "MQTT__PASSWORD": ctx.api_password,
+                "MQTT__CLIENT_ID": "smartcity-api",
+                "COMMANDS": "true",
+                "CITY_FILE": str(ctx.city_file),
+                "STATE_FILE": str(api_state_file(ctx.workdir)),
+                "HOST": "127.0.0.1",
+                "PORT": str(ctx.api_port),
+            },
+            ready=HttpReadiness(port=ctx.api_port),
+            stop_timeout_s=30.0,
         ),
         ChildSpec(
             name="simulator",
@@ -121,10 +152,15 @@ def children(ctx: StackContext) -> tuple[ChildSpec, ...]:
     )
 
 
+def api_state_file(workdir: Path) -> Path:
+    """The planning API's embedded database (keys, command log) in a local stack."""
+    return workdir / "api" / "state.sqlite"
+
+
 def spawn(spec: ChildSpec, logs: Path) -> subprocess.Popen[bytes]:
     """Start the child in its own session, its output appended to ``logs/<name>.log``."""
     logs.mkdir(parents=True, exist_ok=True)
-    if spec.ready is not None:
+    if spec.ready is not None and spec.ready.port_file is not None:
         spec.ready.port_file.unlink(missing_ok=True)  # a stale port from the last run must not be trusted
     # The child gets its own copy of the log descriptor; ours is closed once it has started.
     with (logs / f"{spec.name}.log").open("ab") as out:
@@ -144,11 +180,11 @@ def wait_ready(spec: ChildSpec, child: subprocess.Popen[bytes], logs: Path) -> i
     if ready is None:
         return None
     deadline = time.monotonic() + ready.timeout_s
-    port: int | None = None
+    port = ready.port
     while time.monotonic() < deadline:
         if child.poll() is not None:
             raise RuntimeError(f"{spec.name} exited with code {child.returncode} (see {logs / spec.name}.log)")
-        if port is None:
+        if port is None and ready.port_file is not None:
             with contextlib.suppress(FileNotFoundError, ValueError):
                 port = int(ready.port_file.read_text().strip())
         if port is not None:

@@ -147,11 +147,23 @@ def up(
                 f" database {settings.database!r}, gateway metrics"
                 f" http://127.0.0.1:{running.gateway_http_port}/metrics, logs in {settings.workdir}/logs"
             )
+            console.print(
+                f"[bold]planning API[/bold] {running.api_url}/docs (roll-ups by the worker, metrics at"
+                f" {running.api_url}/metrics)",
+                highlight=False,
+            )
+            if running.operator_key is not None:
+                console.print(
+                    f"operator key, shown only now (stored hashed): {running.operator_key}\n"
+                    f"  curl -H 'Authorization: Bearer {running.operator_key}' {running.api_url}/v1/districts",
+                    highlight=False,
+                    soft_wrap=True,
+                )
             probe = StatusProbe(running.gateway_http_port, running.influxd.url, settings.database)
             try:
                 _watch(running, probe, console, duration)
             finally:
-                console.print("stopping: simulator, gateway (flushes), broker, database")
+                console.print("stopping: simulator, API, roll-up worker, gateway (flushes), broker, database")
     except _StopRequested as stop:
         console.print(f"{stop.signal_name}: {_status_after(settings)}")
         return

@@ -1,4 +1,5 @@
-"""The whole path, as `make run` starts it: simulated devices -> Mosquitto (accounts + ACLs) -> gateway -> InfluxDB."""
+"""The whole path, as `make run` starts it: simulated devices -> Mosquitto (accounts + ACLs) -> gateway -> InfluxDB,
+the roll-up worker and the planning API beside them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 from typing import IO
+
+import httpx
 
 from smartcity.up import UpSettings, gateway_counters, platform, stored_points
 from smartcity.workdir_lock import EXIT_IN_USE, WorkdirLock, start_time
@@ -32,7 +35,18 @@ def test_platform_streams_the_city_into_influxdb_and_stops_cleanly(tmp_path: Pat
         children = dict(running.children)
         assert running.gateway_http_port is not None
         counters = gateway_counters(running.gateway_http_port)
-        assert all(child.poll() is None for child in children.values()), "gateway and simulator keep running"
+        # The planning API answers with the operator key created on first start; the roll-up worker is ready.
+        assert running.operator_key is not None
+        assert running.api_url is not None
+        auth = {"Authorization": f"Bearer {running.operator_key}"}
+        districts = httpx.get(f"{running.api_url}/v1/districts", headers=auth, timeout=10).json()
+        assert len(districts["items"]) >= 1, districts
+        latest = f"{running.api_url}/v1/latest?district={districts['items'][0]['id']}"
+        assert httpx.get(latest, timeout=10).status_code == 401  # planner data: a key is needed
+        assert httpx.get(latest, headers=auth, timeout=10).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{running.ports['rollup']}/readyz", timeout=10).status_code == 200
+        assert set(children) == {"gateway", "rollup", "api", "simulator"}
+        assert all(child.poll() is None for child in children.values()), "every child keeps running"
     assert points.get("parking", 0) > 0, points
     assert points.get("traffic", 0) > 0, points
     assert sum(points.values()) > 2_000, points
@@ -52,15 +66,15 @@ def _up(workdir: Path, log: IO[str]) -> subprocess.Popen[str]:
 
 
 def _started(workdir: Path, up: subprocess.Popen[str], timeout_s: float = 90) -> dict[str, int]:
-    """The PIDs `up` recorded in its lock file, once all four processes run."""
+    """The PIDs `up` recorded in its lock file, once all six processes run."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and up.poll() is None:
         with contextlib.suppress(FileNotFoundError, ValueError):
             processes = json.loads((workdir / "up.lock").read_text())["processes"]
-            if len(processes) == 4:
+            if len(processes) == 6:
                 return {name: entry["pid"] for name, entry in processes.items()}
         time.sleep(0.2)
-    raise AssertionError(f"smartcity up did not start its four processes (exit code {up.poll()})")
+    raise AssertionError(f"smartcity up did not start its six processes (exit code {up.poll()})")
 
 
 def test_sighup_stops_everything_and_a_live_data_directory_is_refused(tmp_path: Path) -> None:
@@ -88,7 +102,7 @@ def test_sighup_stops_everything_and_a_live_data_directory_is_refused(tmp_path: 
                     os.kill(pid, signal.SIGKILL)
     assert second.returncode == EXIT_IN_USE, second.stdout + second.stderr
     assert f"in use by a running `smartcity up` (pid {up.pid})" in " ".join((second.stdout + second.stderr).split())
-    assert set(pids) == {"influxd", "mosquitto", "gateway", "simulator"}
+    assert set(pids) == {"influxd", "mosquitto", "gateway", "rollup", "api", "simulator"}
     assert {name: pid for name, pid in pids.items() if start_time(pid) is not None} == {}
     WorkdirLock(workdir).acquire().release()  # unlocked
     text = out.read_text()

@@ -22,6 +22,8 @@ def _context(tmp_path: Path) -> StackContext:
         secret_file=tmp_path / "secret",
         gateway_password="gw-secret",
         netserver_password="ns-secret",
+        api_password="api-secret",
+        api_port=18080,
         mqtt_port=18830,
         influx_url="http://127.0.0.1:18086",
         database="city",
@@ -57,7 +59,7 @@ def _variables(model: type[BaseModel], prefix: str, delimiter: str) -> Iterator[
 
 def test_every_variable_up_sets_is_a_setting_of_its_child(tmp_path: Path) -> None:
     specs = children(_context(tmp_path))
-    assert [s.name for s in specs] == ["gateway", "simulator"]
+    assert [s.name for s in specs] == ["gateway", "rollup", "api", "simulator"]
     for spec in specs:
         cls = _settings_class(spec)
         assert spec.env_prefix == cls.model_config.get("env_prefix"), spec.name
@@ -72,7 +74,13 @@ def test_the_children_read_what_up_gives_them(tmp_path: Path, monkeypatch: pytes
     for spec in children(_context(tmp_path)):
         for key, value in spec.environment.items():
             monkeypatch.setenv(key, value)
-        mqtt = _settings_class(spec)().model_dump()["mqtt"]
+        dumped = _settings_class(spec)().model_dump()
+        if "influx" in dumped:
+            assert (dumped["influx"]["url"], dumped["influx"]["database"]) == ("http://127.0.0.1:18086", "city")
+        if "mqtt" not in dumped:
+            assert spec.name == "rollup"  # the roll-up worker reads InfluxDB only
+            continue
+        mqtt = dumped["mqtt"]
         assert (mqtt["port"], mqtt["topic_root"], mqtt["password"].get_secret_value()) == (
             18830,
             "town",
@@ -81,7 +89,13 @@ def test_the_children_read_what_up_gives_them(tmp_path: Path, monkeypatch: pytes
 
 
 def test_the_gateway_is_ready_when_it_answers_on_the_port_it_wrote(tmp_path: Path) -> None:
-    gateway, simulator = children(_context(tmp_path))
+    gateway, rollup, api, simulator = children(_context(tmp_path))
+    assert rollup.ready is not None
+    assert rollup.ready.port_file == tmp_path / "rollup" / "http.port"
+    assert api.ready is not None
+    assert (api.ready.port, api.ready.port_file) == (18080, None)  # uvicorn is told its port
+    assert api.settings["PORT"] == "18080"
+    assert api.settings["STATE_FILE"] == str(tmp_path / "api" / "state.sqlite")
     assert gateway.ready is not None
     assert gateway.ready.port_file == tmp_path / "gateway" / "http.port"
     assert gateway.settings["SPOOL_DIR"] == str(tmp_path / "gateway")
