@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from services.rollup.aggregate import Aggregate, Windows, coarsen, lines, meter_increases, parse_windows
-from services.rollup.compute import BY_MEASUREMENT, raw_statement, register_statements, rollup_statements
+from services.rollup.compute import BY_MEASUREMENT, previous_statement, raw_statement, rollup_statements
+from smartcity.contract.metrics import METRICS
 from smartcity.influx.client import Series
 from smartcity.rollups import HOUR
 
@@ -41,10 +42,11 @@ def test_rows_become_minute_and_hour_points_in_a_fixed_order() -> None:
 
 def test_statements_bind_their_bounds_and_name_only_registry_identifiers() -> None:
     statement = raw_statement("air_quality")
-    assert 'SUM("pm25") AS "pm25_sum"' in statement
-    assert "time >= $start AND time < $end GROUP BY time(1m), * fill(none)" in statement
-    assert 'COUNT("occupied") AS "occupied_count"' in raw_statement("parking")
-    assert 'MIN("occupied")' not in raw_statement("parking")
-    assert 'LAST("energy") AS "previous"' in register_statements("energy")
+    assert statement.startswith('SELECT "no2", "pm25", "pm10", "o3" FROM "air_quality" ')
+    assert statement.endswith("WHERE time >= $start AND time < $end GROUP BY *")
+    assert raw_statement("parking").startswith('SELECT "occupied" FROM "parking" ')  # the metrics only, no seq
+    previous = previous_statement(METRICS["energy"])
+    assert 'LAST("energy") AS "previous" FROM "energy"' in previous
+    assert "WHERE time >= $since AND time < $until GROUP BY *" in previous
     assert '"city"."rp_1h"."energy"' in rollup_statements("city", HOUR)
     assert 'SUM("energy_increase")' in rollup_statements("city", HOUR)
