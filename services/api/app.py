@@ -24,6 +24,7 @@ from services.api.catalogue import CityIndex
 from services.api.commandlog import CommandLog, SqliteCommandLog
 from services.api.commands import CommandDesk
 from services.api.deps import ApiState, KeyRing, reject_unknown_query
+from services.api.examples import EXAMPLES
 from services.api.observability import ApiMetrics, MetricsMiddleware
 from services.api.problems import PROBLEM_JSON, install_problem_handlers
 from services.api.ratelimit import RateLimiter
@@ -155,8 +156,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         return app.openapi_schema
     document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
-    for path in document["paths"].values():
-        for operation in path.values():
+    for route, path in document["paths"].items():
+        for method, operation in path.items():
+            _add_example(operation, EXAMPLES.get((method, route)))
             if "catalogue" in operation.get("tags", ()) and operation.get("security"):
                 operation["security"] = [{}, *operation["security"]]  # a key is optional: without one, public
             for status, answer in operation.get("responses", {}).items():
@@ -171,3 +173,14 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schemas.pop(unused, None)
     app.openapi_schema = document
     return document
+
+
+def _add_example(operation: dict[str, Any], example: Any) -> None:
+    """Put ``example`` (from :mod:`services.api.examples`) under the operation's JSON success answer."""
+    if example is None:
+        return
+    for status, answer in operation.get("responses", {}).items():
+        if status in ("200", "201", "202"):
+            media = answer.get("content", {}).get("application/json")
+            if media is not None:
+                media.setdefault("example", example)

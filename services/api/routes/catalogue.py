@@ -91,7 +91,13 @@ def visible_district(index: CityIndex, caller: Caller, district_id: str) -> Dist
 def router(settings: ApiSettings) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["catalogue"], responses=CATALOGUE_ERRORS)
     Limit = Annotated[
-        int, Query(ge=1, le=settings.max_page_limit, description=f"items per page (at most {settings.max_page_limit})")
+        int,
+        Query(
+            ge=1,
+            le=settings.max_page_limit,
+            description=f"items per page (at most {settings.max_page_limit})",
+            examples=[50],
+        ),
     ]
 
     @api.get(
@@ -129,7 +135,10 @@ def router(settings: ApiSettings) -> APIRouter:
 
     @api.get("/districts/{district_id}", response_model=DistrictOut, responses={304: {"description": "not modified"}})
     async def district(
-        request: Request, state: StateDep, caller: CallerDep, district_id: Annotated[str, Path(max_length=200)]
+        request: Request,
+        state: StateDep,
+        caller: CallerDep,
+        district_id: Annotated[str, Path(max_length=200, examples=["altstadt"])],
     ) -> Response:
         """One district."""
         return single(request, district_item(state.index, visible_district(state.index, caller, district_id), caller))
@@ -140,9 +149,12 @@ def router(settings: ApiSettings) -> APIRouter:
         state: StateDep,
         caller: CallerDep,
         kind: FacilityKind | None = None,
-        district: Annotated[Ident | None, Query(description="facilities assigned to this district")] = None,
+        district: Annotated[
+            Ident | None, Query(description="facilities assigned to this district", examples=["altstadt"])
+        ] = None,
         within: Annotated[
-            Ident | None, Query(description="facilities whose location lies inside this district's polygon")
+            Ident | None,
+            Query(description="facilities whose location lies inside this district's polygon", examples=["altstadt"]),
         ] = None,
         near: Annotated[
             str | None,
@@ -152,7 +164,9 @@ def router(settings: ApiSettings) -> APIRouter:
                 examples=["50.94,6.96"],
             ),
         ] = None,
-        radius_m: Annotated[float, Query(gt=0, le=100_000, description="radius around `near` in metres")] = 1000.0,
+        radius_m: Annotated[
+            float, Query(gt=0, le=100_000, description="radius around `near` in metres", examples=[500.0])
+        ] = 1000.0,
         limit: Limit = settings.page_limit,
         cursor: Cursor = None,
     ) -> Response:
@@ -186,7 +200,10 @@ def router(settings: ApiSettings) -> APIRouter:
 
     @api.get("/facilities/{facility_id}", response_model=FacilityOut, responses={304: {"description": "not modified"}})
     async def facility(
-        request: Request, state: StateDep, caller: CallerDep, facility_id: Annotated[str, Path(max_length=200)]
+        request: Request,
+        state: StateDep,
+        caller: CallerDep,
+        facility_id: Annotated[str, Path(max_length=200, examples=["sch-0001"])],
     ) -> Response:
         """One facility."""
         found = state.index.facilities.get(facility_id)
@@ -206,7 +223,10 @@ def router(settings: ApiSettings) -> APIRouter:
 
     @api.get("/metrics/{name}", response_model=MetricOut, responses={304: {"description": "not modified"}})
     async def metric(
-        request: Request, state: StateDep, caller: CallerDep, name: Annotated[str, Path(max_length=200)]
+        request: Request,
+        state: StateDep,
+        caller: CallerDep,
+        name: Annotated[str, Path(max_length=200, examples=["pm25"])],
     ) -> Response:
         """One metric."""
         spec = METRICS.get(name)

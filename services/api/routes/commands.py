@@ -143,7 +143,7 @@ def router(settings: ApiSettings) -> APIRouter:
         state: StateDep,
         caller: Operator,
         device_id: DeviceId,
-        limit: Annotated[int, Query(ge=1, le=settings.max_page_limit)] = settings.page_limit,
+        limit: Annotated[int, Query(ge=1, le=settings.max_page_limit, examples=[20])] = settings.page_limit,
         cursor: Cursor = None,
     ) -> JSONResponse:
         """The commands sent to a device, newest first, with their state."""

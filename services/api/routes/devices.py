@@ -62,7 +62,13 @@ def visible_device(state: ApiState, caller: Caller, device_id: str) -> Device:
 def router(settings: ApiSettings) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["catalogue"], responses=CATALOGUE_ERRORS)
     Limit = Annotated[
-        int, Query(ge=1, le=settings.max_page_limit, description=f"items per page (at most {settings.max_page_limit})")
+        int,
+        Query(
+            ge=1,
+            le=settings.max_page_limit,
+            description=f"items per page (at most {settings.max_page_limit})",
+            examples=[50],
+        ),
     ]
 
     @api.get("/devices", response_model=Page[DeviceOut], responses={304: {"description": "not modified"}})
@@ -72,8 +78,8 @@ def router(settings: ApiSettings) -> APIRouter:
         caller: CallerDep,
         type: DeviceType | None = None,
         network: NetworkClass | None = None,
-        facility: Annotated[Ident | None, Query(description="devices at this facility")] = None,
-        district: Annotated[Ident | None, Query(description="devices in this district")] = None,
+        facility: Annotated[Ident | None, Query(description="devices at this facility", examples=["sch-0001"])] = None,
+        district: Annotated[Ident | None, Query(description="devices in this district", examples=["altstadt"])] = None,
         limit: Limit = settings.page_limit,
         cursor: Cursor = None,
     ) -> Response:
@@ -110,7 +116,10 @@ def router(settings: ApiSettings) -> APIRouter:
 
     @api.get("/devices/{device_id}", response_model=DeviceOut, responses={304: {"description": "not modified"}})
     async def device(
-        request: Request, state: StateDep, caller: CallerDep, device_id: Annotated[str, Path(max_length=200)]
+        request: Request,
+        state: StateDep,
+        caller: CallerDep,
+        device_id: Annotated[str, Path(max_length=200, examples=["aq-000001"])],
     ) -> Response:
         """One device."""
         return single(request, device_item(state, visible_device(state, caller, device_id), caller))

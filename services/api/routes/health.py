@@ -50,7 +50,7 @@ def router(settings: ApiSettings) -> APIRouter:
 
     @api.get("/devices/{device_id}/health", response_model=DeviceHealthOut)
     async def device_health(
-        state: StateDep, caller: Operator, device_id: Annotated[str, Path(max_length=200)]
+        state: StateDep, caller: Operator, device_id: Annotated[str, Path(max_length=200, examples=["aq-000001"])]
     ) -> JSONResponse:
         """One device's health: readings received, sequence gaps (loss upstream of the gateways), duplicates,
         restarts, online state, last seen and clock offset. 404 while no gateway has reported on it."""
@@ -64,8 +64,10 @@ def router(settings: ApiSettings) -> APIRouter:
     async def devices_health(
         state: StateDep,
         caller: Operator,
-        district: Annotated[str | None, Query(max_length=200, description="devices in this district")] = None,
-        limit: Annotated[int, Query(ge=1, le=settings.max_page_limit)] = settings.page_limit,
+        district: Annotated[
+            str | None, Query(max_length=200, description="devices in this district", examples=["altstadt"])
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=settings.max_page_limit, examples=[50])] = settings.page_limit,
         cursor: Cursor = None,
     ) -> JSONResponse:
         """Health of every device a gateway has reported on, by device id, optionally of one district."""

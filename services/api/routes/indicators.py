@@ -53,9 +53,14 @@ def router(settings: ApiSettings) -> APIRouter:
         name: Annotated[str, Path(max_length=200, description="an indicator name", examples=["pm25_hours_above_who"])],
         start: Annotated[
             datetime | None,
-            Query(description=f"inclusive, ISO 8601 (UTC when no offset); default end - {DEFAULT_DAYS} days"),
+            Query(
+                description=f"inclusive, ISO 8601 (UTC when no offset); default end - {DEFAULT_DAYS} days",
+                examples=["2025-04-01T00:00:00Z"],
+            ),
         ] = None,
-        end: Annotated[datetime | None, Query(description="exclusive, ISO 8601; default now")] = None,
+        end: Annotated[
+            datetime | None, Query(description="exclusive, ISO 8601; default now", examples=["2025-05-01T00:00:00Z"])
+        ] = None,
         group_by: Annotated[GroupBy, Query(description="one value per district or per facility kind")] = (
             GroupBy.DISTRICT
         ),

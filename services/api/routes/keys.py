@@ -54,7 +54,9 @@ def router() -> APIRouter:
 
     @api.delete("/{key_id}", response_model=KeyOut, responses=problem_responses(404, 422))
     async def revoke_key(
-        state: StateDep, caller: Admin, key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{12}$")]
+        state: StateDep,
+        caller: Admin,
+        key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{12}$", examples=["4be1a2c3d4e5"])],
     ) -> JSONResponse:
         """Revoke a key: it stops working at once in this process, within seconds in others."""
         record = state.keys.store.revoke(key_id)

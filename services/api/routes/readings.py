@@ -33,8 +33,8 @@ _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 DeviceParam = Annotated[str | None, Query(max_length=200, description="a device id", examples=["aq-000001"])]
-FacilityParam = Annotated[str | None, Query(max_length=200, description="a facility id")]
-DistrictParam = Annotated[str | None, Query(max_length=200, description="a district id")]
+FacilityParam = Annotated[str | None, Query(max_length=200, description="a facility id", examples=["sch-0001"])]
+DistrictParam = Annotated[str | None, Query(max_length=200, description="a district id", examples=["altstadt"])]
 
 
 def select(
@@ -128,9 +128,15 @@ def router(settings: ApiSettings) -> APIRouter:
         facility: FacilityParam = None,
         district: DistrictParam = None,
         start: Annotated[
-            datetime | None, Query(description="inclusive, ISO 8601 (UTC when no offset); default end - 24 h")
+            datetime | None,
+            Query(
+                description="inclusive, ISO 8601 (UTC when no offset); default end - 24 h",
+                examples=["2025-04-14T00:00:00Z"],
+            ),
         ] = None,
-        end: Annotated[datetime | None, Query(description="exclusive, ISO 8601; default now")] = None,
+        end: Annotated[
+            datetime | None, Query(description="exclusive, ISO 8601; default now", examples=["2025-04-15T00:00:00Z"])
+        ] = None,
         resolution: Annotated[Resolution, Query(description="raw points, 1m/1h/1d buckets, or auto")] = Resolution.AUTO,
         agg: Annotated[Agg, Query(description="how a bucket's points become one value (ignored for raw)")] = Agg.MEAN,
         format: Annotated[

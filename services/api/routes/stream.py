@@ -129,7 +129,9 @@ def router(settings: ApiSettings) -> APIRouter:
     async def stream(
         state: StateDep,
         caller: Planner,
-        district: Annotated[str | None, Query(max_length=200, description="only this district")] = None,
+        district: Annotated[
+            str | None, Query(max_length=200, description="only this district", examples=["altstadt"])
+        ] = None,
         metric: Annotated[str | None, Query(max_length=200, description="only this metric", examples=["pm25"])] = None,
     ) -> EventSourceResponse:
         """Latest values as Server-Sent Events: first the current value of every selected device and metric,
