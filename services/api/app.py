@@ -32,6 +32,7 @@ from services.api.routes import catalogue, commands, devices, health, indicators
 from services.api.settings import ApiSettings
 from services.api.state import KeyStore, StateStore
 from services.api.stream import StreamHub
+from services.opendata import routes as open_data
 from smartcity.city.load import load_city
 from smartcity.contract.topics import TopicKind, TopicScheme
 from smartcity.health import read_device_health
@@ -132,6 +133,7 @@ def create_app(
     install_problem_handlers(app, retry_after_s=settings.retry_after_s)
     app.include_router(probes.router())
     app.include_router(catalogue.router(settings))
+    app.include_router(open_data.router())
     app.include_router(devices.router(settings))
     app.include_router(health.router(settings))
     app.include_router(readings.router(settings))
