@@ -1,0 +1,69 @@
+"""Render the open datasets as a Markdown table, so the table in docs/OPEN_DATA.md comes from the definitions.
+
+``python -m services.opendata.doc [docs/OPEN_DATA.md]`` rewrites the text between the markers
+``<!-- datasets:begin -->`` and ``<!-- datasets:end -->``; a unit test fails when the file is out of date.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from services.opendata.datasets import ALL_KINDS, DATASETS, OpenDataset
+
+BEGIN = "<!-- datasets:begin -->"
+END = "<!-- datasets:end -->"
+
+
+def _kinds(dataset: OpenDataset) -> str:
+    if dataset.facility_kinds == ALL_KINDS:
+        return "all"
+    return ", ".join(kind.value for kind in dataset.facility_kinds)
+
+
+def row(dataset: OpenDataset) -> str:
+    cells = [
+        f"`{dataset.id}`",
+        dataset.title,
+        ", ".join(f"`{metric}`" for metric in dataset.metrics),
+        _kinds(dataset),
+        dataset.spatial.value,
+        f"{dataset.temporal.value} (`{dataset.source.value}`)",
+        f"`{dataset.publisher}`",
+        f"`{dataset.frequency.value}`",
+        ", ".join(f"`{theme.value}`" for theme in dataset.themes),
+        "yes: fixed releases" if dataset.person_related else "no",
+        f"{dataset.caps.max_days} d, {dataset.caps.max_rows:,} rows",
+        dataset.licence.spdx,
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def render() -> str:
+    lines = [
+        "| dataset | title | metrics | facility kinds | spatial | temporal (source) | publisher | updated "
+        "| themes | person-related | caps per request | licence |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [row(dataset) for dataset in DATASETS.values()]
+    return "\n".join(lines)
+
+
+def updated(document: str) -> str:
+    """``document`` with the generated table between the markers."""
+    head, begin, rest = document.partition(BEGIN)
+    _, end, tail = rest.partition(END)
+    if not begin or not end:
+        raise ValueError(f"the document has no {BEGIN} ... {END} section")
+    return f"{head}{BEGIN}\n{render()}\n{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    path = Path(args[0] if args else "docs/OPEN_DATA.md")
+    path.write_text(updated(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
