@@ -226,8 +226,7 @@ DATASETS: Mapping[str, OpenDataset] = {
         OpenDataset(
             id="car-parks",
             title="Car park occupancy",
-            description="Vehicles present in each car park (hourly mean, minimum and maximum of its entrance "
-            "counters), with the car park's capacity in the city model.",
+            description="Vehicles present in each car park: hourly mean, minimum and maximum of its entrance counters.",
             metrics=("occupancy",),
             facility_kinds=(_K.CAR_PARK,),
             spatial=SpatialGranularity.FACILITY,
