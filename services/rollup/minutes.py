@@ -27,12 +27,10 @@ from smartcity.influx.lineprotocol import escape_key, escape_measurement, escape
 from smartcity.rollups import MINUTE_MS
 from smartcity.rollups import field as field_name
 
-Row = list[JsonScalar]
-
 
 @dataclass(frozen=True, slots=True)
 class _Column:
-    """One metric of a measurement: where its values are in a row and its escaped field keys (with ``=``)."""
+    """One metric of a measurement: its field, how it rolls up, and its escaped roll-up field keys (with ``=``)."""
 
     field: str
     numeric: bool
