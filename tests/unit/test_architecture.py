@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPONENTS = ("devices", "gateway", "services")
+COMPONENTS = ("devices", "gateway", "services", "grafana_view")
 
 
 def _imported_top_levels(package: str) -> dict[str, set[str]]:
