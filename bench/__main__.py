@@ -9,7 +9,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("bench.city_bench", "bench.contract_bench", "bench.gateway_bench", "bench.simulator_bench")
+BENCHMARKS = (
+    "bench.city_bench",
+    "bench.contract_bench",
+    "bench.gateway_bench",
+    "bench.simulator_bench",
+    "bench.api_bench",
+)
 
 
 def main() -> int:

@@ -135,8 +135,9 @@ def serving(spec: DataSpec, *, cache_root: Path = CACHE_ROOT, rebuild: bool = Fa
         if age_days > MAX_AGE_DAYS:
             print(f"data set {directory.name} is {age_days:.0f} days old: building it again")
             manifest = None
-    if manifest is None:
-        shutil.rmtree(directory, ignore_errors=True)  # a build that did not finish leaves no marker
+    if manifest is None:  # one data set at a time (about 400 MB); a build that did not finish leaves no marker
+        for other in cache_root.glob("*"):
+            shutil.rmtree(other, ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)
     city = generate_city(devices=spec.devices, seed=spec.seed)
     city_file = directory / "city.json"

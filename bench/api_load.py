@@ -1,0 +1,124 @@
+"""Closed-loop load: ``clients`` concurrent clients send requests back to back (no think time), each taking the
+next request of a route's list in turn, until a fixed number have been answered. One ``httpx.AsyncClient``
+(a keep-alive connection per client) in this process drives both the API and, for the same route, the InfluxQL
+the API sent for it, straight to influxd; the same client code on both sides, so the ratio compares the servers.
+
+Latency is from sending a request until its whole body has arrived (a direct request's body is read, not decoded:
+the API's decoding is part of what the ratio shows). CPU seconds of the API process, influxd and this process over
+each phase come from ``/proc``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+
+from bench.api_proxy import InfluxRequest
+from smartcity.localservices.probes import cpu_seconds
+
+Op = Callable[[httpx.AsyncClient], Awaitable[int]]
+"""One request (or one route's sequence of InfluxDB requests); returns the bytes received, raises on failure."""
+
+
+class LoadError(RuntimeError):
+    """A request failed: the figures of its phase do not count."""
+
+
+@dataclass
+class Phase:
+    route: str
+    side: str
+    """``api`` or ``influxdb`` (the route's InfluxQL sent directly)."""
+    latencies_ms: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+    received: int = 0
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    """CPU seconds over the phase: ``api``, ``influxd``, ``client``."""
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else float("nan")
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies_ms) / self.wall_s if self.wall_s else 0.0
+
+    def cpu_ms_per_request(self, who: str) -> float:
+        return 1000 * self.cpu_s.get(who, 0.0) / len(self.latencies_ms) if self.latencies_ms else float("nan")
+
+
+def api_op(url: str, key: str) -> Op:
+    headers = {"Authorization": f"Bearer {key}"}
+
+    async def op(client: httpx.AsyncClient) -> int:
+        answer = await client.get(url, headers=headers)
+        if answer.status_code != 200:
+            raise LoadError(f"GET {url}: {answer.status_code} {answer.text[:300]}")
+        return len(answer.content)
+
+    return op
+
+
+def direct_op(requests: Sequence[InfluxRequest]) -> Op:
+    """The route's InfluxDB requests one after the other, as the API sent them."""
+
+    async def op(client: httpx.AsyncClient) -> int:
+        received = 0
+        for request in requests:
+            answer = await request.send(client)
+            if answer.status_code != 200 or b'"error"' in answer.content[:200]:
+                raise LoadError(f"influxd: {answer.status_code} {answer.text[:300]}")
+            received += len(answer.content)
+        return received
+
+    return op
+
+
+async def run_phase(
+    phase: Phase,
+    base_url: str,
+    ops: Sequence[Op],
+    *,
+    clients: int,
+    requests: int,
+    warmup: int,
+    pids: dict[str, int],
+    limit_s: float = 60.0,
+) -> Phase:
+    """``warmup`` requests untimed, then ``requests`` timed ones, ``clients`` at a time; no new request is sent
+    after ``limit_s`` (a phase of slow requests ends with fewer)."""
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=300.0, trust_env=False) as client:
+        await _drive(client, ops, clients, warmup, [], limit_s)
+        before = {who: cpu_seconds(pid) for who, pid in pids.items()}
+        client_before, started = time.process_time(), time.perf_counter()
+        phase.received = await _drive(client, ops, clients, requests, phase.latencies_ms, limit_s)
+        phase.wall_s = time.perf_counter() - started
+        phase.cpu_s = {who: cpu_seconds(pid) - before[who] for who, pid in pids.items()}
+        phase.cpu_s["client"] = time.process_time() - client_before
+    return phase
+
+
+async def _drive(
+    client: httpx.AsyncClient, ops: Sequence[Op], clients: int, total: int, out: list[float], limit_s: float
+) -> int:
+    numbers = itertools.count()
+    received = 0
+    deadline = time.perf_counter() + limit_s
+
+    async def one_client() -> None:
+        nonlocal received
+        while (number := next(numbers)) < total and time.perf_counter() < deadline:
+            started = time.perf_counter()
+            received += await ops[number % len(ops)](client)
+            out.append((time.perf_counter() - started) * 1000)
+
+    async with asyncio.TaskGroup() as group:
+        for index in range(min(clients, total)):
+            group.create_task(one_client(), name=f"client-{index}")
+    return received
