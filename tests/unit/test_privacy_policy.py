@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -46,6 +47,12 @@ def test_the_defaults_are_an_hourly_day_of_districts_with_k_3_and_a_threshold_of
 def test_a_policy_that_contradicts_itself_is_refused(fields: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         PrivacyPolicy.model_validate(fields)
+
+
+def test_docs_privacy_md_describes_every_field_of_the_policy() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "PRIVACY.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip().strip("`") for line in text.splitlines() if line.startswith("| `")}
+    assert set(PrivacyPolicy.model_fields) <= rows
 
 
 def test_a_policy_is_frozen_and_round_trips_through_json() -> None:

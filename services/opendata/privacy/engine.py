@@ -56,8 +56,8 @@ def publish(
         rounds += 1
         for index in unsafe:
             suppressor.certify(index, root=True)
-    _label_merges(table, treatments)
-    return Release(policy, table.period, released_cells(table, treatments), _finest_levels(table), rounds)
+    merges = _label_merges(table, treatments)
+    return Release(policy, table.period, released_cells(table, treatments, merges), _finest_levels(table), rounds)
 
 
 def primary_treatments(table: Table) -> list[Treatment]:
@@ -80,7 +80,9 @@ def _totalled_axes(table: Table, index: int) -> int:
     return sum(1 for c, leaves in zip(table.coords(index), table.leaf_shape, strict=True) if c >= leaves)
 
 
-def _label_merges(table: Table, treatments: list[Treatment]) -> None:
+def _label_merges(table: Table, treatments: list[Treatment]) -> dict[int, str]:
+    """Mark withheld cells whose nearest published coarser area holds them as merged; cell -> that area's id."""
+    merges = {}
     for index, treatment in enumerate(treatments):
         if treatment is not Treatment.WITHHELD_K:
             continue
@@ -88,7 +90,9 @@ def _label_merges(table: Table, treatments: list[Treatment]) -> None:
         for area in table.areas.ancestors(a)[1:]:
             if treatments[table.index((area, k, w))] is Treatment.PUBLISHED:
                 treatments[index] = Treatment.MERGED
+                merges[index] = table.areas.nodes[area].id
                 break
+    return merges
 
 
 def rounded(value: Fraction, step: Fraction | None) -> Number:
@@ -100,21 +104,16 @@ def rounded(value: Fraction, step: Fraction | None) -> Number:
     return int(exact) if exact.denominator == 1 else float(exact)
 
 
-def released_cells(table: Table, treatments: list[Treatment]) -> tuple[ReleasedCell, ...]:
-    """The cells as published under ``treatments``: values only where published (or empty)."""
+def released_cells(
+    table: Table, treatments: list[Treatment], merges: dict[int, str] | None = None
+) -> tuple[ReleasedCell, ...]:
+    """The cells as published under ``treatments``: values only where published (or empty); ``merges`` names the
+    area each merged cell is counted in."""
     step = table.policy.rounding
     out = []
     for index, treatment in enumerate(treatments):
         a, k, w = (axis.nodes[c] for axis, c in zip(table.axes, table.coords(index), strict=True))
         assert w.window is not None
-        merged_into = None
-        if treatment is Treatment.MERGED:
-            area = next(
-                node
-                for node in table.areas.ancestors(table.coords(index)[0])[1:]
-                if treatments[table.index((node, *table.coords(index)[1:]))] is Treatment.PUBLISHED
-            )
-            merged_into = table.areas.nodes[area].id
         shown = treatment in (Treatment.PUBLISHED, Treatment.EMPTY)
         out.append(
             ReleasedCell(
@@ -128,7 +127,7 @@ def released_cells(table: Table, treatments: list[Treatment]) -> tuple[ReleasedC
                 facilities=table.facilities[index],
                 value=rounded(table.values[index], step) if shown else None,
                 treatment=treatment,
-                merged_into=merged_into,
+                merged_into=(merges or {}).get(index),
             )
         )
     return tuple(out)

@@ -18,10 +18,12 @@ suppressions, margins counting more than finest cells, then the smallest suppres
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from fractions import Fraction
 
 from services.opendata.privacy.cells import Treatment
+from services.opendata.privacy.policy import TimeAggregation
 from services.opendata.privacy.table import Table
 
 Side = tuple[tuple[int, ...], tuple[int, ...]]
@@ -30,6 +32,7 @@ Side = tuple[tuple[int, ...], tuple[int, ...]]
 _Cube = tuple[int, Fraction, list[tuple[int, int]], dict[int, int]]
 """Cost, suppressed value, corners (cell, sign) and the change of the finest cells."""
 
+_TIME = 2
 _OPTIONS_PER_AXIS = 8
 _MAX_TRIALS = 4_000
 
@@ -158,13 +161,33 @@ class Suppressor:
                             return None
                         published.append(cell)
                     corners.append((cell, sign))
-        ends = [[(side[0][0], 1), *([(side[1][0], -1)] if side[1] else [])] for side in sides]
-        change = {
+        value = sum((self.table.values[c] for c in published), Fraction(0))
+        return cost, value, corners, self._change(sides)
+
+    def _change(self, sides: Sequence[Side]) -> dict[int, int]:
+        """The cube as a change of the finest cells: the product over the axes of (+ on the leaf of c's side,
+        - on the leaf of the other). Under a duration-weighted mean two windows may weigh differently (one holds
+        a daylight saving change), so each moves by the other's length: every window holding both keeps its
+        mean."""
+        ends: list[list[tuple[int, int]]] = []
+        for axis, (up, down) in enumerate(sides):
+            if not down:
+                ends.append([(up[0], 1)])
+                continue
+            plus, minus = (self._weight(down[0]), self._weight(up[0])) if axis == _TIME else (1, 1)
+            divisor = math.gcd(plus, minus)
+            ends.append([(up[0], plus // divisor), (down[0], -minus // divisor)])
+        return {
             self.table.base_of(self.table.index((a, k, w))): sa * sk * sw
             for (a, sa), (k, sk), (w, sw) in itertools.product(*ends)
         }
-        value = sum((self.table.values[c] for c in published), Fraction(0))
-        return cost, value, corners, change
+
+    def _weight(self, leaf: int) -> int:
+        """A finest window's weight in every longer window holding it, up to a common factor."""
+        if self.table.policy.time_aggregation is not TimeAggregation.MEAN:
+            return 1
+        start, end = self.table.times.window(leaf)
+        return end - start
 
     def _root_cube(self, index: int) -> tuple[list[tuple[int, int]], dict[int, int]]:
         """The cube that runs up to the root on every axis from a non-empty finest cell below ``index``: always

@@ -12,6 +12,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from services.opendata.privacy.cells import UNPUBLISHED, Treatment
+from services.opendata.privacy.policy import TimeAggregation
 from services.opendata.privacy.table import Table
 
 _TIME = 2
@@ -21,7 +22,7 @@ def remainder(table: Table, children: list[int], axis: int) -> tuple[int, Fracti
     """Facilities and value of the cells ``children`` (siblings along ``axis``) taken together."""
     if axis == _TIME:
         facilities = min(table.facilities[c] for c in children)
-        if table.policy.time_aggregation.value == "mean":
+        if table.policy.time_aggregation is TimeAggregation.MEAN:
             durations = [table.duration_ms(c) for c in children]
             total = sum((d * table.values[c] for d, c in zip(durations, children, strict=True)), Fraction(0))
             return facilities, total / sum(durations)
