@@ -7,6 +7,8 @@ Under the output directory (``deploy/grafana/``)::
     maps/smartcity/*.geojson                 district outlines and the point gazetteers (copy to public/maps/)
     provisioning/datasources/smartcity.yaml  InfluxDB (InfluxQL, v1 API) and Prometheus, from the environment
     provisioning/dashboards/smartcity.yaml   a file provider loading dashboards/ into the "Smart city" folder
+    provisioning/alerting/smartcity-rules.yaml  the alert rules (grafana_view.alerts), in the same folder
+    examples/alerting/smartcity-notifications.yaml  a contact point and notification policy (an example)
 
 and beside it ``../prometheus/prometheus.yml``, the scrape config of the Prometheus datasource.
 """
@@ -14,15 +16,17 @@ and beside it ``../prometheus/prometheus.yml``, the scrape config of the Prometh
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from grafana_foundation_sdk.builders import alerting
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard, Panel
 
-from grafana_view import device_health, district, facility_kind, maps, operations, overview, yamltext
-from grafana_view.common import FOLDER
+from grafana_view import alerts, device_health, district, facility_kind, maps, operations, overview, yamltext
+from grafana_view.alerting_files import WEBHOOK_VARIABLE, notifications_file, rules_file
+from grafana_view.common import FOLDER, FOLDER_UID
 from grafana_view.datasources import ENVIRONMENT, dashboards_file, datasources_file, prometheus_file
 from smartcity.city.model import City
 
@@ -50,13 +54,25 @@ def dashboards(city: City) -> list[Dashboard]:
     return built
 
 
+def alert_rules(city: City, boards: Sequence[Dashboard], folder_uid: str) -> list[alerting.Rule]:
+    """The alert rules in folder ``folder_uid``, linked to their panels in ``boards``."""
+    ids = {
+        alerts.PanelLink(str(board.uid), str(panel.title)): panel.id_val
+        for board in boards
+        for panel in board.panels or []
+        if isinstance(panel, Panel) and panel.id_val is not None
+    }
+    return alerts.rules(city, folder_uid=folder_uid, panel_id=ids.__getitem__)
+
+
 def _json(document: object) -> str:
     return json.dumps(document, cls=JSONEncoder, indent=2, ensure_ascii=False) + "\n"
 
 
 def files(city: City) -> Iterator[tuple[str, str]]:
     """(path relative to the Grafana output directory, text) of every generated file."""
-    for board in dashboards(city):
+    boards = dashboards(city)
+    for board in boards:
         yield f"dashboards/{board.uid}.json", _json(board)
     for name, collection in (
         (maps.DISTRICTS, maps.district_outlines(city)),
@@ -71,7 +87,17 @@ def files(city: City) -> Iterator[tuple[str, str]]:
     )
     yield (
         "provisioning/dashboards/smartcity.yaml",
-        yamltext.dump(dashboards_file(FOLDER, PROVISIONED_DASHBOARDS), HEADER),
+        yamltext.dump(dashboards_file(FOLDER, FOLDER_UID, PROVISIONED_DASHBOARDS), HEADER),
+    )
+    rules = alert_rules(city, boards, FOLDER_UID)
+    yield "provisioning/alerting/smartcity-rules.yaml", yamltext.dump(rules_file(rules, FOLDER), HEADER)
+    yield (
+        "examples/alerting/smartcity-notifications.yaml",
+        yamltext.dump(
+            notifications_file(),
+            f"{HEADER}\nAn example: a policies file replaces the organisation's whole notification policy tree.\n"
+            f"Read from the Grafana server's environment:\n  {WEBHOOK_VARIABLE}: where the webhook posts alerts",
+        ),
     )
     yield "../prometheus/prometheus.yml", yamltext.dump(prometheus_file(), HEADER)
 

@@ -9,6 +9,8 @@ from smartcity.city.model import City
 
 TAG = "smartcity"
 FOLDER = "Smart city"
+FOLDER_UID = "smartcity"
+"""The folder file provisioning puts the dashboards and the alert rules in."""
 
 
 def new_dashboard(uid: str, title: str, description: str, city: City, *, default_range: str) -> dash.Dashboard:

@@ -59,7 +59,7 @@ def datasources_file() -> dict[str, object]:
     }
 
 
-def dashboards_file(folder: str, path: str) -> dict[str, object]:
+def dashboards_file(folder: str, folder_uid: str, path: str) -> dict[str, object]:
     """``provisioning/dashboards/smartcity.yaml``: load the dashboards JSON from ``path`` into ``folder``."""
     return {
         "apiVersion": 1,
@@ -68,7 +68,7 @@ def dashboards_file(folder: str, path: str) -> dict[str, object]:
                 "name": "smartcity",
                 "orgId": 1,
                 "folder": folder,
-                "folderUid": "smartcity",
+                "folderUid": folder_uid,
                 "type": "file",
                 "disableDeletion": False,
                 "allowUiUpdates": False,

@@ -191,7 +191,7 @@ def test_provisioning_files_are_yaml_of_the_documented_shape() -> None:
     for secret in (influx["url"], influx["user"], influx["secureJsonData"]["password"], influx["jsonData"]["dbName"]):
         assert re.fullmatch(r"\$\{SMARTCITY_GRAFANA_[A-Z_]+\}", secret), "credentials come from the environment"
     provider = yaml.safe_load(GENERATED["provisioning/dashboards/smartcity.yaml"])
-    assert provider == dashboards_file("Smart city", "/etc/grafana/dashboards/smartcity")
+    assert provider == dashboards_file("Smart city", "smartcity", "/etc/grafana/dashboards/smartcity")
     scrape = yaml.safe_load(GENERATED["../prometheus/prometheus.yml"])
     assert [job["job_name"] for job in scrape["scrape_configs"]] == list(SCRAPE_TARGETS)
 
