@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from services.opendata.privacy import InputCell, PrivacyPolicy, Span, Treatment, environmental_policy, publish
 from services.opendata.privacy.engine import rounded
+from services.opendata.privacy.policy import TimeAggregation
+from services.opendata.privacy.table import Table
 from smartcity.city.model import FacilityKind
 from tests.support.privacy_strategies import Case, cases, local_midnight
 
@@ -71,6 +73,38 @@ def test_a_merged_cell_lies_in_a_published_coarser_area(case: Case) -> None:
             coarser = levels[levels.index(cell.area_level) + 1 :]
             targets = {(cell.merged_into, lvl, cell.kind, cell.window_start_ms, cell.window_end_ms) for lvl in coarser}
             assert targets & published
+
+
+@_FAST
+@given(cases())
+def test_what_a_published_total_leaves_over_passes_the_rules_itself(case: Case) -> None:
+    policy = case.policy
+    release = publish(policy, case.districts, case.period_start_ms, case.cells)
+    table = Table(policy, case.districts, case.period_start_ms, case.cells)  # the same cells, in the same order
+    for index, cell in enumerate(release.cells):
+        if cell.treatment is not Treatment.PUBLISHED:
+            continue
+        for axis in range(3):
+            hidden = [release.cells[c] for c in table.children(index, axis)]
+            hidden = [c for c in hidden if c.treatment not in (Treatment.PUBLISHED, Treatment.EMPTY)]
+            if not hidden:
+                continue
+            if axis == 2:  # the same facilities over fewer windows: their duration-weighted mean, or sum
+                facilities = min(c.facilities for c in hidden)
+                lengths = [c.window_end_ms - c.window_start_ms for c in hidden]
+                total = sum(case.truth(c) * n for c, n in zip(hidden, lengths, strict=True))
+                value = (
+                    total / sum(lengths)
+                    if policy.time_aggregation is TimeAggregation.MEAN
+                    else sum(case.truth(c) for c in hidden)
+                )
+            else:
+                facilities = sum(c.facilities for c in hidden)
+                value = sum(case.truth(c) for c in hidden)
+            if value == 0 and policy.publish_zeros:
+                continue
+            assert facilities >= policy.k, (cell, hidden)
+            assert value >= policy.threshold, (cell, hidden)
 
 
 @_FAST

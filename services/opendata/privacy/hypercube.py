@@ -2,8 +2,9 @@
 cannot be derived.
 
 A hypercube around cell c picks, on each axis, c's node plus either a sibling subtree (the cube's other side) or
-nothing (the cube runs up to the root); on the base cells it is the perturbation +1 on one side and -1 on the other,
-and every cell of the table changes by the product of the per-axis changes. The cells that change are exactly the
+nothing (the cube runs up to the root); on the base cells it is the perturbation +1 on one side and -1 on the other
+(on the time axis weighted by the other side's duration, so that longer windows keep their mean), and every cell of
+the table changes by the product of the per-axis changes. The cells that change are exactly the
 cube's corners; every other cell, published or not, keeps its value. So if every corner is unpublished and can
 move by a small amount in its direction without leaving the bounds an attacker knows (counts are non-negative, a
 primary cell lies below the threshold, a secondary one at or above it), every published figure is the same for the
