@@ -1,4 +1,5 @@
-"""``smartcity api``: run the planning API (uvicorn), and ``smartcity api keys create|list|revoke``."""
+"""``smartcity api``: run the planning API (uvicorn), and ``smartcity api keys create|list|revoke``; grants and the
+audit trail in :mod:`services.cli_grants` and :mod:`services.cli_audit`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from services.cli_audit import audit_app
+from services.cli_grants import grants_app
 
 if TYPE_CHECKING:
     from services.api.settings import ApiSettings
@@ -22,6 +26,8 @@ api_app = typer.Typer(
 )
 keys_app = typer.Typer(help="API keys: stored hashed, shown once when created.", no_args_is_help=True)
 api_app.add_typer(keys_app, name="keys")
+api_app.add_typer(grants_app, name="grants")
+api_app.add_typer(audit_app, name="audit")
 
 EnvFile = Annotated[
     Path | None,
@@ -79,6 +85,14 @@ def _create(
         list[str] | None, typer.Option("--district", help="limit the key to this district (repeatable)")
     ] = None,
     name: Annotated[str, typer.Option("--name", help="who or what the key is for")] = "",
+    department: Annotated[
+        str | None,
+        typer.Option(
+            "--department",
+            help="the department the key belongs to (it reads others' data through grants only); "
+            "without: the city's own key, which reads everything",
+        ),
+    ] = None,
 ) -> None:
     """Create a key and print it (this is the only time it is shown)."""
     from services.api.keys import Role
@@ -90,24 +104,30 @@ def _create(
         raise typer.Exit(2)
     settings = _settings(ctx.obj)
     districts = tuple(district or ())
-    if districts:
+    if districts or department is not None:
         try:
-            known = {d.id for d in load_city(settings.city_file).districts}
+            city = load_city(settings.city_file)
         except (CityFileError, FileNotFoundError) as exc:
-            typer.echo(f"error: cannot check --district against the city file: {exc}", err=True)
+            typer.echo(f"error: cannot check --district/--department against the city file: {exc}", err=True)
             raise typer.Exit(2) from None
-        unknown = sorted(set(districts) - known)
+        unknown = sorted(set(districts) - {d.id for d in city.districts})
         if unknown:
             typer.echo(f"error: unknown district(s) {', '.join(unknown)} in {settings.city_file}", err=True)
             raise typer.Exit(2)
+        departments = [d.id for d in city.departments]
+        if department is not None and department not in departments:
+            known = ", ".join(departments) or "none"
+            typer.echo(f"error: unknown department {department!r} in {settings.city_file} (it has: {known})", err=True)
+            raise typer.Exit(2)
     try:
         with StateStore(settings.state_file) as store:
-            record, key = store.create(Role(role), districts, name)
+            record, key = store.create(Role(role), districts, name, department)
     except StateError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     scope = ", ".join(record.districts) or "the whole city"
-    typer.echo(f"created key {record.key_id} ({record.role.value}, {scope}); it is shown only now:", err=True)
+    owner = f"department {department}" if department is not None else "the city's own: reads every department's data"
+    typer.echo(f"created key {record.key_id} ({record.role.value}, {scope}, {owner}); it is shown only now:", err=True)
     typer.echo(key)
 
 
@@ -124,11 +144,12 @@ def _list(ctx: typer.Context) -> None:
     except StateError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"{'key id':<14}{'role':<10}{'created':<26}{'revoked':<26}districts / name")
+    typer.echo(f"{'key id':<14}{'role':<10}{'department':<14}{'created':<26}{'revoked':<26}districts / name")
     for r in records:
         revoked = iso(r.revoked_ms) if r.revoked_ms is not None else "-"
         scope = ",".join(r.districts) or "*"
-        typer.echo(f"{r.key_id:<14}{r.role.value:<10}{iso(r.created_ms):<26}{revoked:<26}{scope} {r.name}")
+        owner = r.department or "*"
+        typer.echo(f"{r.key_id:<14}{r.role.value:<10}{owner:<14}{iso(r.created_ms):<26}{revoked:<26}{scope} {r.name}")
 
 
 @keys_app.command("revoke")

@@ -1,10 +1,10 @@
 """``create_app(settings)``: the planning API as one FastAPI application.
 
 The city file is read when the app is built (a bad file fails before the server starts). The lifespan owns, in
-one ``async with``, the InfluxDB client and the state store (API keys, command log), and in one TaskGroup the
-refresher of the last-value cache (which feeds the event streams), the command expiry sweep and, with
-``commands`` on, the broker link (commands out, acks in). Shutdown: stop the tasks, close the state store, close the
-InfluxDB client.
+one ``async with``, the InfluxDB client and the state store (API keys, command log, grants, audit trail), and in
+one TaskGroup the refresher of the last-value cache (which feeds the event streams), the command expiry sweep, the
+audit writer and, with ``commands`` on, the broker link (commands out, acks in). Shutdown: stop the tasks (the audit
+writer writes what is queued), close the state store, close the InfluxDB client.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.types import Scope
 
+from services.api.access import DepartmentAccess
+from services.api.audit import AuditMiddleware, AuditTrail
 from services.api.broker import BrokerLink
 from services.api.cache import HealthSnapshot, LatestCache, Refresher
 from services.api.catalogue import CityIndex
@@ -25,10 +28,12 @@ from services.api.commandlog import CommandLog, SqliteCommandLog
 from services.api.commands import CommandDesk
 from services.api.deps import ApiState, KeyRing, reject_unknown_query
 from services.api.examples import EXAMPLES
+from services.api.grants import GrantStore
+from services.api.keys import KeyRecord
 from services.api.observability import ApiMetrics, MetricsMiddleware
 from services.api.problems import PROBLEM_JSON, install_problem_handlers
 from services.api.ratelimit import RateLimiter
-from services.api.routes import catalogue, commands, devices, health, indicators, keys, probes, readings, stream
+from services.api.routes import audit, catalogue, commands, devices, health, indicators, keys, probes, readings, stream
 from services.api.settings import ApiSettings
 from services.api.state import KeyStore, StateStore
 from services.api.stream import StreamHub
@@ -60,11 +65,10 @@ def create_app(
         async with AsyncExitStack() as stack:
             influx = await stack.enter_async_context(InfluxClient(settings.influx))
             store = key_store if key_store is not None else stack.enter_context(StateStore(settings.state_file))
-            if command_log is None:
-                db = store if isinstance(store, StateStore) else stack.enter_context(StateStore(settings.state_file))
-                records: CommandLog = SqliteCommandLog(db.connection, db.path)
-            else:
-                records = command_log
+            db = store if isinstance(store, StateStore) else stack.enter_context(StateStore(settings.state_file))
+            records: CommandLog = SqliteCommandLog(db.connection, db.path) if command_log is None else command_log
+            access = DepartmentAccess(index, GrantStore(db.connection, db.path))
+            trail = AuditTrail(db.path)
             hub = StreamHub(lambda device: d.district_id if (d := index.devices.get(device)) else None)
             latest, snapshot = LatestCache(on_change=hub.publish), HealthSnapshot()
             desk = CommandDesk(records, topics, expiry_s=settings.command_expiry_s)
@@ -100,6 +104,8 @@ def create_app(
                 refresher=refresher,
                 commands=desk,
                 stream=hub,
+                access=access,
+                audit=trail,
             )
             log.info(
                 "planning API: %d districts, %d facilities, %d devices; InfluxDB %s/%s",
@@ -113,6 +119,7 @@ def create_app(
                 running = [
                     tasks.create_task(refresher.run(), name="latest-cache"),
                     tasks.create_task(desk.run_expiry(), name="command-expiry"),
+                    tasks.create_task(trail.run(), name="audit"),
                 ]
                 if link is not None:
                     running.append(tasks.create_task(link.run(), name="broker"))
@@ -129,6 +136,7 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Depends(reject_unknown_query)],
     )
+    app.add_middleware(AuditMiddleware, identify=_key_of, trail=_trail_of)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     install_problem_handlers(app, retry_after_s=settings.retry_after_s)
     app.include_router(probes.router())
@@ -141,8 +149,19 @@ def create_app(
     app.include_router(stream.router(settings))
     app.include_router(commands.router(settings))
     app.include_router(keys.router())
+    app.include_router(audit.router(settings))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _key_of(scope: Scope, key: str) -> KeyRecord | None:
+    state: ApiState | None = getattr(scope["app"].state, "api", None)
+    return state.keys.check(key) if state is not None else None
+
+
+def _trail_of(scope: Scope) -> AuditTrail | None:
+    state: ApiState | None = getattr(scope["app"].state, "api", None)
+    return state.audit if state is not None else None
 
 
 _HEADERS = {

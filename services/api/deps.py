@@ -16,6 +16,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from services.api.access import DepartmentAccess
+from services.api.audit import AuditTrail
 from services.api.cache import HealthSnapshot, LatestCache, Refresher
 from services.api.catalogue import CityIndex
 from services.api.commands import CommandDesk
@@ -78,6 +80,8 @@ class ApiState:
     refresher: Refresher
     commands: CommandDesk
     stream: StreamHub
+    access: DepartmentAccess
+    audit: AuditTrail
 
 
 def _state(request: Request) -> ApiState:
@@ -94,6 +98,8 @@ class Caller:
     districts: frozenset[str] = frozenset()
     """Empty: the whole city."""
     key_id: str | None = None
+    department: str | None = None
+    """None: the city's own key (no department), which reads every department's data (:mod:`services.api.access`)."""
 
     def sees(self, district_id: str) -> bool:
         return not self.districts or district_id in self.districts
@@ -138,7 +144,7 @@ async def _caller(
     if record is None:
         _throttle(request, state)  # guessing keys costs the same as any request without one
         raise _unauthorized("the API key is unknown, revoked or malformed")
-    return Caller(record.role, frozenset(record.districts), record.key_id)
+    return Caller(record.role, frozenset(record.districts), record.key_id, record.department)
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]

@@ -55,6 +55,9 @@ class KeyRecord:
     name: str
     created_ms: int
     revoked_ms: int | None = None
+    department: str | None = None
+    """The department the key belongs to (``City.departments``); None: the city's own key, which reads every
+    department's data (keys made before departments existed are such keys)."""
 
     @property
     def active(self) -> bool:

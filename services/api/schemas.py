@@ -141,6 +141,7 @@ class KeyOut(_Out):
     name: str
     created: datetime
     revoked: datetime | None
+    department: str | None = Field(default=None, description="the key's department; null: the city's own key")
 
 
 class NewKeyOut(KeyOut):

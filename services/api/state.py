@@ -1,4 +1,5 @@
-"""The API's embedded state: an SQLite database in WAL mode (API keys; the command log, :mod:`services.api.commandlog`).
+"""The API's embedded state: an SQLite database in WAL mode (API keys; the command log, :mod:`services.api.commandlog`;
+grants, :mod:`services.api.grants`; the audit trail, :mod:`services.api.auditchain`).
 
 SQLite calls block. The API reads one key by primary key per authenticated request (tens of microseconds, and
 :class:`services.api.deps.KeyRing` caches the answer for a few seconds), and the CLI writes keys from another
@@ -27,9 +28,14 @@ CREATE TABLE IF NOT EXISTS api_keys (
     districts TEXT NOT NULL,
     name TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
-    revoked_ms INTEGER
+    revoked_ms INTEGER,
+    department TEXT
 )
 """
+_MIGRATIONS = (("department", "ALTER TABLE api_keys ADD COLUMN department TEXT"),)
+"""Columns added since the table was first shipped, and how an older database gets them: tables are created with
+``CREATE TABLE IF NOT EXISTS``, so a database made by an earlier version keeps its table and gains the column
+here (NULL for the rows it holds: a key without a department is the city's own)."""
 
 
 class StateError(RuntimeError):
@@ -43,7 +49,9 @@ class KeyStore(Protocol):
         """The record and stored digest of ``key_id``, revoked or not; None when there is none."""
         ...
 
-    def create(self, role: Role, districts: tuple[str, ...] = (), name: str = "") -> tuple[KeyRecord, str]:
+    def create(
+        self, role: Role, districts: tuple[str, ...] = (), name: str = "", department: str | None = None
+    ) -> tuple[KeyRecord, str]:
         """A new key: its record and the key itself (shown once, never stored)."""
         ...
 
@@ -56,13 +64,20 @@ class KeyStore(Protocol):
         ...
 
 
-def _record(row: tuple[str, str, str, str, str, int, int | None]) -> tuple[KeyRecord, str]:
-    key_id, stored, role, districts, name, created_ms, revoked_ms = row
-    record = KeyRecord(key_id, Role(role), tuple(json.loads(districts)), name, created_ms, revoked_ms)
+def _record(row: tuple[str, str, str, str, str, int, int | None, str | None]) -> tuple[KeyRecord, str]:
+    key_id, stored, role, districts, name, created_ms, revoked_ms, department = row
+    record = KeyRecord(key_id, Role(role), tuple(json.loads(districts)), name, created_ms, revoked_ms, department)
     return record, stored
 
 
-_COLUMNS = "key_id, digest, role, districts, name, created_ms, revoked_ms"
+_COLUMNS = "key_id, digest, role, districts, name, created_ms, revoked_ms, department"
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    present = {row[1] for row in db.execute("PRAGMA table_info(api_keys)")}
+    for column, statement in _MIGRATIONS:
+        if column not in present:
+            db.execute(statement)
 
 
 class StateStore:
@@ -76,6 +91,7 @@ class StateStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
+            _migrate(self._db)
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"cannot open the state database {path}: {exc}") from exc
 
@@ -102,13 +118,16 @@ class StateStore:
             raise StateError(f"cannot read API keys from {self.path}: {exc}") from exc
         return None if row is None else _record(row)
 
-    def create(self, role: Role, districts: tuple[str, ...] = (), name: str = "") -> tuple[KeyRecord, str]:
+    def create(
+        self, role: Role, districts: tuple[str, ...] = (), name: str = "", department: str | None = None
+    ) -> tuple[KeyRecord, str]:
         key_id, key, stored = new_key()
-        record = KeyRecord(key_id, role, tuple(sorted(set(districts))), name, int(time.time() * 1000))
+        created_ms = int(time.time() * 1000)
+        record = KeyRecord(key_id, role, tuple(sorted(set(districts))), name, created_ms, department=department)
         try:
             self._db.execute(
-                f"INSERT INTO api_keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                (key_id, stored, role.value, json.dumps(list(record.districts)), name, record.created_ms),
+                f"INSERT INTO api_keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+                (key_id, stored, role.value, json.dumps(list(record.districts)), name, created_ms, department),
             )
         except sqlite3.Error as exc:
             raise StateError(f"cannot store the API key in {self.path}: {exc}") from exc

@@ -21,9 +21,11 @@ class MemoryKeyStore:
         self.finds += 1
         return self.records.get(key_id)
 
-    def create(self, role: Role, districts: tuple[str, ...] = (), name: str = "") -> tuple[KeyRecord, str]:
+    def create(
+        self, role: Role, districts: tuple[str, ...] = (), name: str = "", department: str | None = None
+    ) -> tuple[KeyRecord, str]:
         key_id, key, stored = new_key()
-        record = KeyRecord(key_id, role, districts, name, created_ms=len(self.records))
+        record = KeyRecord(key_id, role, districts, name, created_ms=len(self.records), department=department)
         self.records[key_id] = (record, stored)
         return record, key
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
+from services.api.audit import count_rows
 from services.api.deps import Planner, StateDep
 from services.api.indicators.compute import IndicatorRequest, compute
 from services.api.indicators.definitions import INDICATORS
@@ -104,7 +105,9 @@ def router(settings: ApiSettings) -> APIRouter:
             districts=districts,
             kind=facility_kind,
         )
+        state.access.require(caller.department, state.access.indicator_pairs(definition, request.kinds))
         groups = await compute(state.influx, state.index, request)
+        count_rows(len(groups))
         return JSONResponse(values_body(definition, group_by.value, facility_kind, period, groups))
 
     return api

@@ -20,6 +20,13 @@ class KeyIn(BaseModel):
     role: Literal["planner", "operator", "admin"] = Field(examples=["planner"])
     districts: list[str] = Field(default_factory=list, max_length=1000, description="empty: the whole city")
     name: str = Field(default="", max_length=200, description="who or what the key is for", examples=["traffic team"])
+    department: str | None = Field(
+        default=None,
+        max_length=64,
+        description="the department the key belongs to (it reads other departments' data through grants only); "
+        "null: the city's own key, which reads everything",
+        examples=["transport"],
+    )
 
 
 def key_item(record: KeyRecord) -> dict[str, Any]:
@@ -30,6 +37,7 @@ def key_item(record: KeyRecord) -> dict[str, Any]:
         "name": record.name,
         "created": iso(record.created_ms),
         "revoked": iso(record.revoked_ms) if record.revoked_ms is not None else None,
+        "department": record.department,
     }
 
 
@@ -49,7 +57,11 @@ def router() -> APIRouter:
             raise invalid("body.districts", f"unknown districts: {', '.join(d[:80] for d in unknown[:10])}")
         if caller.districts and not (body.districts and set(body.districts) <= caller.districts):
             raise ApiProblem(403, "forbidden", "an admin key scoped to districts creates keys within them only")
-        record, key = state.keys.store.create(Role(body.role), tuple(body.districts), body.name)
+        if body.department is not None and body.department not in state.access.ownership.departments:
+            raise invalid("body.department", f"unknown department {body.department[:80]!r}")
+        if caller.department is not None and body.department != caller.department:
+            raise ApiProblem(403, "forbidden", "an admin key of a department creates keys of that department only")
+        record, key = state.keys.store.create(Role(body.role), tuple(body.districts), body.name, body.department)
         return JSONResponse(key_item(record) | {"key": key}, status_code=201)
 
     @api.delete("/{key_id}", response_model=KeyOut, responses=problem_responses(404, 422))

@@ -8,6 +8,7 @@ import msgspec
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
+from services.api.audit import count_rows
 from services.api.catalogue import Selection, reporting
 from services.api.deps import ApiState, Caller, Planner, StateDep
 from services.api.history import (
@@ -85,6 +86,7 @@ def router(settings: ApiSettings) -> APIRouter:
         the latest window (`SMARTCITY_API_LATEST_WINDOW_S`) are not listed."""
         selection = select(state, caller, device, facility, district)
         spec = metric_of(metric) if metric is not None else None
+        state.access.require(caller.department, state.access.selection_pairs(selection, spec.name if spec else None))
         cache = state.latest
         if cache.refreshed_ms is None:
             raise ApiProblem(
@@ -161,6 +163,7 @@ def router(settings: ApiSettings) -> APIRouter:
         if resolution is not Resolution.RAW and agg not in aggregations_for(spec):
             allowed = ", ".join(a.value for a in aggregations_for(spec))
             raise invalid("query.agg", f"{spec.name} is a {spec.kind.value} metric: agg may be {allowed}")
+        state.access.require(caller.department, state.access.selection_pairs(selection, spec.name))
         start_ms, end_ms = int(start_at.timestamp() * 1000), int(end_at.timestamp() * 1000)
         span_ms = end_ms - start_ms
         plan = choose_resolution(resolution, span_ms=span_ms, devices=devices, max_points=settings.max_points, agg=agg)
@@ -184,6 +187,7 @@ def router(settings: ApiSettings) -> APIRouter:
         if len(points) > settings.max_points:
             raise too_many_points(len(points), settings.max_points)
         points.sort(key=lambda p: (p.ts_ms, p.device or ""))
+        count_rows(len(points))
         raw = plan.bucket_s is None
         if format == "csv":
             return Response(to_csv(points, raw=raw), media_type="text/csv")

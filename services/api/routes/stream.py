@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 import anyio
@@ -78,7 +78,10 @@ async def _next_batch(
     return taking.result() if taking in done else None
 
 
-def _events(state: ApiState, wanted: StreamFilter, closing: anyio.Event) -> AsyncIterator[bytes]:
+def _events(
+    state: ApiState, wanted: StreamFilter, closing: anyio.Event, allowed: Callable[[], bool]
+) -> AsyncIterator[bytes]:
+    """``allowed`` is asked before each batch: a grant revoked or expired ends the stream (a reconnect gets 403)."""
     settings = state.settings
 
     async def events() -> AsyncIterator[bytes]:
@@ -99,7 +102,7 @@ def _events(state: ApiState, wanted: StreamFilter, closing: anyio.Event) -> Asyn
                 )
                 if chunk:
                     yield chunk
-            while (batch := await _next_batch(subscription, closing)) is not None:
+            while (batch := await _next_batch(subscription, closing)) is not None and allowed():
                 lag, values = batch
                 lagged = b""
                 if lag:
@@ -149,9 +152,11 @@ def router(settings: ApiSettings) -> APIRouter:
             )
         districts = frozenset({district}) if district is not None else caller.districts or None
         wanted = StreamFilter(districts, spec.name if spec else None)
+        pairs = state.access.districts_pairs(districts, wanted.metric)
+        state.access.require(caller.department, pairs)
         closing = anyio.Event()
         return _EventStream(
-            _events(state, wanted, closing),
+            _events(state, wanted, closing, lambda: not state.access.missing(caller.department, pairs)),
             ping=settings.stream_keepalive_s,
             send_timeout=settings.stream_send_timeout_s,
             shutdown_event=closing,
