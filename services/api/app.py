@@ -38,6 +38,7 @@ from services.api.settings import ApiSettings
 from services.api.state import KeyStore, StateStore
 from services.api.stream import StreamHub
 from services.opendata import routes as open_data
+from services.opendata.exports import routes as open_exports
 from smartcity.city.load import load_city
 from smartcity.contract.topics import TopicKind, TopicScheme
 from smartcity.health import read_device_health
@@ -142,6 +143,7 @@ def create_app(
     app.include_router(probes.router())
     app.include_router(catalogue.router(settings))
     app.include_router(open_data.router())
+    app.include_router(open_exports.router())
     app.include_router(devices.router(settings))
     app.include_router(health.router(settings))
     app.include_router(readings.router(settings))
