@@ -8,6 +8,9 @@ deploy/prometheus/. Credentials and URLs come from the environment of the Grafan
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
 from grafana_view.influxql import DATASOURCE_TYPE
@@ -25,38 +28,50 @@ ENVIRONMENT = {
 """What the datasource provisioning file reads from the Grafana server's environment."""
 
 
+def _datasources(value: Callable[[str], str]) -> list[dict[str, Any]]:
+    """Both datasources, each setting that comes from the environment given by ``value(<variable>)``."""
+    return [
+        {
+            "name": "Smart city InfluxDB",
+            "uid": INFLUX.uid,
+            "type": DATASOURCE_TYPE,
+            "access": "proxy",
+            "url": value("SMARTCITY_GRAFANA_INFLUX_URL"),
+            "user": value("SMARTCITY_GRAFANA_INFLUX_USER"),
+            "jsonData": {
+                "version": "InfluxQL",
+                "dbName": value("SMARTCITY_GRAFANA_INFLUX_DATABASE"),
+                "httpMode": "POST",
+                "timeInterval": "1m",
+            },
+            "secureJsonData": {"password": value("SMARTCITY_GRAFANA_INFLUX_PASSWORD")},
+        },
+        {
+            "name": "Smart city Prometheus",
+            "uid": PROMETHEUS.uid,
+            "type": "prometheus",
+            "access": "proxy",
+            "url": value("SMARTCITY_GRAFANA_PROMETHEUS_URL"),
+            "jsonData": {"httpMethod": "POST", "timeInterval": "15s"},
+        },
+    ]
+
+
 def datasources_file() -> dict[str, object]:
-    """``provisioning/datasources/smartcity.yaml``."""
-    return {
-        "apiVersion": 1,
-        "datasources": [
-            {
-                "name": "Smart city InfluxDB",
-                "uid": INFLUX.uid,
-                "type": DATASOURCE_TYPE,
-                "access": "proxy",
-                "url": "${SMARTCITY_GRAFANA_INFLUX_URL}",
-                "user": "${SMARTCITY_GRAFANA_INFLUX_USER}",
-                "jsonData": {
-                    "version": "InfluxQL",
-                    "dbName": "${SMARTCITY_GRAFANA_INFLUX_DATABASE}",
-                    "httpMode": "POST",
-                    "timeInterval": "1m",
-                },
-                "secureJsonData": {"password": "${SMARTCITY_GRAFANA_INFLUX_PASSWORD}"},
-                "editable": False,
-            },
-            {
-                "name": "Smart city Prometheus",
-                "uid": PROMETHEUS.uid,
-                "type": "prometheus",
-                "access": "proxy",
-                "url": "${SMARTCITY_GRAFANA_PROMETHEUS_URL}",
-                "jsonData": {"httpMethod": "POST", "timeInterval": "15s"},
-                "editable": False,
-            },
-        ],
-    }
+    """``provisioning/datasources/smartcity.yaml``: the settings as ``${VAR}``, expanded by Grafana."""
+    sources = _datasources(lambda variable: f"${{{variable}}}")
+    return {"apiVersion": 1, "datasources": [source | {"editable": False} for source in sources]}
+
+
+def datasource_payloads(values: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The same datasources as the HTTP API takes them, with ``values`` for :data:`ENVIRONMENT`'s variables (an
+    empty secret is left out: Grafana keeps a secret it was never sent unset)."""
+    sources = _datasources(values.__getitem__)
+    for source in sources:
+        secrets = {key: secret for key, secret in source.pop("secureJsonData", {}).items() if secret}
+        if secrets:
+            source["secureJsonData"] = secrets
+    return sources
 
 
 def dashboards_file(folder: str, folder_uid: str, path: str) -> dict[str, object]:
