@@ -87,7 +87,7 @@ def test_the_store_adds_lists_revokes_and_answers_live_grants(tmp_path: Path) ->
         grants = GrantStore(state.connection, state.path)
         assert grants.version() == 0
         kept = grants.add("transport", "education", NOW_MS + DAY_MS, metrics=("occupied",), now_ms=NOW_MS)
-        short = grants.add("energy", "education", NOW_MS + 1000, now_ms=NOW_MS)
+        short = grants.add("energy", "education", NOW_MS + 1000, now_ms=NOW_MS + 1)
         other = grants.add("education", "health", NOW_MS + DAY_MS, facility_kinds=(FacilityKind.SCHOOL,))
         assert [g.grant_id for g in grants.list()] == [kept.grant_id, short.grant_id, other.grant_id]
         assert grants.get(kept.grant_id) == kept
