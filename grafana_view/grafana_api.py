@@ -96,8 +96,8 @@ class GrafanaConnection:
                 raise GrafanaAuthError(f"Grafana at {self.url} refused the token (401): {_message(exc)}") from None
             if exc.status_code == 403:
                 raise GrafanaAuthError(
-                    f"the token may not {what} (403: {_message(exc)}); it needs the Editor role or Admin for "
-                    "datasources"
+                    f"the token may not {what} (403: {_message(exc)}): push needs a service account with the "
+                    "Admin role (datasources and the alerting provisioning API)"
                 ) from None
             error = _NotFound if exc.status_code == 404 else GrafanaRefused
             raise error(f"Grafana refused to {what}: {exc.status_code} {_message(exc)}") from None

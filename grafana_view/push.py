@@ -46,7 +46,7 @@ class PushSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SMARTCITY_GRAFANA_", extra="forbid")
 
     url: str = Field(default="http://127.0.0.1:3000", description="Grafana's root URL (--url)")
-    token: SecretStr | None = Field(default=None, description="a service-account token, Editor or Admin (--token)")
+    token: SecretStr | None = Field(default=None, description="a service-account token, role Admin (--token)")
     org_id: int | None = Field(default=None, ge=1, description="the organisation to push to (--org-id)")
     timeout_s: float = Field(default=10.0, gt=0, description="longest wait for one Grafana answer")
     influx_url: str = Field(default="http://127.0.0.1:8086", description="InfluxDB as Grafana reaches it")

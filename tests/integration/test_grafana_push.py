@@ -142,6 +142,15 @@ def test_a_bad_token_exits_4_and_writes_nothing(grafana: GrafanaStandin, token: 
     assert grafana.writes == []
 
 
+def test_a_token_without_the_permission_exits_4(grafana: GrafanaStandin) -> None:
+    grafana.forbidden.add("/api/datasources")
+    result = push(grafana.url)
+    assert result.exit_code == 4, result.output
+    assert "403" in result.output
+    assert "Admin role" in result.output
+    assert grafana.alerting.rules == {}
+
+
 def test_a_grafana_too_old_for_the_dashboards_exits_5_before_anything_else() -> None:
     with GrafanaStandin(token=TOKEN, version="10.4.3") as old:
         result = push(old.url)

@@ -4,6 +4,7 @@ was sent, so that a test sees both the calls and their effect:
 
 - ``GET /api/health`` without a token: ``{"commit", "database": "ok", "version"}``;
 - every other ``/api`` path needs ``Authorization: Bearer <token>``, else 401 ``{"message": "Invalid API key"}``;
+  writes under a path of :attr:`GrafanaStandin.forbidden` answer 403 (a token without the permission);
 - datasources by uid: ``GET``/``PUT /api/datasources/uid/<uid>``, ``POST /api/datasources``; what is stored and
   answered are Grafana's datasource fields only (an unknown key is dropped), secrets appear as
   ``secureJsonFields``; names and uids are unique (409); a read-only (file-provisioned) one refuses updates (403);
@@ -64,6 +65,8 @@ class GrafanaStandin:
         self.state = GrafanaState()
         self.requests: list[Request] = []
         self._ids = itertools.count(1)
+        self.forbidden: set[str] = set()
+        """Path prefixes the token may read but not write (403, a role without the permission)."""
         self.alerting = RuleStore(self.state.folders, self.state.datasources, self._ids, default_interval_s)
         """The alert rules (``alerting.rules``) and rule group intervals (``alerting.intervals``)."""
         self._lock = threading.Lock()
@@ -96,6 +99,8 @@ class GrafanaStandin:
                 return 200, {"commit": "standin", "database": "ok", "version": self.version}
             if headers.get("authorization") != f"Bearer {self.token}":
                 return 401, {"message": "Invalid API key"}
+            if method != "GET" and any(path.startswith(prefix) for prefix in self.forbidden):
+                return 403, {"message": "You'll need additional permissions to perform this action."}
             for pattern, handler in self._routes():
                 match = re.fullmatch(pattern, f"{method} {path}")
                 if match:
