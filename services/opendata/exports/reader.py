@@ -32,8 +32,9 @@ from services.opendata.exports.request import ExportRequest
 from smartcity.influx.client import InfluxClient, ParamValue, Series, quote_identifier
 from smartcity.rollups import DAY_MS, MINUTE_MS, source
 
-CHUNK_ROWS = 20_000
-"""InfluxDB rows asked for in one statement (about 2 to 6 MB of answer)."""
+CHUNK_ROWS = 10_000
+"""InfluxDB rows asked for in one statement (about 1 MB of answer; the rows, their text and the next chunk in
+flight hold about 10 MB of Python objects)."""
 MAX_RAW_CHUNK_MS = DAY_MS
 MAX_ROLLUP_CHUNK_MS = 7 * DAY_MS
 NS_PER_MS = 1_000_000
