@@ -1,13 +1,12 @@
 """Large exports against the real influxd and the API under uvicorn in this process: days of synthetic noise
-readings (the benchmark's writer, :mod:`bench.opendata_bench`) stream in memory that does not grow with the
-export, and a month of a city with many sensors is refused with the row cap named."""
+readings (:mod:`tests.support.opendata_load`, which the export benchmark uses too) stream in memory that does not
+grow with the export, and a month of a city with many sensors is refused with the row cap named."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from bench.opendata_bench import export, write_readings
 from services.opendata.datasets import DATASETS
 from smartcity.city.model import DeviceType
 from smartcity.settings import InfluxSettings
@@ -15,6 +14,7 @@ from tests.support.api_server import serving
 from tests.support.api_support import running
 from tests.support.cities import small_city
 from tests.support.opendata_exports import export_settings
+from tests.support.opendata_load import export, write_readings
 
 DAY_MS = 86_400_000
 SENSORS = 40
