@@ -1,5 +1,5 @@
 """The Grafana HTTP API calls ``smartcity grafana push`` makes, through grafana-client, with its exceptions (and
-niquests' underneath) translated once, here, into one small tree whose leaves carry the command's exit code::
+requests' underneath) translated once, here, into one small tree whose leaves carry the command's exit code::
 
     GrafanaError            anything push cannot do
     ├── GrafanaUnreachable  no HTTP answer: connection refused, unknown host, TLS, timeout      exit 3
@@ -21,13 +21,12 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self
 
-import niquests.exceptions
+import requests.exceptions
 from grafana_client.api import GrafanaApi
 from grafana_client.client import (
     GrafanaClientError,
     GrafanaException,
     GrafanaServerError,
-    GrafanaTimeoutError,
 )
 
 Json = dict[str, Any]
@@ -103,11 +102,11 @@ class GrafanaConnection:
             raise error(f"Grafana refused to {what}: {exc.status_code} {_message(exc)}") from None
         except GrafanaServerError as exc:
             raise GrafanaRefused(f"Grafana failed to {what}: {exc.status_code} {_message(exc)}") from None
-        except GrafanaTimeoutError as exc:
+        except requests.exceptions.Timeout as exc:
             raise GrafanaUnreachable(f"Grafana at {self.url} did not answer in time ({exc})") from None
-        except niquests.exceptions.JSONDecodeError:
+        except requests.exceptions.JSONDecodeError:
             raise NotGrafana(f"{self.url} answered {what} with something that is not JSON: not a Grafana") from None
-        except (GrafanaException, niquests.exceptions.RequestException) as exc:
+        except (GrafanaException, requests.exceptions.RequestException) as exc:
             raise GrafanaUnreachable(f"cannot reach Grafana at {self.url}: {exc}") from None
 
     def _read(self, what: str, call: Callable[[], Any]) -> Json | None:
