@@ -51,6 +51,8 @@ class LatestCache:
         self._by_device: dict[str, dict[str, LatestValue]] = {}
         self.refreshed_ms: int | None = None
         """Wall time of the last successful refresh; None until the first one."""
+        self.version = 0
+        """Counts the merges that changed a value: an answer built from the cache holds while it is the same."""
         self._on_change = on_change
         """Called with the values each merge changed (the event stream, :mod:`services.api.stream`)."""
 
@@ -63,8 +65,10 @@ class LatestCache:
             if current is None or value.ts_ms > current.ts_ms:
                 held[value.metric] = value
                 changed.append(value)
-        if changed and self._on_change is not None:
-            self._on_change(changed)
+        if changed:
+            self.version += 1
+            if self._on_change is not None:
+                self._on_change(changed)
         return len(changed)
 
     def values(self, device: str, *, since_ms: int, metric: str | None = None) -> list[LatestValue]:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from services.api.audit import count_rows
 from services.api.catalogue import Selection, reporting
@@ -22,6 +22,7 @@ from services.api.history import (
     to_senml,
     too_many_points,
 )
+from services.api.latest_answers import LatestAnswers
 from services.api.problems import ApiProblem, invalid, not_found, problem_responses
 from services.api.queries import Agg
 from services.api.schemas import HistoryOut, LatestOut, iso
@@ -70,6 +71,7 @@ def _utc(moment: datetime) -> datetime:
 
 
 def router(settings: ApiSettings) -> APIRouter:
+    answers = LatestAnswers()
     api = APIRouter(prefix="/v1", tags=["readings"], responses=problem_responses(401, 403, 404, 422, 429, 503))
 
     @api.get("/latest", response_model=LatestOut)
@@ -80,7 +82,7 @@ def router(settings: ApiSettings) -> APIRouter:
         facility: FacilityParam = None,
         district: DistrictParam = None,
         metric: Annotated[str | None, Query(max_length=200, description="only this metric", examples=["pm25"])] = None,
-    ) -> JSONResponse:
+    ) -> Response:
         """The newest value of every metric (or of `metric`) of one device, or of every device of a facility or
         district, from the last-value cache (refreshed every few seconds; `as_of` says when). Values older than
         the latest window (`SMARTCITY_API_LATEST_WINDOW_S`) are not listed."""
@@ -96,19 +98,9 @@ def router(settings: ApiSettings) -> APIRouter:
                 headers={"Retry-After": str(settings.retry_after_s)},
             )
         since = int(time.time() * 1000) - settings.latest_window_s * 1000
-        items = [
-            {
-                "device": v.device,
-                "metric": v.metric,
-                "value": v.value,
-                "unit": METRICS[v.metric].unit,
-                "time": iso(v.ts_ms),
-            }
-            for d in selection.devices
-            for v in cache.values(d.id, since_ms=since, metric=spec.name if spec else None)
-            if v.metric in METRICS
-        ]
-        return JSONResponse({"as_of": iso(cache.refreshed_ms), "items": items})
+        items = answers.items(cache, selection, spec.name if spec else None, since)
+        body = b'{"as_of":' + _JSON.encode(iso(cache.refreshed_ms)) + b',"items":' + items + b"}"
+        return Response(body, media_type="application/json")
 
     @api.get(
         "/history",
