@@ -1,7 +1,8 @@
 """Closed-loop load: ``clients`` concurrent clients send requests back to back (no think time), each taking the
-next request of a route's list in turn, until a fixed number have been answered. One ``httpx.AsyncClient``
-(a keep-alive connection per client) in this process drives both the API and, for the same route, the InfluxQL
-the API sent for it, straight to influxd; the same client code on both sides, so the ratio compares the servers.
+next request of a route's list in turn, until a fixed number have been answered. One process drives both the API
+and, for the same route, the InfluxQL the API sent for it, straight to influxd, each client on a keep-alive
+connection of its own (:mod:`bench.api_http`); the same client code on both sides, so the ratio compares the
+servers.
 
 Latency is from sending a request until its whole body has arrived (a direct request's body is read, not decoded:
 the API's decoding is part of what the ratio shows). CPU seconds of the API process, influxd and this process over
@@ -16,12 +17,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-import httpx
-
+from bench.api_http import Connection
 from bench.api_proxy import InfluxRequest
 from smartcity.localservices.probes import cpu_seconds
 
-Op = Callable[[httpx.AsyncClient], Awaitable[int]]
+Op = Callable[[Connection], Awaitable[int]]
 """One request (or one route's sequence of InfluxDB requests); returns the bytes received, raises on failure."""
 
 
@@ -55,25 +55,26 @@ class Phase:
 def api_op(url: str, key: str) -> Op:
     headers = {"Authorization": f"Bearer {key}"}
 
-    async def op(client: httpx.AsyncClient) -> int:
-        answer = await client.get(url, headers=headers)
-        if answer.status_code != 200:
-            raise LoadError(f"GET {url}: {answer.status_code} {answer.text[:300]}")
-        return len(answer.content)
+    async def op(connection: Connection) -> int:
+        status, body = await connection.request("GET", url, headers)
+        if status != 200:
+            raise LoadError(f"GET {url}: {status} {body[:300]!r}")
+        return len(body)
 
     return op
 
 
 def direct_op(requests: Sequence[InfluxRequest]) -> Op:
     """The route's InfluxDB requests one after the other, as the API sent them."""
+    raw = [request.raw() for request in requests]
 
-    async def op(client: httpx.AsyncClient) -> int:
+    async def op(connection: Connection) -> int:
         received = 0
-        for request in requests:
-            answer = await request.send(client)
-            if answer.status_code != 200 or b'"error"' in answer.content[:200]:
-                raise LoadError(f"influxd: {answer.status_code} {answer.text[:300]}")
-            received += len(answer.content)
+        for method, target, headers, body in raw:
+            status, answer = await connection.request(method, target, headers, body)
+            if status != 200:
+                raise LoadError(f"influxd: {status} {answer[:300]!r}")
+            received += len(answer)
         return received
 
     return op
@@ -92,33 +93,34 @@ async def run_phase(
 ) -> Phase:
     """``warmup`` requests untimed, then ``requests`` timed ones, ``clients`` at a time; no new request is sent
     after ``limit_s`` (a phase of slow requests ends with fewer)."""
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=300.0, trust_env=False) as client:
-        await _drive(client, ops, clients, warmup, [], limit_s)
+    connections = [Connection(base_url) for _ in range(clients)]
+    try:
+        await _drive(connections, ops, warmup, [], limit_s)
         before = {who: cpu_seconds(pid) for who, pid in pids.items()}
         client_before, started = time.process_time(), time.perf_counter()
-        phase.received = await _drive(client, ops, clients, requests, phase.latencies_ms, limit_s)
+        phase.received = await _drive(connections, ops, requests, phase.latencies_ms, limit_s)
         phase.wall_s = time.perf_counter() - started
         phase.cpu_s = {who: cpu_seconds(pid) - before[who] for who, pid in pids.items()}
         phase.cpu_s["client"] = time.process_time() - client_before
+    finally:
+        for connection in connections:
+            await connection.close()
     return phase
 
 
-async def _drive(
-    client: httpx.AsyncClient, ops: Sequence[Op], clients: int, total: int, out: list[float], limit_s: float
-) -> int:
+async def _drive(connections: list[Connection], ops: Sequence[Op], total: int, out: list[float], limit_s: float) -> int:
     numbers = itertools.count()
     received = 0
     deadline = time.perf_counter() + limit_s
 
-    async def one_client() -> None:
+    async def one_client(connection: Connection) -> None:
         nonlocal received
         while (number := next(numbers)) < total and time.perf_counter() < deadline:
             started = time.perf_counter()
-            received += await ops[number % len(ops)](client)
+            received += await ops[number % len(ops)](connection)
             out.append((time.perf_counter() - started) * 1000)
 
     async with asyncio.TaskGroup() as group:
-        for index in range(min(clients, total)):
-            group.create_task(one_client(), name=f"client-{index}")
+        for index, connection in enumerate(connections[:total]):
+            group.create_task(one_client(connection), name=f"client-{index}")
     return received

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import uvicorn
@@ -32,10 +32,14 @@ class InfluxRequest:
     method: str
     fields: dict[str, str]
 
-    async def send(self, client: httpx.AsyncClient) -> httpx.Response:
+    def raw(self) -> tuple[str, str, dict[str, str], bytes]:
+        """Method, target, headers and body of this request as the API's client sends it (``Accept-Encoding`` as
+        httpx's default: influxd compresses its answer)."""
+        encoded = urlencode(self.fields)
+        headers = {"Accept-Encoding": "gzip, deflate"}
         if self.method == "GET":
-            return await client.get("/query", params=self.fields)
-        return await client.post("/query", data=self.fields)
+            return "GET", f"/query?{encoded}", headers, b""
+        return "POST", "/query", headers | {"Content-Type": "application/x-www-form-urlencoded"}, encoded.encode()
 
 
 class RecordingProxy:
