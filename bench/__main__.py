@@ -15,6 +15,8 @@ BENCHMARKS = (
     "bench.gateway_bench",
     "bench.simulator_bench",
     "bench.api_bench",
+    "bench.rollup_bench",
+    "bench.opendata_bench",
 )
 
 
