@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from services.api.problems import ApiProblem
 from services.api.queries import Agg, history_query, rollup_query
@@ -157,8 +158,9 @@ def too_many_points(points: int, max_points: int) -> ApiProblem:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
+class Point(NamedTuple):
+    """One value of an answer (a tuple: an answer has up to ``max_points`` of them to build and sort)."""
+
     ts_ms: int
     value: Value
     device: str | None = None

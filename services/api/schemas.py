@@ -5,7 +5,8 @@ Fields a role may not see are optional and left out of its answers (docs/API.md 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import functools
+from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,9 +17,25 @@ Value = float | int | bool | str
 _Item = TypeVar("_Item")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECONDS = tuple(f"{minute:02d}:{second:02d}." for minute in range(60) for second in range(60))
+_MILLIS = tuple(f"{milli:03d}Z" for milli in range(1000))
+
+
+@functools.lru_cache(maxsize=16_384)
+def _hour_prefix(hour: int) -> str:
+    """``2025-04-14T08:`` for the hour ``hour`` hours after the epoch."""
+    return (_EPOCH + timedelta(hours=hour)).isoformat()[:14]
+
+
 def iso(ms: int) -> str:
-    """Milliseconds since the epoch as ISO 8601 UTC (``2025-04-14T08:00:00.000Z``)."""
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Milliseconds since the epoch as ISO 8601 UTC (``2025-04-14T08:00:00.000Z``). A history answer formats
+    thousands of times, so the date and hour come from a cache and the rest from tables: the same text as
+    ``datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")`` with ``Z``, several times
+    faster."""
+    hour, rest = divmod(ms, 3_600_000)
+    second, milli = divmod(rest, 1000)
+    return _hour_prefix(hour) + _SECONDS[second] + _MILLIS[milli]
 
 
 class _Out(BaseModel):
