@@ -27,7 +27,7 @@ from typing import Any
 
 from bench import profiling
 from bench.api_dataset import DataSet, DataSpec, serving
-from bench.api_load import LoadError, Phase, api_op, direct_op, run_phase
+from bench.api_load import Phase, api_op, direct_op, run_phase
 from bench.api_process import ApiProcess, api_env, create_planner_key
 from bench.api_proxy import InfluxRequest
 from bench.api_routes import Route, iso, record, routes
@@ -52,23 +52,29 @@ async def measure(
     key: str,
     rs: list[Route],
     recorded: dict[str, list[InfluxRequest]],
+    failed: dict[str, str],
     args: argparse.Namespace,
 ) -> list[Phase]:
+    """Every route's phases, API then direct, round after round (a route that failed to record only fails)."""
     pids = {"api": api.pid, "influxd": influxd_pid}
     phases: list[Phase] = []
     for round_number in range(1, args.rounds + 1):
         for route in rs:
+            if route.name in failed:
+                phases += [Phase(route.name, side, error=failed[route.name]) for side in ("api", "influxdb")]
+                continue
             sides = (
                 ("api", api.url, [api_op(url, key) for url in route.urls]),
                 ("influxdb", data.influx.url, [direct_op(recorded[url]) for url in route.urls]),
             )
             for side, base_url, ops in sides:
-                try:
-                    phase = await run_phase(Phase(route.name, side), base_url, ops, pids=pids, **_load(args))
-                except* LoadError:
-                    print(f"{route.name} failed against {side}; the API's log ends:\n{log_tail(api.log_path)}")
-                    raise
+                load = _load(args) | {"requests": route.requests}
+                phase = await run_phase(Phase(route.name, side), base_url, ops, pids=pids, **load)
                 phases.append(phase)
+                if phase.error is not None:
+                    print(f"  round {round_number} {route.name} FAILED against {side}: {phase.error}")
+                    print(f"  the API's log ends:\n{log_tail(api.log_path, 15)}", flush=True)
+                    continue
                 print(
                     f"  round {round_number} {route.name:<34} {side:<8} {len(phase.latencies_ms):>5} requests "
                     f"{phase.wall_s:6.1f} s  {phase.rate:7.1f}/s  p50 {phase.percentile(50):7.1f} ms  "
@@ -84,12 +90,12 @@ def _load(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(rs: list[Route], phases: list[Phase], args: argparse.Namespace, data: DataSet) -> None:
     best: dict[tuple[str, str], Phase] = {}
-    for phase in phases:  # the round with the lowest p99 of each (the least disturbed one)
+    for phase in phases:  # the round with the lowest p99 of each (the least disturbed one) that did not fail
         held = best.get((phase.route, phase.side))
-        if held is None or phase.percentile(99) < held.percentile(99):
+        if held is None or held.error or (not phase.error and phase.percentile(99) < held.percentile(99)):
             best[(phase.route, phase.side)] = phase
     points = ", ".join(f"{tier} {n:,}" for tier, n in data.points.items())
-    print(f"\n## Planning API, {args.clients} concurrent clients, {args.requests} requests per route and side\n")
+    print(f"\n## Planning API, {args.clients} concurrent clients\n")
     print(f"data set: {len(data.city.devices):,} devices, {len(data.city.districts)} districts; points {points}\n")
     print(
         "| route | requests | API p50 / p95 / p99 ms | req/s | p99 target | direct InfluxQL p50 / p95 / p99 ms | req/s "
@@ -98,6 +104,9 @@ def report(rs: list[Route], phases: list[Phase], args: argparse.Namespace, data:
     print("|---|---|---|---|---|---|---|---|---|")
     for route in rs:
         api, direct = best[(route.name, "api")], best[(route.name, "influxdb")]
+        if api.error or direct.error:
+            print(f"| {route.what} | FAILED: {api.error or direct.error} |")
+            continue
         met = "met" if api.percentile(99) < route.target_ms else "MISSED"
         ratio = f"{api.percentile(50) / direct.percentile(50):.2f}x, {api.percentile(99) / direct.percentile(99):.2f}x"
         cpu = f"{_cpu(api, 'api')}, {_cpu(api, 'influxd')}, {_cpu(api, 'client')}"
@@ -147,36 +156,37 @@ def main() -> int:
     parser.add_argument("--minute-days", type=int, default=7, help="days of minute roll-ups (one district)")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--requests", type=int, default=1000, help="timed requests per route and side")
+    parser.add_argument("--latest-requests", type=int, default=10_000, help="timed requests of /v1/latest per side")
     parser.add_argument("--warmup", type=int, default=64, help="untimed requests before each phase")
     parser.add_argument("--phase-s", type=float, default=60.0, help="no new request after this long in a phase")
     parser.add_argument("--rounds", type=int, default=1, help="rounds of all phases; the best of each is reported")
     parser.add_argument("--indicators", nargs="+", default=["pm25_hours_above_who"], help="30-day indicators to ask")
-    parser.add_argument("--quick", action="store_true", help="200 requests per route and side")
+    parser.add_argument("--quick", action="store_true", help="200 requests per route and side (latest: 2,000)")
     parser.add_argument("--rebuild", action="store_true", help="build the data set even when it is cached")
     parser.add_argument(
         "--profile", type=Path, default=None, help="also run each route under py-spy, write profiles here"
     )
     args = parser.parse_args()
     if args.quick:
-        args.requests = min(args.requests, 200)
+        args.requests, args.latest_requests = min(args.requests, 200), min(args.latest_requests, 2_000)
     spec = DataSpec(devices=args.devices, days=args.days, minute_days=args.minute_days)
     with serving(spec, rebuild=args.rebuild) as data, tempfile.TemporaryDirectory(prefix="api-bench-") as tmp:
         workdir = Path(tmp)
         state_file = workdir / "state.sqlite"
         key = create_planner_key(api_env(data.city_file, data.influx.url, data.influx.database, state_file))
-        rs = routes(data, args.indicators)
+        rs = routes(data, args.indicators, requests=args.requests, latest_requests=args.latest_requests)
         print(
             f"data set {data.directory.name}: anchor {iso(data.layout.anchor_ms)}, "
             f"{'built in ' + format(data.built_s, '.0f') + ' s' if data.built_s else 'from the cache'}"
         )
-        recorded = asyncio.run(record(data, state_file, key, rs, workdir))
+        recorded, failed = asyncio.run(record(data, state_file, key, rs, workdir))
         env = api_env(data.city_file, data.influx.url, data.influx.database, state_file)
         with ApiProcess(workdir / "api", env, key, rs[0].urls[0]) as api:
-            phases = asyncio.run(measure(data, api, data.influxd_pid, key, rs, recorded, args))
+            phases = asyncio.run(measure(data, api, data.influxd_pid, key, rs, recorded, failed, args))
         report(rs, phases, args, data)
         if args.profile:
             profile(data, state_file, key, rs, args, workdir)
-    return 0
+    return 1 if any(phase.error for phase in phases) else 0
 
 
 if __name__ == "__main__":

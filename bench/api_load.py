@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from bench.api_http import Connection
+from bench.api_http import Connection, HttpError
 from bench.api_proxy import InfluxRequest
 from smartcity.localservices.probes import cpu_seconds
 
@@ -39,6 +39,8 @@ class Phase:
     received: int = 0
     cpu_s: dict[str, float] = field(default_factory=dict)
     """CPU seconds over the phase: ``api``, ``influxd``, ``client``."""
+    error: str | None = None
+    """Why the phase stopped: its figures do not count."""
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -92,7 +94,7 @@ async def run_phase(
     limit_s: float = 60.0,
 ) -> Phase:
     """``warmup`` requests untimed, then ``requests`` timed ones, ``clients`` at a time; no new request is sent
-    after ``limit_s`` (a phase of slow requests ends with fewer)."""
+    after ``limit_s`` (a phase of slow requests ends with fewer). A failed request ends the phase with ``error``."""
     connections = [Connection(base_url) for _ in range(clients)]
     try:
         await _drive(connections, ops, warmup, [], limit_s)
@@ -102,6 +104,8 @@ async def run_phase(
         phase.wall_s = time.perf_counter() - started
         phase.cpu_s = {who: cpu_seconds(pid) - before[who] for who, pid in pids.items()}
         phase.cpu_s["client"] = time.process_time() - client_before
+    except* (LoadError, HttpError) as failed:
+        phase.error = str(failed.exceptions[0])
     finally:
         for connection in connections:
             await connection.close()

@@ -36,13 +36,15 @@ class Route:
     """The p99 target under the benchmark's load."""
     urls: list[str]
     """Asked in turn."""
+    requests: int
+    """Timed requests per side."""
 
 
 def iso(ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
 
 
-def routes(data: DataSet, indicators: list[str]) -> list[Route]:
+def routes(data: DataSet, indicators: list[str], *, requests: int, latest_requests: int) -> list[Route]:
     """Latest values of each district in turn; each indicator over the 30 days before the anchor for all districts;
     the 7-day 1-minute history of 16 devices of the minute district that report every minute (across types)."""
     layout, city = data.layout, data.city
@@ -59,12 +61,18 @@ def routes(data: DataSet, indicators: list[str]) -> list[Route]:
     history = found[:: max(1, len(found) // HISTORY_DEVICES)][:HISTORY_DEVICES]
     latest = [f"/v1/latest?district={d}" for d in districts]
     return [
-        Route("latest", f"latest, one district ({len(districts)} in turn)", 50.0, latest),
+        Route("latest", f"latest, one district ({len(districts)} in turn)", 50.0, latest, latest_requests),
         *(
-            Route(f"indicator {name}", f"{name}, 30 days, all districts", 200.0, [f"/v1/indicators/{name}?{month}"])
+            Route(
+                f"indicator {name}",
+                f"{name}, 30 days, all districts",
+                200.0,
+                [f"/v1/indicators/{name}?{month}"],
+                requests,
+            )
             for name in indicators
         ),
-        Route("history", f"history 1m, 7 days, one device ({len(history)} in turn)", 100.0, history),
+        Route("history", f"history 1m, 7 days, one device ({len(history)} in turn)", 100.0, history, requests),
     ]
 
 
@@ -79,9 +87,11 @@ def latest_baseline(url: str, database: str) -> list[InfluxRequest]:
 
 async def record(
     data: DataSet, state_file: Path, key: str, rs: list[Route], workdir: Path
-) -> dict[str, list[InfluxRequest]]:
-    """URL -> the InfluxDB requests it made the API send; prints what each route's first URL answered."""
+) -> tuple[dict[str, list[InfluxRequest]], dict[str, str]]:
+    """URL -> the InfluxDB requests it made the API send, and route -> why it failed (a URL that did not answer
+    200); prints what each route's first URL answered."""
     recorded: dict[str, list[InfluxRequest]] = {}
+    failed: dict[str, str] = {}
     async with RecordingProxy(data.influx.url) as proxy:
         quiet = {"latest_refresh_s": "3600", "health_refresh_s": "3600"}  # no background queries while recording
         env = api_env(data.city_file, proxy.url, data.influx.database, state_file, **quiet)
@@ -93,17 +103,18 @@ async def record(
                 for route in rs:
                     for url in route.urls:
                         answer = await client.get(url, headers={"Authorization": f"Bearer {key}"})
-                        if answer.status_code != 200:
-                            raise RuntimeError(f"GET {url}: {answer.status_code} {answer.text[:500]}")
                         recorded[url] = proxy.take()
-                        if url == route.urls[0]:
+                        if answer.status_code != 200:
+                            failed.setdefault(route.name, f"GET {url}: {answer.status_code} {answer.text[:300]}")
+                            print(f"  {route.what}: FAILED, {failed[route.name]}")
+                        elif url == route.urls[0]:
                             size = f"{len(answer.content):,} bytes"
                             print(f"  {route.what}: {_summary(answer.json())}, {size}; {_sent(recorded[url])}")
         finally:
             await asyncio.to_thread(api.stop)
     for url in rs[0].urls:
         recorded[url] = recorded[url] or latest_baseline(url, data.influx.database)
-    return recorded
+    return recorded, failed
 
 
 def _summary(body: dict[str, object]) -> str:
