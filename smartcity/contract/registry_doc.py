@@ -6,11 +6,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from smartcity.city.model import DeviceType
 from smartcity.contract.metrics import DEVICE_METRICS, METRICS, MetricSpec
+from smartcity.doc_sections import rewrite_main, with_section
 
 BEGIN = "<!-- registry:begin -->"
 END = "<!-- registry:end -->"
@@ -52,18 +50,11 @@ def render() -> str:
 
 def updated(document: str) -> str:
     """``document`` with the generated tables between the markers."""
-    head, begin, rest = document.partition(BEGIN)
-    _, end, tail = rest.partition(END)
-    if not begin or not end:
-        raise ValueError(f"the document has no {BEGIN} ... {END} section")
-    return f"{head}{BEGIN}\n{render()}\n{END}{tail}"
+    return with_section(document, BEGIN, END, render())
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    path = Path(args[0] if args else "docs/CONTRACT.md")
-    path.write_text(updated(path.read_text(encoding="utf-8")), encoding="utf-8")
-    return 0
+    return rewrite_main("docs/CONTRACT.md", updated, argv)
 
 
 if __name__ == "__main__":
