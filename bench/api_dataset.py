@@ -2,7 +2,7 @@
 for one district, the last two hours of raw points and the roll-up worker's progress, in a private influxd's store
 that is built once and kept under ``.cache/api-bench/<key>/`` for the next run.
 
-What is written (``bench.api_rollups.Layout`` has the spans; ``E`` is the UTC hour the build started in):
+What is written (``tests.support.fast_rollups.Layout`` has the spans; ``E`` is the UTC hour the build started in):
 
 - ``rp_1h`` for every device, every hour from the local midnight before ``E - days`` to ``E - 1 h``, and ``rp_1d``
   for the whole local days in between. Behind them: one reading per device and hour, except where a device reads
@@ -15,9 +15,10 @@ What is written (``bench.api_rollups.Layout`` has the spans; ``E`` is the UTC ho
 - ``rollup_progress``: 1m and 1h complete up to ``E - 1 h`` (the last hour is raw only, as in a live store until
   the worker computes it), 1d up to the last whole local day, the late-mark cursor at ``E``.
 
-Roll-ups come from :mod:`bench.api_rollups` (the worker's arithmetic); before the marker (``manifest.json``) is
-written, :func:`bench.api_check.check_against_worker` has the real worker compute a sample from raw points and
-compared. The key hashes the parameters, these modules and every module that shapes a byte of the store.
+Roll-ups come from :mod:`tests.support.fast_rollups` (the worker's arithmetic); before the marker
+(``manifest.json``) is written, :func:`tests.support.fast_rollups_check.check_against_worker` has the real worker
+compute a sample from raw points and compared. The key hashes the parameters, these modules and every module that
+shapes a byte of the store.
 """
 
 from __future__ import annotations
@@ -35,9 +36,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.api_check import check_against_worker, sample_devices
-from bench.api_rollups import Layout, between, city_tags, day_of_hour, device_data, tier_lines
-from bench.api_signals import HOUR_MS, CitySignals
 from bench.api_writer import BulkWriter, wait_idle
 from services.rollup.tiers import ensure_retention
 from smartcity.city.directory import DeviceDirectory
@@ -51,6 +49,9 @@ from smartcity.localservices import InfluxdProcess
 from smartcity.localservices.influxd import INFLUXD_BINARY
 from smartcity.rollups import DAY, HOUR, LATE_CURSOR, MINUTE, RollupPolicy, progress_line
 from smartcity.settings import InfluxSettings
+from tests.support.city_signals import HOUR_MS, CitySignals
+from tests.support.fast_rollups import Layout, between, city_tags, day_of_hour, device_data, tier_lines
+from tests.support.fast_rollups_check import check_against_worker, sample_devices
 
 DATABASE = "city"
 CACHE_ROOT = Path(__file__).resolve().parents[1] / ".cache" / "api-bench"
@@ -59,8 +60,8 @@ MAX_AGE_DAYS = 25
 """An older data set is rebuilt: the API's latest window reaches 31 days back at most, rp_1m keeps 93."""
 SHAPING_MODULES = (
     "bench.api_dataset",
-    "bench.api_rollups",
-    "bench.api_signals",
+    "tests.support.fast_rollups",
+    "tests.support.city_signals",
     "bench.api_writer",
     "services.rollup.aggregate",
     "smartcity.rollups",

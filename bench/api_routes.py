@@ -19,10 +19,10 @@ import httpx
 from bench.api_dataset import DataSet
 from bench.api_process import LATEST_WINDOW_S, ApiProcess, api_env
 from bench.api_proxy import InfluxRequest, RecordingProxy
-from bench.api_signals import VITALS
 from services.api.queries import latest_query
 from smartcity.contract.metrics import DEVICE_METRICS, METRICS, MetricKind
 from smartcity.rollups import DAY_MS
+from tests.support.city_signals import VITALS
 
 HISTORY_DEVICES = 16
 _NUMERIC = (MetricKind.FLOAT, MetricKind.INT)

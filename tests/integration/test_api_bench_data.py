@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from bench.api_check import RollupMismatch, _same, check_against_worker, check_hours, sample_devices
-from bench.api_rollups import Layout, city_tags, day_of_hour, device_data, tier_lines
-from bench.api_signals import HOUR_MS, CitySignals
 from services.rollup.aggregate import lines
 from smartcity.city.generate import generate_city
 from smartcity.settings import InfluxSettings
+from tests.support.city_signals import HOUR_MS, CitySignals
+from tests.support.fast_rollups import Layout, city_tags, day_of_hour, device_data, tier_lines
+from tests.support.fast_rollups_check import RollupMismatch, _same, check_against_worker, check_hours, sample_devices
 
 CITY = generate_city(devices=400, seed=3)
 MINUTE_DISTRICT = CITY.districts[0].id

@@ -6,8 +6,8 @@ reset-aware increases, folds the minutes into the hour, and combines a local day
 functions run over the readings themselves: :func:`minute_windows` is what ``parse_windows`` and the register pass
 of ``compute_hour`` make of the answers InfluxDB would give for those readings, ``coarsen`` (the worker's) folds
 minutes into hours and hours into days, and :func:`tier_lines` writes exactly the lines that
-:func:`services.rollup.aggregate.lines` writes (same order, same bytes), several times faster. ``bench.api_check``
-proves both against the real worker.
+:func:`services.rollup.aggregate.lines` writes (same order, same bytes), several times faster.
+``tests.support.fast_rollups_check`` proves both against the real worker.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from bench.api_signals import HOUR_MS, CitySignals, reading_times
 from services.rollup.aggregate import Aggregate, SeriesKey, Windows, coarsen, meter_increases
 from services.rollup.windows import LocalDays, hour_of, minute_of
 from smartcity.city.directory import DeviceDirectory
@@ -25,6 +24,7 @@ from smartcity.contract.reading import Reading
 from smartcity.influx.lineprotocol import LineProtocolError, escape_key, escape_measurement, escape_tag_value
 from smartcity.influx.schema import device_tags
 from smartcity.rollups import DAY_MS, field, rolls_up
+from tests.support.city_signals import HOUR_MS, CitySignals, reading_times
 
 Tags = tuple[tuple[str, str], ...]
 _NUMERIC = (MetricKind.FLOAT, MetricKind.INT)

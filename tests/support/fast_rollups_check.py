@@ -14,8 +14,6 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from bench.api_rollups import DayOf, DeviceData, Layout, Tags, between, device_data, tier_lines
-from bench.api_signals import HOUR_MS, CitySignals
 from services.rollup.aggregate import Windows
 from services.rollup.compute import compute_day, compute_hour
 from services.rollup.tiers import TierClients, ensure_retention
@@ -25,6 +23,8 @@ from smartcity.influx.client import InfluxClient
 from smartcity.influx.lineprotocol import LineEncoder
 from smartcity.rollups import DAY, HOUR, MINUTE, TIERS, LocalDays, RollupPolicy, Tier
 from smartcity.settings import InfluxSettings
+from tests.support.city_signals import HOUR_MS, CitySignals
+from tests.support.fast_rollups import DayOf, DeviceData, Layout, Tags, between, device_data, tier_lines
 
 REGISTER_LOOKBACK_MS = 86_400_000
 """The worker's default ``REGISTER_LOOKBACK_S`` (a day)."""
