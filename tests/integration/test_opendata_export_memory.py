@@ -38,7 +38,7 @@ async def test_a_long_export_streams_in_the_memory_of_a_short_one(
     assert short.rows == SENSORS * 1440
     assert long.bytes > 5 * short.bytes
     assert long.peak_bytes < 1.25 * short.peak_bytes + MiB, (short, long)
-    assert long.peak_bytes < long.bytes / 3, (short, long)
+    assert long.peak_bytes < long.bytes / 2, (short, long)  # never the whole body: about a chunk and a day
 
 
 def test_a_month_of_many_sensors_is_beyond_the_row_cap(tmp_path: Path, influx_settings: InfluxSettings) -> None:

@@ -200,7 +200,7 @@ def test_provisioning_files_are_yaml_of_the_documented_shape() -> None:
 
 def test_the_package_imports_the_core_only_and_no_component_imports_it() -> None:
     allowed = {"smartcity", "grafana_view", "grafana_foundation_sdk", "typer", "__future__"}
-    allowed |= {"grafana_client", "niquests", "pydantic", "pydantic_settings"}  # push: the HTTP API, its settings
+    allowed |= {"grafana_client", "requests", "pydantic", "pydantic_settings"}  # push: the HTTP API, its settings
     for path in (ROOT / "grafana_view").rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
