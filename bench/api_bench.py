@@ -31,6 +31,7 @@ from bench.api_load import Phase, api_op, direct_op, run_phase
 from bench.api_process import ApiProcess, api_env, create_planner_key
 from bench.api_proxy import InfluxRequest
 from bench.api_routes import Route, iso, record, routes
+from bench.api_writer import wait_idle
 from bench.bridges import BridgeProcess
 from smartcity.localservices.process import log_tail
 
@@ -69,6 +70,7 @@ async def measure(
             )
             for side, base_url, ops in sides:
                 load = _load(args) | {"requests": route.requests}
+                await asyncio.to_thread(wait_idle, influxd_pid, busy_share=0.1, quiet_s=3.0)  # the last phase's queries
                 phase = await run_phase(Phase(route.name, side), base_url, ops, pids=pids, **load)
                 phases.append(phase)
                 if phase.error is not None:
@@ -78,7 +80,7 @@ async def measure(
                 print(
                     f"  round {round_number} {route.name:<34} {side:<8} {len(phase.latencies_ms):>5} requests "
                     f"{phase.wall_s:6.1f} s  {phase.rate:7.1f}/s  p50 {phase.percentile(50):7.1f} ms  "
-                    f"p99 {phase.percentile(99):7.1f} ms",
+                    f"p99 {phase.percentile(99):7.1f} ms  others {phase.others_cores:.2f} cores",
                     flush=True,
                 )
     return phases
@@ -99,7 +101,7 @@ def report(rs: list[Route], phases: list[Phase], args: argparse.Namespace, data:
     print(f"data set: {len(data.city.devices):,} devices, {len(data.city.districts)} districts; points {points}\n")
     print(
         "| route | requests | API p50 / p95 / p99 ms | req/s | p99 target | direct InfluxQL p50 / p95 / p99 ms | req/s "
-        "| API / direct p50, p99 | CPU ms per request: API, influxd, client |"
+        "| API / direct p50, p99 | CPU ms per request: API, influxd, client; the rest of the machine |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for route in rs:
@@ -111,6 +113,7 @@ def report(rs: list[Route], phases: list[Phase], args: argparse.Namespace, data:
         ratio = f"{api.percentile(50) / direct.percentile(50):.2f}x, {api.percentile(99) / direct.percentile(99):.2f}x"
         cpu = f"{_cpu(api, 'api')}, {_cpu(api, 'influxd')}, {_cpu(api, 'client')}"
         cpu += f" (direct: {_cpu(direct, 'influxd')}, {_cpu(direct, 'client')})"
+        cpu += f"; others {api.others_cores:.2f} / {direct.others_cores:.2f} cores"
         print(
             f"| {route.what} | {len(api.latencies_ms)} / {len(direct.latencies_ms)} | {_ms(api)} | {api.rate:,.0f} "
             f"| < {route.target_ms:.0f} ms: {met} | {_ms(direct)} | "
@@ -136,7 +139,7 @@ def profile(
     args.profile.mkdir(parents=True, exist_ok=True)
     for route in rs:
         target = args.profile / f"api-{route.name.replace(' ', '-')}.collapsed"
-        env = api_env(data.city_file, data.influx.url, data.influx.database, state_file)
+        env = api_env(data.city_file, data.influx.url, data.influx.database, state_file, tree=args.api_tree)
         api = ProfiledApiProcess(workdir / f"profile-{route.name}", env, key, rs[0].urls[0], target)
         api.start()
         try:
@@ -166,7 +169,15 @@ def main() -> int:
     parser.add_argument(
         "--profile", type=Path, default=None, help="also run each route under py-spy, write profiles here"
     )
+    parser.add_argument(
+        "--api-tree",
+        type=Path,
+        default=None,
+        help="run the API from this checkout (git worktree add DIR REV, or git archive REV): PYTHONPATH",
+    )
     args = parser.parse_args()
+    if args.api_tree is not None:
+        args.api_tree = args.api_tree.resolve()
     if args.quick:
         args.requests, args.latest_requests = min(args.requests, 200), min(args.latest_requests, 2_000)
     spec = DataSpec(devices=args.devices, days=args.days, minute_days=args.minute_days)
@@ -179,8 +190,8 @@ def main() -> int:
             f"data set {data.directory.name}: anchor {iso(data.layout.anchor_ms)}, "
             f"{'built in ' + format(data.built_s, '.0f') + ' s' if data.built_s else 'from the cache'}"
         )
-        recorded, failed = asyncio.run(record(data, state_file, key, rs, workdir))
-        env = api_env(data.city_file, data.influx.url, data.influx.database, state_file)
+        recorded, failed = asyncio.run(record(data, state_file, key, rs, workdir, args.api_tree))
+        env = api_env(data.city_file, data.influx.url, data.influx.database, state_file, tree=args.api_tree)
         with ApiProcess(workdir / "api", env, key, rs[0].urls[0]) as api:
             phases = asyncio.run(measure(data, api, data.influxd_pid, key, rs, recorded, failed, args))
         report(rs, phases, args, data)

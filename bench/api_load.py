@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench.api_http import Connection, HttpError
 from bench.api_proxy import InfluxRequest
@@ -41,6 +43,8 @@ class Phase:
     """CPU seconds over the phase: ``api``, ``influxd``, ``client``."""
     error: str | None = None
     """Why the phase stopped: its figures do not count."""
+    others_cores: float = 0.0
+    """CPU the rest of the machine used during the phase, in cores (a disturbed phase shows here)."""
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -99,17 +103,25 @@ async def run_phase(
     try:
         await _drive(connections, ops, warmup, [], limit_s)
         before = {who: cpu_seconds(pid) for who, pid in pids.items()}
-        client_before, started = time.process_time(), time.perf_counter()
+        machine_before, client_before, started = machine_busy_s(), time.process_time(), time.perf_counter()
         phase.received = await _drive(connections, ops, requests, phase.latencies_ms, limit_s)
         phase.wall_s = time.perf_counter() - started
         phase.cpu_s = {who: cpu_seconds(pid) - before[who] for who, pid in pids.items()}
         phase.cpu_s["client"] = time.process_time() - client_before
+        ours = sum(phase.cpu_s.values())
+        phase.others_cores = max(0.0, machine_busy_s() - machine_before - ours) / phase.wall_s
     except* (LoadError, HttpError) as failed:
         phase.error = str(failed.exceptions[0])
     finally:
         for connection in connections:
             await connection.close()
     return phase
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has been busy (``/proc/stat``: all but idle and I/O wait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 async def _drive(connections: list[Connection], ops: Sequence[Op], total: int, out: list[float], limit_s: float) -> int:

@@ -20,9 +20,12 @@ LATEST_WINDOW_S = 31 * 86_400
 """The API's longest latest window: the cached data set's raw hours stay "latest" for weeks."""
 
 
-def api_env(city_file: Path, influx_url: str, database: str, state_file: Path, **extra: str) -> dict[str, str]:
-    """The ``SMARTCITY_API_*`` settings of a benchmarked API (its defaults, but the latest window)."""
-    return {
+def api_env(
+    city_file: Path, influx_url: str, database: str, state_file: Path, *, tree: Path | None = None, **extra: str
+) -> dict[str, str]:
+    """The ``SMARTCITY_API_*`` settings of a benchmarked API (its defaults, but the latest window); with ``tree``
+    the API runs from that checkout (``PYTHONPATH``)."""
+    return ({"PYTHONPATH": str(tree)} if tree is not None else {}) | {
         "SMARTCITY_API_CITY_FILE": str(city_file),
         "SMARTCITY_API_STATE_FILE": str(state_file),
         "SMARTCITY_API_INFLUX__URL": influx_url,

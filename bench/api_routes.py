@@ -86,7 +86,7 @@ def latest_baseline(url: str, database: str) -> list[InfluxRequest]:
 
 
 async def record(
-    data: DataSet, state_file: Path, key: str, rs: list[Route], workdir: Path
+    data: DataSet, state_file: Path, key: str, rs: list[Route], workdir: Path, tree: Path | None = None
 ) -> tuple[dict[str, list[InfluxRequest]], dict[str, str]]:
     """URL -> the InfluxDB requests it made the API send, and route -> why it failed (a URL that did not answer
     200); prints what each route's first URL answered."""
@@ -94,7 +94,7 @@ async def record(
     failed: dict[str, str] = {}
     async with RecordingProxy(data.influx.url) as proxy:
         quiet = {"latest_refresh_s": "3600", "health_refresh_s": "3600"}  # no background queries while recording
-        env = api_env(data.city_file, proxy.url, data.influx.database, state_file, **quiet)
+        env = api_env(data.city_file, proxy.url, data.influx.database, state_file, tree=tree, **quiet)
         api = ApiProcess(workdir / "recording", env, key, rs[0].urls[0])
         await asyncio.to_thread(api.start)
         try:
