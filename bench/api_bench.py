@@ -69,7 +69,7 @@ async def measure(
                 ("influxdb", data.influx.url, [direct_op(recorded[url]) for url in route.urls]),
             )
             for side, base_url, ops in sides:
-                load = _load(args) | {"requests": route.requests}
+                load = _load(args) | {"requests": route.requests if side == "api" else route.direct_requests}
                 await asyncio.to_thread(wait_idle, influxd_pid, busy_share=0.1, quiet_s=3.0)  # the last phase's queries
                 phase = await run_phase(Phase(route.name, side), base_url, ops, pids=pids, **load)
                 phases.append(phase)
@@ -80,7 +80,8 @@ async def measure(
                 print(
                     f"  round {round_number} {route.name:<34} {side:<8} {len(phase.latencies_ms):>5} requests "
                     f"{phase.wall_s:6.1f} s  {phase.rate:7.1f}/s  p50 {phase.percentile(50):7.1f} ms  "
-                    f"p99 {phase.percentile(99):7.1f} ms  others {phase.others_cores:.2f} cores",
+                    f"p99 {phase.percentile(99):7.1f} ms  others {phase.others_cores:.2f} cores"
+                    + (f"  not 200: {dict(phase.failures)}, first {phase.failure[:200]}" if phase.failures else ""),
                     flush=True,
                 )
     return phases
@@ -114,14 +115,20 @@ def report(rs: list[Route], phases: list[Phase], args: argparse.Namespace, data:
         cpu = f"{_cpu(api, 'api')}, {_cpu(api, 'influxd')}, {_cpu(api, 'client')}"
         cpu += f" (direct: {_cpu(direct, 'influxd')}, {_cpu(direct, 'client')})"
         cpu += f"; others {api.others_cores:.2f} / {direct.others_cores:.2f} cores"
+        counts = f"{_count(api)} / {_count(direct)}"
         print(
-            f"| {route.what} | {len(api.latencies_ms)} / {len(direct.latencies_ms)} | {_ms(api)} | {api.rate:,.0f} "
+            f"| {route.what} | {counts} | {_ms(api)} | {api.rate:,.0f} "
             f"| < {route.target_ms:.0f} ms: {met} | {_ms(direct)} | "
             f"{direct.rate:,.0f} | {ratio} | {cpu} |"
         )
     print(
         f"\nratio goal: API / direct <= {RATIO_GOAL}x; latency from request sent to whole body received, at the client"
     )
+
+
+def _count(phase: Phase) -> str:
+    failed = ", ".join(f"{n} answered {status}" for status, n in sorted(phase.failures.items()))
+    return f"{len(phase.latencies_ms):,}" + (f" ({failed})" if failed else "")
 
 
 def _cpu(phase: Phase, who: str) -> str:

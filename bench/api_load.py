@@ -15,6 +15,7 @@ import asyncio
 import itertools
 import os
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,15 @@ Op = Callable[[Connection], Awaitable[int]]
 
 
 class LoadError(RuntimeError):
-    """A request failed: the figures of its phase do not count."""
+    """A request could not be made: the figures of its phase do not count."""
+
+
+class Refused(LoadError):
+    """The server answered, but not 200: counted in :attr:`Phase.failures`, the phase goes on."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status} {detail}")
+        self.status = status
 
 
 @dataclass
@@ -45,6 +54,10 @@ class Phase:
     """Why the phase stopped: its figures do not count."""
     others_cores: float = 0.0
     """CPU the rest of the machine used during the phase, in cores (a disturbed phase shows here)."""
+    failures: Counter[int] = field(default_factory=Counter)
+    """Timed requests answered with another status than 200, by status (not in the latencies)."""
+    failure: str = ""
+    """The first such answer."""
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -64,7 +77,7 @@ def api_op(url: str, key: str) -> Op:
     async def op(connection: Connection) -> int:
         status, body = await connection.request("GET", url, headers)
         if status != 200:
-            raise LoadError(f"GET {url}: {status} {body[:300]!r}")
+            raise Refused(status, f"GET {url}: {body[:300]!r}")
         return len(body)
 
     return op
@@ -79,7 +92,7 @@ def direct_op(requests: Sequence[InfluxRequest]) -> Op:
         for method, target, headers, body in raw:
             status, answer = await connection.request(method, target, headers, body)
             if status != 200:
-                raise LoadError(f"influxd: {status} {answer[:300]!r}")
+                raise Refused(status, f"influxd: {answer[:300]!r}")
             received += len(answer)
         return received
 
@@ -101,10 +114,10 @@ async def run_phase(
     after ``limit_s`` (a phase of slow requests ends with fewer). A failed request ends the phase with ``error``."""
     connections = [Connection(base_url) for _ in range(clients)]
     try:
-        await _drive(connections, ops, warmup, [], limit_s)
+        await _drive(connections, ops, warmup, [], limit_s, Phase(phase.route, phase.side))
         before = {who: cpu_seconds(pid) for who, pid in pids.items()}
         machine_before, client_before, started = machine_busy_s(), time.process_time(), time.perf_counter()
-        phase.received = await _drive(connections, ops, requests, phase.latencies_ms, limit_s)
+        phase.received = await _drive(connections, ops, requests, phase.latencies_ms, limit_s, phase)
         phase.wall_s = time.perf_counter() - started
         phase.cpu_s = {who: cpu_seconds(pid) - before[who] for who, pid in pids.items()}
         phase.cpu_s["client"] = time.process_time() - client_before
@@ -124,7 +137,9 @@ def machine_busy_s() -> float:
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
-async def _drive(connections: list[Connection], ops: Sequence[Op], total: int, out: list[float], limit_s: float) -> int:
+async def _drive(
+    connections: list[Connection], ops: Sequence[Op], total: int, out: list[float], limit_s: float, phase: Phase
+) -> int:
     numbers = itertools.count()
     received = 0
     deadline = time.perf_counter() + limit_s
@@ -133,7 +148,12 @@ async def _drive(connections: list[Connection], ops: Sequence[Op], total: int, o
         nonlocal received
         while (number := next(numbers)) < total and time.perf_counter() < deadline:
             started = time.perf_counter()
-            received += await ops[number % len(ops)](connection)
+            try:
+                received += await ops[number % len(ops)](connection)
+            except Refused as refused:
+                phase.failures[refused.status] += 1
+                phase.failure = phase.failure or str(refused)
+                continue
             out.append((time.perf_counter() - started) * 1000)
 
     async with asyncio.TaskGroup() as group:
