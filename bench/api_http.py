@@ -33,30 +33,54 @@ class Connection:
     async def request(
         self, method: str, target: str, headers: dict[str, str] | None = None, body: bytes = b""
     ) -> tuple[int, bytes]:
-        """Send one request and return its status and body."""
-        if self._streams is None:
-            self._streams = await asyncio.open_connection(self._host, self._port)
-        reader, writer = self._streams
+        """Send one request and return its status and body. A kept-alive connection the server has closed in
+        the meantime (uvicorn closes one idle for 5 s) is opened again and the request sent once more, as
+        HTTP clients do for requests that change nothing."""
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self._host}:{self._port}"]
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
         if body or method == "POST":
             lines.append(f"Content-Length: {len(body)}")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        message = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        reused = self._streams is not None
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
+            head = await self._send(message)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            await self.close()
+            if not reused:
+                raise HttpError(f"no answer to {method} {target}: {exc!r}") from exc
+            try:
+                head = await self._send(message)
+            except (asyncio.IncompleteReadError, ConnectionError) as again:
+                await self.close()
+                raise HttpError(f"no answer to {method} {target}: {again!r}") from again
+        if self._streams is None:
+            raise HttpError(f"no answer to {method} {target}")
+        reader = self._streams[0]
+        status, fields = _head(head)
+        try:
+            if "content-length" in fields:
+                content = await reader.readexactly(int(fields["content-length"]))
+            elif fields.get("transfer-encoding", "").lower() == "chunked":
+                content = await _chunks(reader)
+            else:
+                raise HttpError(f"{method} {target}: an answer with neither Content-Length nor chunks")
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError) as exc:
             await self.close()
-            raise HttpError(f"no answer to {method} {target}: {exc!r}") from exc
-        status, fields = _head(head)
-        if "content-length" in fields:
-            content = await reader.readexactly(int(fields["content-length"]))
-        elif fields.get("transfer-encoding", "").lower() == "chunked":
-            content = await _chunks(reader)
-        else:
-            raise HttpError(f"{method} {target}: an answer with neither Content-Length nor chunks")
+            raise HttpError(f"{method} {target}: the answer was cut short: {exc!r}") from exc
         if fields.get("connection", "").lower() == "close":
             await self.close()
         return status, content
+
+    async def _send(self, message: bytes) -> bytes:
+        """Write a request (opening the connection when needed) and read the head of its answer."""
+        if self._streams is None:
+            self._streams = await asyncio.open_connection(self._host, self._port)
+        reader, writer = self._streams
+        writer.write(message)
+        try:
+            return await reader.readuntil(b"\r\n\r\n")
+        except asyncio.LimitOverrunError as exc:
+            raise HttpError("an answer's head longer than 64 KiB") from exc
 
     async def close(self) -> None:
         if self._streams is not None:
