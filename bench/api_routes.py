@@ -111,8 +111,9 @@ async def record(
                         answer = await client.get(url, headers={"Authorization": f"Bearer {key}"})
                         recorded[url] = proxy.take()
                         if answer.status_code != 200:
-                            failed.setdefault(route.name, f"GET {url}: {answer.status_code} {answer.text[:300]}")
-                            print(f"  {route.what}: FAILED, {failed[route.name]}")
+                            if route.name not in failed:
+                                failed[route.name] = f"GET {url}: {answer.status_code} {answer.text[:300]}"
+                                print(f"  {route.what}: FAILED, {failed[route.name]}")
                         elif url == route.urls[0]:
                             size = f"{len(answer.content):,} bytes"
                             print(f"  {route.what}: {_summary(answer.json())}, {size}; {_sent(recorded[url])}")
