@@ -1,7 +1,7 @@
-"""The API benchmark's data builder (``bench/api_rollups.py``) writes the roll-up points the worker would: the same
-readings written as raw points to the real influxd and rolled up by the worker's ``compute_hour`` and
-``compute_day`` give the builder's lines (``bench/api_check.py``), and its fast line writer gives the worker's line
-format byte for byte."""
+"""The API benchmark's data builder (``tests/support/fast_rollups.py``, used by ``bench/api_dataset.py``) writes the
+roll-up points the worker would: the same readings written as raw points to the real influxd and rolled up by the
+worker's ``compute_hour`` and ``compute_day`` give the builder's lines (``tests/support/fast_rollups_check.py``), and
+its fast line writer gives the worker's line format byte for byte."""
 
 from __future__ import annotations
 
