@@ -47,8 +47,6 @@ class Series(msgspec.Struct, frozen=True):
     tags: dict[str, str] = msgspec.field(default_factory=dict)
     columns: list[str] = msgspec.field(default_factory=list)
     values: list[list[JsonScalar]] = msgspec.field(default_factory=list)
-    partial: bool = False
-    """InfluxDB cut this series short (its ``max-row-limit``): :meth:`InfluxClient.query` never returns one."""
 
     def records(self) -> list[dict[str, JsonScalar]]:
         """The rows as ``{column: value}`` dicts."""
@@ -59,7 +57,6 @@ class _StatementResult(msgspec.Struct):
     statement_id: int = 0
     series: list[Series] = msgspec.field(default_factory=list)
     error: str | None = None
-    partial: bool = False
 
 
 class _QueryAnswer(msgspec.Struct):
@@ -180,9 +177,8 @@ class InfluxClient:
 
     async def query(self, q: str, params: Mapping[str, ParamValue] | None = None, *, epoch: str = "ms") -> list[Series]:
         """Run InfluxQL; values go in ``params`` (``WHERE "district" = $d`` with ``{"d": "north"}``), never into
-        the text. Returns the series of every statement in order; a failed statement, or an answer InfluxDB cut
-        short (``max-row-limit``), raises :class:`InfluxQueryError`, a query InfluxDB cannot parse
-        :class:`InfluxRejected`."""
+        the text. Returns the series of every statement in order; a failed statement raises
+        :class:`InfluxQueryError`, a query InfluxDB cannot parse :class:`InfluxRejected`."""
         _check_precision("epoch", epoch)
         arguments = {"q": q, "db": self.settings.database, "epoch": epoch}
         if self.settings.retention_policy:
@@ -205,15 +201,7 @@ class InfluxClient:
         failed = [result.error for result in answer.results if result.error is not None]
         if failed:
             raise InfluxQueryError("; ".join(failed), status=response.status_code)
-        series = [series for result in answer.results for series in result.series]
-        if any(result.partial for result in answer.results) or any(one.partial for one in series):
-            # A cut answer read as whole would be wrong figures (a roll-up of half an hour), never an error.
-            raise InfluxQueryError(
-                "InfluxDB cut the answer short (its [http] max-row-limit): the platform needs whole answers, set "
-                "max-row-limit = 0",
-                status=response.status_code,
-            )
-        return series
+        return [series for result in answer.results for series in result.series]
 
     async def create_database(self) -> None:
         """``CREATE DATABASE`` for the settings' database (a no-op when it exists)."""

@@ -252,20 +252,6 @@ async def test_body_over_the_servers_limit_is_too_large(influxd_factory: Callabl
     assert excinfo.value.status == 413
 
 
-async def test_an_answer_cut_by_max_row_limit_is_refused_not_read_as_whole(
-    influxd_factory: Callable[..., InfluxdProcess],
-) -> None:
-    server = influxd_factory(config_overrides={("http", "max-row-limit"): 5})
-    settings = InfluxSettings(url=server.url, database="cut")
-    async with InfluxClient(settings) as client:
-        await client.create_database()
-        await client.write(b"\n".join(f"m v={i} {T0 + i}".encode() for i in range(20)), precision="ms")
-        (few,) = await client.query('SELECT "v" FROM "m" LIMIT 5')  # within the limit: whole
-        assert len(few.values) == 5
-        with pytest.raises(InfluxQueryError, match="max-row-limit"):
-            await client.query('SELECT "v" FROM "m"')
-
-
 async def test_server_killed_is_unavailable_then_back(influxd_factory: Callable[..., InfluxdProcess]) -> None:
     server = influxd_factory()
     settings = InfluxSettings(url=server.url, database="fault", timeout_s=5)
