@@ -5,13 +5,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-APT_PACKAGES := mosquitto mosquitto-clients influxdb influxdb-client
+APT_PACKAGES := mosquitto mosquitto-clients influxdb influxdb-client chromium prometheus postgresql
 PYTHON ?= python3
 
 .PHONY: run test lint typecheck unit bench system-deps venv clean
 
 system-deps:
-	@if ! { [ -x /usr/sbin/mosquitto ] && command -v mosquitto_pub >/dev/null && command -v influxd >/dev/null && command -v influx >/dev/null; }; then \
+	@if ! { [ -x /usr/sbin/mosquitto ] && command -v mosquitto_pub >/dev/null && command -v influxd >/dev/null && command -v influx >/dev/null && \
+			command -v chromium >/dev/null && command -v promtool >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then \
 		echo "installing $(APT_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
