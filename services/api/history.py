@@ -130,6 +130,7 @@ async def read_history(
                 agg,
                 database=influx.settings.database,
                 timezone=timezone,
+                bucket_s=plan.bucket_s,
             )
         else:
             query, values = history_query(metric, scope, ident, piece_start, piece_end, plan.bucket_s, agg, timezone)

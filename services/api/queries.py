@@ -84,6 +84,8 @@ def history_query(
 
 _FROM_ROLLUP = {Agg.MIN: "MIN({min})", Agg.MAX: "MAX({max})", Agg.SUM: "SUM({sum})", Agg.COUNT: "SUM({count})"}
 _FROM_ROLLUP[Agg.MEAN] = "SUM({sum}) / SUM({count})"  # sums over counts: the exact mean of every raw point
+_FROM_WINDOW = {Agg.MIN: "{min}", Agg.MAX: "{max}", Agg.SUM: "{sum}", Agg.COUNT: "{count}", Agg.MEAN: "{sum} / {count}"}
+"""One device's value per window when the bucket is the tier's own window: its one roll-up point holds it."""
 
 
 def rollup_query(
@@ -97,17 +99,23 @@ def rollup_query(
     *,
     database: str,
     timezone: str,
+    bucket_s: int | None = None,
 ) -> tuple[str, dict[str, ParamValue]]:
     """One value per ``tier`` window in ``[start, end)`` (window-aligned bounds) from the roll-ups, combined over
-    the selection's devices exactly as the raw query would (no p95: roll-ups keep no distribution)."""
+    the selection's devices exactly as the raw query would (no p95: roll-ups keep no distribution).
+
+    A device asked at the tier's own resolution (``bucket_s`` = the tier's window) has one roll-up point per
+    window, which is the answer: its fields are selected without ``GROUP BY time`` (a third of the time)."""
     if scope not in SCOPES or agg not in _FROM_ROLLUP:
         raise ValueError(f"no roll-up answers scope {scope!r} with agg {agg.value!r}")
     parts = {part: quote_identifier(field(metric, part)) for part in ("sum", "count", "min", "max")}
     where = f"WHERE {quote_identifier(scope)} = $ident AND time >= $rstart AND time < $rend"
     params: dict[str, ParamValue] = {"ident": ident, "rstart": start_ms * NS_PER_MS, "rend": end_ms * NS_PER_MS}
+    table = rollup_source(database, tier, metric.measurement)
+    if scope == "device" and bucket_s == tier.bucket_s:
+        return f'SELECT {_FROM_WINDOW[agg].format(**parts)} AS "value" FROM {table} {where}', params
     select = _FROM_ROLLUP[agg].format(**parts)
     grouping = f"GROUP BY time({tier.bucket_s}s) fill(none){_tz(tier.bucket_s, timezone)}"
-    table = rollup_source(database, tier, metric.measurement)
     return f'SELECT {select} AS "value" FROM {table} {where} {grouping}', params
 
 

@@ -51,8 +51,8 @@ async def _write_async(influx: InfluxSettings, body: bytes) -> None:
         await client.write(body)
 
 
-def _want(agg: str, window_of: Callable[[int], int], start: int) -> list[tuple[int, float]]:
-    kept = [(ts, v) for ts, v in ALL if start <= ts < DAY_END]
+def _want(agg: str, window_of: Callable[[int], int], start: int, scope: str) -> list[tuple[int, float]]:
+    kept = [(ts, v) for ts, v in (ALL if scope == "district" else POINTS["aq-n1"]) if start <= ts < DAY_END]
     index = {"sum": 0, "count": 1, "min": 2, "max": 3}
     return [
         (w, s / c if agg == "mean" else (s, c, lo, hi)[index[agg]])
@@ -60,8 +60,8 @@ def _want(agg: str, window_of: Callable[[int], int], start: int) -> list[tuple[i
     ]
 
 
-def _ask(client: TestClient, key: str, resolution: str, agg: str, start: int) -> list[tuple[int, float]]:
-    params = {"metric": "pm25", "district": "north", "resolution": resolution, "agg": agg}
+def _ask(client: TestClient, key: str, resolution: str, agg: str, start: int, scope: str) -> list[tuple[int, float]]:
+    params = {"metric": "pm25", scope: SCOPES[scope], "resolution": resolution, "agg": agg}
     params |= {"start": str(start / 1000), "end": str(DAY_END / 1000)}
     response = client.get("/v1/history", params=params, headers=auth(key))
     assert response.status_code == 200, response.text
@@ -86,10 +86,12 @@ def settings_and_key(tmp_path: Path, influx_settings: InfluxSettings) -> tuple[A
     return settings, create_key(settings, Role.PLANNER)
 
 
-CASES: list[tuple[str, str, Callable[[int], int], int]] = [
-    ("1h", agg, hour, START) for agg in ("mean", "sum", "count", "min", "max")
+SCOPES = {"district": "north", "device": "aq-n1"}
+"""A district combines its devices' roll-ups per window; a device at the tier's resolution reads its own."""
+CASES: list[tuple[str, str, Callable[[int], int], int, str]] = [
+    ("1h", agg, hour, START, scope) for agg in ("mean", "sum", "count", "min", "max") for scope in SCOPES
 ]
-CASES += [("1d", "mean", DAYS.start_of, DAY_START), ("1d", "count", DAYS.start_of, DAY_START)]
+CASES += [("1d", agg, DAYS.start_of, DAY_START, scope) for agg in ("mean", "count", "max") for scope in SCOPES]
 
 
 async def test_history_from_rollups_equals_history_from_raw(
@@ -97,19 +99,19 @@ async def test_history_from_rollups_equals_history_from_raw(
 ) -> None:
     settings, key = settings_and_key
     with running(settings) as client:
-        from_raw = {case[:2]: _ask(client, key, case[0], case[1], case[3]) for case in CASES}
+        from_raw = {(c[0], c[1], c[4]): _ask(client, key, c[0], c[1], c[3], c[4]) for c in CASES}
     await _roll_up(influx_settings)
     altered = {device: [(ts, v + 1000.0) for ts, v in points] for device, points in POINTS.items()}
     await _write_async(influx_settings, lines_of(readings(altered, [])))
     with running(settings) as client:
-        for resolution, agg, window_of, start in CASES:
-            got = _ask(client, key, resolution, agg, start)
-            want = _want(agg, window_of, start)
+        for resolution, agg, window_of, start, scope in CASES:
+            got = _ask(client, key, resolution, agg, start, scope)
+            want = _want(agg, window_of, start, scope)
             if start != DAY_START:  # the partial first hour comes from raw points, which are altered now
                 got, want = got[1:], want[1:]
-                assert [t for t, _v in from_raw[resolution, agg]][1:] == [t for t, _v in want]
-            assert [t for t, _v in got] == [t for t, _v in want], (resolution, agg)
-            assert [v for _t, v in got] == pytest.approx([v for _t, v in want]), (resolution, agg)
+                assert [t for t, _v in from_raw[resolution, agg, scope]][1:] == [t for t, _v in want]
+            assert [t for t, _v in got] == [t for t, _v in want], (resolution, agg, scope)
+            assert [v for _t, v in got] == pytest.approx([v for _t, v in want]), (resolution, agg, scope)
             if start == DAY_START:  # the whole answer from roll-ups equals the whole answer from raw points
-                assert [t for t, _v in from_raw[resolution, agg]] == [t for t, _v in got]
-                assert [v for _t, v in from_raw[resolution, agg]] == pytest.approx([v for _t, v in got])
+                assert [t for t, _v in from_raw[resolution, agg, scope]] == [t for t, _v in got]
+                assert [v for _t, v in from_raw[resolution, agg, scope]] == pytest.approx([v for _t, v in got])
