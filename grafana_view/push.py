@@ -40,8 +40,9 @@ MESSAGE = "smartcity grafana push"
 
 
 class PushSettings(BaseSettings):
-    """Settings of ``smartcity grafana push`` (the datasource settings are the variables the provisioning file
-    reads, so one environment serves both)."""
+    """Settings of ``smartcity grafana push`` and the datasource variables its provisioning files read.
+
+    The datasource settings are the variables the provisioning file reads, so one environment serves both."""
 
     model_config = SettingsConfigDict(env_prefix="SMARTCITY_GRAFANA_", extra="forbid")
 

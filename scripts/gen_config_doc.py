@@ -8,12 +8,20 @@ from pydantic_settings import BaseSettings
 
 from devices.settings import SimulatorSettings
 from gateway.settings import GatewaySettings
+from grafana_view.push import PushSettings
 from services.api.settings import ApiSettings
 from services.rollup.settings import RollupSettings
 from smartcity.configdoc import render
 from smartcity.up import UpSettings
 
-SETTINGS: list[type[BaseSettings]] = [UpSettings, GatewaySettings, SimulatorSettings, ApiSettings, RollupSettings]
+SETTINGS: list[type[BaseSettings]] = [
+    UpSettings,
+    GatewaySettings,
+    SimulatorSettings,
+    ApiSettings,
+    RollupSettings,
+    PushSettings,
+]
 DOC = Path(__file__).resolve().parents[1] / "docs" / "CONFIGURATION.md"
 
 
