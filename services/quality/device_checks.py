@@ -1,0 +1,174 @@
+"""Detectors on a device's delivery: offline, sequence gaps and duplicates, clock skew, battery depletion.
+
+Pure functions of what the gateways recorded (``device_health``) and of the device's own timestamps; the worker
+decides when to call them and turns their findings into flags.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from services.quality.findings import Finding
+from services.quality.robust import theil_sen
+from smartcity.health import DeviceHealth
+from smartcity.quality_flags import FlagKind
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class Cadence:
+    """How often a device should be heard from."""
+
+    interval_ms: int
+    """Its report interval: the registry's, or the one it last reported (a command may have changed it)."""
+    narrowband: bool
+    """Narrowband uplinks wait for the duty cycle and arrive in batches: they get ``narrowband_slack_ms`` more."""
+
+
+@dataclass(frozen=True, slots=True)
+class SilenceRules:
+    tolerance: float = 3.0
+    """Missed intervals before a device counts as offline."""
+    min_silence_ms: int = 300_000
+    narrowband_slack_ms: int = 1_800_000
+
+    def allowance_ms(self, cadence: Cadence) -> int:
+        slack = self.narrowband_slack_ms if cadence.narrowband else 0
+        return max(self.min_silence_ms, int(self.tolerance * cadence.interval_ms)) + slack
+
+
+def interval_at(changes: Sequence[tuple[int, float]], ts_ms: int, default_ms: int) -> int:
+    """The report interval (ms) in effect at ``ts_ms`` from the device's reported ``report_interval`` values
+    (seconds, oldest first); before the first one, ``default_ms``."""
+    current = default_ms
+    for changed_ms, seconds in changes:
+        if changed_ms > ts_ms:
+            break
+        current = int(seconds * 1000)
+    return current
+
+
+def offline(
+    times: Sequence[int],
+    *,
+    now_ms: int,
+    cadence: Cadence,
+    rules: SilenceRules,
+    last_seen_ms: int = 0,
+    will_fired: bool = False,
+    interval_changes: Sequence[tuple[int, float]] = (),
+) -> list[Finding]:
+    """Silences in the device's reading timestamps (sorted): a gap longer than the allowance between two
+    readings is a closed span; silence since the last reading (or since it was last seen, whichever is later:
+    a narrowband backlog arrives with old timestamps) up to ``now_ms`` is an open one; a fired will opens one
+    at once. Each span starts one interval after the last reading before it."""
+    findings: list[Finding] = []
+    for before, after in itertools.pairwise(times):
+        interval = interval_at(interval_changes, before, cadence.interval_ms)
+        allowance = rules.allowance_ms(Cadence(interval, cadence.narrowband))
+        if after - before > allowance:
+            score = (after - before) / allowance
+            reason = f"no reading for {(after - before) / 60_000:.0f} min (allowed {allowance / 60_000:.0f})"
+            findings.append(Finding(FlagKind.OFFLINE, before + interval, after, score, reason))
+    last = times[-1] if times else 0
+    if not last:
+        return findings
+    interval = interval_at(interval_changes, last, cadence.interval_ms)
+    allowance = rules.allowance_ms(Cadence(interval, cadence.narrowband))
+    heard = max(last, last_seen_ms)
+    silent = now_ms - heard
+    if silent > allowance or (will_fired and last_seen_ms <= last + interval):
+        reason = (
+            "the broker published its will (connection lost)"
+            if will_fired and silent <= allowance
+            else f"silent for {silent / 60_000:.0f} min (allowed {allowance / 60_000:.0f})"
+        )
+        findings.append(Finding(FlagKind.OFFLINE, last + interval, None, max(1.0, silent / allowance), reason))
+    return findings
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRules:
+    min_missing: int = 5
+    """Fewer new gaps (or duplicates) than this in one cycle are noise."""
+    share: float = 0.2
+    """Share of the cycle's sequence numbers missing (or repeated) that raises a flag."""
+
+
+def delivery(previous: DeviceHealth | None, current: DeviceHealth, rules: DeliveryRules) -> list[Finding]:
+    """Gaps and duplicates that grew since the previous cycle's merged health, by share of what was sent."""
+    if previous is None:
+        return []
+    findings: list[Finding] = []
+    readings = max(0, current.readings - previous.readings)
+    gaps = max(0, current.gaps - previous.gaps)
+    duplicates = max(0, current.duplicates - previous.duplicates)
+    start = previous.last_seen_ms or current.last_seen_ms
+    for kind, count, total in ((FlagKind.GAPS, gaps, readings + gaps), (FlagKind.DUPLICATES, duplicates, readings)):
+        if count >= rules.min_missing and total and count / total >= rules.share:
+            reason = f"{count} of {total} sequence numbers {'missing' if kind is FlagKind.GAPS else 'repeated'}"
+            findings.append(Finding(kind, start, None, count / total / rules.share, reason))
+    return findings
+
+
+@dataclass(frozen=True, slots=True)
+class SkewRules:
+    threshold_ms: int = 5_000
+    """Device clock minus receive time beyond this (either way) is skew."""
+    narrowband_late_ms: int = 1_800_000
+    """A narrowband device's readings arrive late by design: behind by up to this is not skew."""
+
+
+def skew(health: DeviceHealth, *, narrowband: bool, rules: SkewRules, at_ms: int) -> Finding | None:
+    """Clock skew from the gateway's per-device clock offset (``clock_offset_ms``: device clock minus receive
+    time, the largest of the last 15-30 minutes, so transport delay only makes it smaller)."""
+    offset = health.clock_offset_ms
+    if offset is None:
+        return None
+    behind_limit = rules.threshold_ms + (rules.narrowband_late_ms if narrowband else 0)
+    if offset > rules.threshold_ms:
+        score = offset / rules.threshold_ms
+    elif offset < -behind_limit:
+        score = -offset / behind_limit
+    else:
+        return None
+    side = "ahead of" if offset > 0 else "behind"
+    return Finding(FlagKind.SKEW, at_ms, None, score, f"device clock {abs(offset) / 1000:.1f} s {side} the gateways")
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryRules:
+    low_percent: float = 10.0
+    horizon_days: float = 7.0
+    """A battery that the trend empties within this many days is flagged."""
+    min_points: int = 6
+    window_ms: int = 2 * DAY_MS
+    max_points: int = 60
+    """Points used for the trend at most (evenly thinned: Theil-Sen is quadratic)."""
+
+
+def battery(levels: Sequence[tuple[int, float]], rules: BatteryRules) -> Finding | None:
+    """Depletion from a narrowband device's battery readings (sorted): below ``low_percent``, or a robust
+    (Theil-Sen) downward trend over the last ``window_ms`` that reaches 0 within ``horizon_days``."""
+    if not levels:
+        return None
+    newest_ms, newest = levels[-1]
+    recent = [point for point in levels if point[0] >= newest_ms - rules.window_ms]
+    if len(recent) > rules.max_points:
+        step = len(recent) / rules.max_points
+        recent = [recent[int(index * step)] for index in range(rules.max_points)] + [recent[-1]]
+    if newest <= rules.low_percent:
+        return Finding(FlagKind.BATTERY, recent[0][0], None, rules.low_percent / max(newest, 0.1), f"{newest:.0f} %")
+    if len(recent) < rules.min_points:
+        return None
+    per_day = theil_sen(recent) * DAY_MS
+    if per_day >= 0:
+        return None
+    days_left = newest / -per_day
+    if days_left > rules.horizon_days:
+        return None
+    reason = f"{newest:.0f} % falling {-per_day:.1f} %/day: empty in {days_left:.1f} days"
+    return Finding(FlagKind.BATTERY, recent[0][0], None, rules.horizon_days / max(days_left, 0.01), reason)

@@ -1,0 +1,79 @@
+"""Drift: a device's slow divergence from its peers (same device type, same district; the city's devices of the
+type when the district has too few).
+
+Per hour, the residual of a device is its hourly mean minus the median of its peers' hourly means in that hour:
+a change every peer shares (a heat wave) cancels out. The device's baseline is the median of its residuals over
+the oldest ``baseline_h`` hours of the look-back (a sensor that always reads a little high is not drifting); the
+scale is the robust spread (MAD) of those residuals, never below the metric's noise floor. An hour's drift score
+is (residual - baseline) / scale; a drift is a run of at least ``min_hours`` hours whose rolling median score
+is beyond ``threshold``, and it starts where that run starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services.quality.findings import Finding, HourStat
+from services.quality.limits import MetricLimits
+from services.quality.robust import median, robust_scale
+from smartcity.quality_flags import FlagKind
+
+
+@dataclass(frozen=True, slots=True)
+class DriftRules:
+    threshold: float = 5.0
+    baseline_h: int = 24
+    min_hours: int = 4
+    """Hours the rolling score must stay beyond the threshold."""
+    smooth_h: int = 3
+    """Hours in the rolling median of the score."""
+    min_peers: int = 3
+    """Devices (the device included) needed for a peer median."""
+
+
+def peer_medians(series: Mapping[str, list[HourStat]], min_peers: int) -> dict[int, float]:
+    """Hour -> median of the hourly means of the devices that reported in it (hours with fewer than
+    ``min_peers`` devices have none)."""
+    by_hour: dict[int, list[float]] = {}
+    for hours in series.values():
+        for hour in hours:
+            by_hour.setdefault(hour.hour_ms, []).append(hour.mean)
+    return {hour: median(values) for hour, values in by_hour.items() if len(values) >= min_peers}
+
+
+def drift(
+    hours: list[HourStat], medians: Mapping[int, float], metric: str, limits: MetricLimits, rules: DriftRules
+) -> list[Finding]:
+    """Drift spans of one device (module docstring) against ``medians`` of its peers."""
+    residuals = [(h.hour_ms, h.mean - medians[h.hour_ms]) for h in hours if h.hour_ms in medians]
+    if len(residuals) < rules.baseline_h + rules.min_hours:
+        return []
+    reference = [r for _, r in residuals[: rules.baseline_h]]
+    baseline = median(reference)
+    scale = robust_scale(reference, limits.spread)
+    scores = [(ts, (r - baseline) / scale) for ts, r in residuals[rules.baseline_h :]]
+    smoothed = [
+        (ts, median([s for _, s in scores[max(0, i - rules.smooth_h + 1) : i + 1]])) for i, (ts, _) in enumerate(scores)
+    ]
+    findings: list[Finding] = []
+    run: list[tuple[int, float]] = []
+
+    def close(end_ms: int | None) -> None:
+        if len(run) >= rules.min_hours:
+            peak = max(abs(s) for _, s in run)
+            direction = "above" if run[-1][1] > 0 else "below"
+            reason = (
+                f"{metric} drifted {direction} its district peers: residual {peak * scale:.3g} from its baseline "
+                f"(robust z {peak:.1f})"
+            )
+            findings.append(Finding(FlagKind.DRIFT, run[0][0], end_ms, peak / rules.threshold, reason, metric))
+
+    for ts, score in smoothed:
+        if abs(score) >= rules.threshold and (not run or (score > 0) == (run[-1][1] > 0)):
+            run.append((ts, score))
+            continue
+        close(ts)
+        run = [(ts, score)] if abs(score) >= rules.threshold else []
+    close(None)
+    return findings

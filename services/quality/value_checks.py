@@ -1,0 +1,118 @@
+"""Detectors on a device's own values: stuck (no change beyond the resolution for too long) and spikes (robust
+outliers against the device's recent history, a Hampel filter), with a city-wide check that keeps a change every
+peer shows (a rain shower) from counting as a spike."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from services.quality.findings import Finding, HourStat
+from services.quality.limits import MetricLimits
+from services.quality.robust import median, robust_scale
+from smartcity.quality_flags import FlagKind
+
+HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True, slots=True)
+class StuckRules:
+    min_readings: int = 6
+    """A run needs at least this many readings (a device reporting hourly must repeat itself 6 times)."""
+    factor: float = 1.0
+    """Multiplies every metric's ``stuck_after_h``."""
+
+
+def stuck(hours: Sequence[HourStat], metric: str, limits: MetricLimits, rules: StuckRules) -> list[Finding]:
+    """Runs of hours (oldest first; an hour without readings neither breaks nor extends a run) in which every
+    reading equals the run's value within the resolution, longer than the metric's plausible run and not at a
+    value the metric rests at. A run that reaches the newest hour is open."""
+    if limits.stuck_after_h is None:
+        return []
+    limit_ms = limits.stuck_after_h * rules.factor * HOUR_MS
+    findings: list[Finding] = []
+    run: list[HourStat] = []
+
+    def close(end_ms: int | None) -> None:
+        if not run:
+            return
+        value = run[0].mean
+        span = run[-1].hour_ms + HOUR_MS - run[0].hour_ms
+        readings = sum(h.count for h in run)
+        resting = any(abs(value - rest) <= limits.resolution for rest in limits.rests_at)
+        if span >= limit_ms and readings >= rules.min_readings and not resting:
+            reason = f"{metric} held {value:g} for {span / HOUR_MS:.0f} h ({readings} readings)"
+            findings.append(Finding(FlagKind.STUCK, run[0].hour_ms, end_ms, span / limit_ms, reason, metric))
+
+    for hour in hours:
+        flat = hour.high - hour.low <= limits.resolution
+        if run and flat and abs(hour.mean - run[0].mean) <= limits.resolution:
+            run.append(hour)
+            continue
+        close(hour.hour_ms)
+        run = [hour] if flat else []
+    close(None)
+    return findings
+
+
+@dataclass(frozen=True, slots=True)
+class SpikeRules:
+    window: int = 30
+    """Readings of recent history each reading is compared with."""
+    min_history: int = 10
+    threshold: float = 6.0
+    """Robust z (distance from the history's median in MAD-estimated standard deviations) of a spike."""
+    settle: float = 0.5
+    """The next reading must come back within this share of the excursion (else it is a step, not a spike)."""
+
+
+def spikes(points: Sequence[tuple[int, float]], metric: str, limits: MetricLimits, rules: SpikeRules) -> list[Finding]:
+    """Hampel-filter outliers of one device's readings (sorted by time): a reading further than ``threshold``
+    robust standard deviations from the median of the ``window`` readings before it, which the following reading
+    leaves again. Outliers never join the history (a burst of spikes does not teach the filter)."""
+    findings: list[Finding] = []
+    history: list[float] = []
+    for index, (ts, value) in enumerate(points):
+        if len(history) >= rules.min_history:
+            window = history[-rules.window :]
+            centre = median(window)
+            scale = robust_scale(window, limits.spread)
+            excursion = value - centre
+            score = abs(excursion) / scale / rules.threshold
+            following = points[index + 1][1] if index + 1 < len(points) else None
+            returns = following is not None and abs(following - centre) <= rules.settle * abs(excursion)
+            if score >= 1 and returns:
+                z = score * rules.threshold
+                reason = f"{metric} {value:g} against a recent median of {centre:g} (robust z {z:.1f})"
+                findings.append(Finding(FlagKind.SPIKE, ts, ts + 1, score, reason, metric))
+                continue
+        history.append(value)
+    return findings
+
+
+@dataclass(frozen=True, slots=True)
+class CommonModeRules:
+    bucket_ms: int = 1_800_000
+    """Spikes of peers within one such bucket are one event."""
+    share: float = 0.3
+    """When at least this share of a device type's devices spike in one bucket, it is the city, not a sensor."""
+    min_devices: int = 2
+
+
+def drop_common_mode(
+    by_device: Mapping[str, list[Finding]], peers: int, rules: CommonModeRules
+) -> dict[str, list[Finding]]:
+    """The spikes of a device type's devices (``peers`` of them reporting) without those that many peers share
+    in one time bucket (or the next): a city-wide shower lifts every rain gauge at once."""
+    devices_in: dict[int, set[str]] = {}
+    for device, findings in by_device.items():
+        for finding in findings:
+            devices_in.setdefault(finding.start_ms // rules.bucket_ms, set()).add(device)
+    needed = max(rules.min_devices, rules.share * peers)
+
+    def shared(ts: int) -> bool:
+        bucket = ts // rules.bucket_ms
+        around = devices_in.get(bucket - 1, set()) | devices_in.get(bucket, set()) | devices_in.get(bucket + 1, set())
+        return len(around) >= needed
+
+    return {device: [f for f in findings if not shared(f.start_ms)] for device, findings in by_device.items()}

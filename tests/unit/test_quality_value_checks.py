@@ -1,0 +1,114 @@
+"""Stuck and spike detectors on synthetic series, including sensors that are legitimately constant and a
+city-wide rain shower."""
+
+from __future__ import annotations
+
+import math
+
+from services.quality.findings import Finding, HourStat
+from services.quality.limits import limits_of
+from services.quality.value_checks import (
+    CommonModeRules,
+    SpikeRules,
+    StuckRules,
+    drop_common_mode,
+    spikes,
+    stuck,
+)
+from smartcity.quality_flags import FlagKind
+
+H = 3_600_000
+MIN = 60_000
+
+
+def _hour(index: int, mean: float, spread: float = 0.0, count: int = 12) -> HourStat:
+    return HourStat(index * H, mean, mean - spread, mean + spread, count)
+
+
+def test_a_sensor_holding_one_value_for_hours_is_stuck_from_the_first_flat_hour() -> None:
+    hours = [_hour(i, 20 + i, spread=2) for i in range(5)] + [_hour(i, 31.4) for i in range(5, 10)]
+    (finding,) = stuck(hours, "no2", limits_of("no2"), StuckRules())
+    assert finding.kind is FlagKind.STUCK
+    assert finding.start_ms == 5 * H
+    assert finding.end_ms is None
+    assert finding.metric == "no2"
+    assert finding.score >= 1
+
+
+def test_a_stuck_run_that_ended_is_closed_where_the_values_move_again() -> None:
+    hours = [_hour(i, 31.4) for i in range(6)] + [_hour(6, 25, spread=3), _hour(7, 26, spread=3)]
+    (finding,) = stuck(hours, "no2", limits_of("no2"), StuckRules())
+    assert (finding.start_ms, finding.end_ms) == (0, 6 * H)
+
+
+def test_a_short_flat_stretch_is_not_stuck() -> None:
+    hours = [_hour(i, 31.4) for i in range(2)] + [_hour(2, 25, spread=3)]
+    assert stuck(hours, "no2", limits_of("no2"), StuckRules()) == []
+
+
+def test_a_closed_schools_occupancy_at_zero_all_night_is_not_stuck() -> None:
+    night = [_hour(i, 0.0) for i in range(14)]
+    assert stuck(night, "occupancy", limits_of("occupancy"), StuckRules()) == []
+
+
+def test_a_street_light_off_by_day_and_at_full_level_by_night_is_not_stuck() -> None:
+    day_power = [_hour(i, 0.0) for i in range(10)]
+    assert stuck(day_power, "lamp_power", limits_of("lamp_power"), StuckRules()) == []
+    night_level = [_hour(i, 100.0) for i in range(16)]
+    assert stuck(night_level, "dim_level", limits_of("dim_level"), StuckRules()) == []
+
+
+def test_occupancy_stuck_at_a_nonzero_count_all_day_is_stuck() -> None:
+    hours = [_hour(i, 37.0) for i in range(12)]
+    assert [f.kind for f in stuck(hours, "occupancy", limits_of("occupancy"), StuckRules())] == [FlagKind.STUCK]
+
+
+def test_too_few_readings_in_a_flat_run_are_not_evidence() -> None:
+    hours = [_hour(i, 31.4, count=1) for i in range(4)]
+    assert stuck(hours, "no2", limits_of("no2"), StuckRules()) == []
+
+
+def _wavy(n: int, start: int = 0, interval: int = 5 * MIN) -> list[tuple[int, float]]:
+    return [(start + i * interval, 20 + 3 * math.sin(i / 5) + 0.5 * math.cos(i * 1.7)) for i in range(n)]
+
+
+def test_an_in_range_spike_is_found_at_its_reading() -> None:
+    points = _wavy(60)
+    points[40] = (points[40][0], 80.0)
+    (finding,) = spikes(points, "pm25", limits_of("pm25"), SpikeRules())
+    assert finding.kind is FlagKind.SPIKE
+    assert finding.start_ms == points[40][0]
+    assert finding.score >= 1
+
+
+def test_normal_variation_has_no_spikes() -> None:
+    assert spikes(_wavy(200), "pm25", limits_of("pm25"), SpikeRules()) == []
+
+
+def test_a_step_to_a_new_level_is_not_a_spike() -> None:
+    points = _wavy(40) + [(40 * 5 * MIN + i * 5 * MIN, 60.0 + 0.1 * i) for i in range(10)]
+    assert spikes(points, "pm25", limits_of("pm25"), SpikeRules()) == []
+
+
+def test_a_city_wide_rain_shower_is_not_a_spike_but_one_gauge_alone_is() -> None:
+    def gauge(shower: bool) -> list[tuple[int, float]]:
+        points = [(i * 5 * MIN, 0.0) for i in range(30)]
+        if shower:
+            points[20] = (points[20][0], 8.0)
+        return points
+
+    found = {f"rg-{i}": spikes(gauge(True), "rain_rate", limits_of("rain_rate"), SpikeRules()) for i in range(6)}
+    assert all(len(findings) == 1 for findings in found.values())  # each gauge alone sees an outlier
+    kept = drop_common_mode(found, peers=6, rules=CommonModeRules())
+    assert all(findings == [] for findings in kept.values())
+    lonely = {"rg-0": found["rg-0"], **{f"rg-{i}": [] for i in range(1, 6)}}
+    assert drop_common_mode(lonely, peers=6, rules=CommonModeRules())["rg-0"] == found["rg-0"]
+
+
+def test_spikes_in_neighbouring_buckets_count_as_one_event() -> None:
+    def at(ts: int) -> list[Finding]:
+        return [Finding(FlagKind.SPIKE, ts, ts + 1, 2.0, "x", "rain_rate")]
+
+    rules = CommonModeRules(bucket_ms=30 * MIN)
+    found = {"a": at(29 * MIN), "b": at(31 * MIN), "c": []}
+    assert drop_common_mode(found, peers=3, rules=rules) == {"a": [], "b": [], "c": []}
