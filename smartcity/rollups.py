@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import enum
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -28,7 +30,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from smartcity.contract.metrics import MetricKind, MetricSpec, Temporality
 from smartcity.contract.parse import ParseLimits
-from smartcity.influx.client import InfluxClient, quote_identifier
+from smartcity.influx.client import InfluxClient, ParamValue, Series, quote_identifier
 from smartcity.influx.lineprotocol import encode_point
 from smartcity.influx.schema import ROLLUP_PROGRESS
 
@@ -183,6 +185,19 @@ LATE_CURSOR = "late"
 """The ``tier`` tag of the worker's cursor over ``late_windows`` marks."""
 
 
+class ProgressQueries(Protocol):
+    """What reading the marks needs of InfluxDB (:class:`InfluxClient` is one)."""
+
+    async def query(
+        self, q: str, params: Mapping[str, ParamValue] | None = None, *, epoch: str = "ms"
+    ) -> list[Series]: ...
+
+
+REWRITTEN = "rewritten"
+"""The ``tier`` tag of the worker's mark after it redid windows for late data: its value is when (ms). Answers
+computed from roll-ups before it may be stale (:mod:`services.api.answers`)."""
+
+
 def progress_line(tier: str, completed_ms: int) -> str:
     """The ``rollup_progress`` point saying ``tier`` is complete up to ``completed_ms``."""
     return encode_point(ROLLUP_PROGRESS, {"tier": tier}, {"completed_ms": completed_ms}, completed_ms)
@@ -196,3 +211,15 @@ async def read_progress(influx: InfluxClient, tier: str) -> int | None:
             if len(row) > 1 and isinstance(row[1], int):
                 return row[1]
     return None
+
+
+async def read_all_progress(influx: ProgressQueries) -> dict[str, int]:
+    """Every ``rollup_progress`` mark (tier -> ms) in one query: the tiers' progress, the late cursor and
+    :data:`REWRITTEN`."""
+    query = f'SELECT last("completed_ms") FROM {quote_identifier(ROLLUP_PROGRESS)} GROUP BY "tier"'
+    marks: dict[str, int] = {}
+    for series in await influx.query(query):
+        for row in series.values:
+            if len(row) > 1 and isinstance(row[1], int) and "tier" in series.tags:
+                marks[series.tags["tier"]] = row[1]
+    return marks

@@ -21,11 +21,12 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import Scope
 
 from services.api.access import DepartmentAccess
+from services.api.answers import AnswerCache, RollupWatch
 from services.api.audit import AuditMiddleware, AuditTrail
 from services.api.broker import BrokerLink
 from services.api.cache import HealthSnapshot, LatestCache, Refresher
 from services.api.catalogue import CityIndex
-from services.api.commandlog import CommandLog, SqliteCommandLog
+from services.api.commandlog import CommandLog, SqlCommandLog
 from services.api.commands import CommandDesk
 from services.api.deps import ApiState, KeyRing, reject_unknown_query
 from services.api.examples import EXAMPLES
@@ -33,11 +34,25 @@ from services.api.grants import GrantStore
 from services.api.keys import KeyRecord
 from services.api.observability import ApiMetrics, MetricsMiddleware
 from services.api.problems import PROBLEM_JSON, install_problem_handlers
-from services.api.ratelimit import RateLimiter
-from services.api.routes import audit, catalogue, commands, devices, health, indicators, keys, probes, readings, stream
+from services.api.ratelimit import PublicLimiter, RateLimiter, SharedRateLimiter
+from services.api.routes import (
+    audit,
+    catalogue,
+    commands,
+    decommission,
+    devices,
+    grants,
+    health,
+    indicators,
+    keys,
+    probes,
+    readings,
+    stream,
+)
 from services.api.settings import ApiSettings
 from services.api.state import KeyStore, StateStore
 from services.api.stream import StreamHub
+from services.citypage import routes as city_page
 from services.opendata import routes as open_data
 from services.opendata.exports import routes as open_exports
 from smartcity.city.load import load_city
@@ -66,11 +81,15 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             influx = await stack.enter_async_context(InfluxClient(settings.influx))
-            store = key_store if key_store is not None else stack.enter_context(StateStore(settings.state_file))
-            db = store if isinstance(store, StateStore) else stack.enter_context(StateStore(settings.state_file))
-            records: CommandLog = SqliteCommandLog(db.connection, db.path) if command_log is None else command_log
-            access = DepartmentAccess(index, GrantStore(db.connection, db.path))
-            trail = AuditTrail(db.path)
+            location = settings.state_location()
+            store = key_store if key_store is not None else stack.enter_context(StateStore(location))
+            db = store if isinstance(store, StateStore) else stack.enter_context(StateStore(location))
+            records: CommandLog = SqlCommandLog(db.connection) if command_log is None else command_log
+            access = DepartmentAccess(index, GrantStore(db.connection))
+            trail = AuditTrail(location)
+            limiter: PublicLimiter = RateLimiter(settings.public_rate_per_s, settings.public_burst)
+            if db.connection.dialect == "postgresql":  # replicas share it: one budget per client across them
+                limiter = SharedRateLimiter(db.connection, settings.public_rate_per_s, settings.public_burst)
             hub = StreamHub(lambda device: d.district_id if (d := index.devices.get(device)) else None)
             latest, snapshot = LatestCache(on_change=hub.publish), HealthSnapshot()
             desk = CommandDesk(records, topics, expiry_s=settings.command_expiry_s)
@@ -101,13 +120,15 @@ def create_app(
                 keys=KeyRing(store),
                 latest=latest,
                 health=snapshot,
-                limiter=RateLimiter(settings.public_rate_per_s, settings.public_burst),
+                limiter=limiter,
                 metrics=metrics,
                 refresher=refresher,
                 commands=desk,
                 stream=hub,
                 access=access,
                 audit=trail,
+                rollups=RollupWatch(influx, ttl_s=settings.rollup_watch_s),
+                answers=AnswerCache(settings.answer_cache_mb * 1024 * 1024),
             )
             log.info(
                 "planning API: %d districts, %d facilities, %d devices; InfluxDB %s/%s",
@@ -157,7 +178,10 @@ def create_app(
     app.include_router(stream.router(settings))
     app.include_router(commands.router(settings))
     app.include_router(keys.router())
+    app.include_router(grants.router())
+    app.include_router(decommission.router(settings))
     app.include_router(audit.router(settings))
+    city_page.install(app)  # the city page at /, its static files under /page
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

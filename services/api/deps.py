@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.api.access import DepartmentAccess
+from services.api.answers import AnswerCache, RollupWatch
 from services.api.audit import AuditTrail
 from services.api.cache import HealthSnapshot, LatestCache, Refresher
 from services.api.catalogue import CityIndex
@@ -24,7 +25,7 @@ from services.api.commands import CommandDesk
 from services.api.keys import KeyRecord, Role, key_id_of, matches
 from services.api.observability import ApiMetrics
 from services.api.problems import ApiProblem, InvalidParam, not_found
-from services.api.ratelimit import RateLimiter, retry_after
+from services.api.ratelimit import PublicLimiter, retry_after
 from services.api.settings import ApiSettings
 from services.api.state import KeyStore
 from services.api.stream import StreamHub
@@ -75,13 +76,15 @@ class ApiState:
     keys: KeyRing
     latest: LatestCache
     health: HealthSnapshot
-    limiter: RateLimiter
+    limiter: PublicLimiter
     metrics: ApiMetrics
     refresher: Refresher
     commands: CommandDesk
     stream: StreamHub
     access: DepartmentAccess
     audit: AuditTrail
+    rollups: RollupWatch
+    answers: AnswerCache
 
 
 def _state(request: Request) -> ApiState:

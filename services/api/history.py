@@ -26,7 +26,7 @@ from smartcity.contract.metrics import MetricKind, MetricSpec
 from smartcity.contract.reading import Reading
 from smartcity.contract.senml import encode_senml_json
 from smartcity.influx.client import InfluxClient, ParamValue, Series
-from smartcity.rollups import LocalDays, Tier, coarsest_tier, read_progress, window_ceil, window_floor
+from smartcity.rollups import LocalDays, Tier, coarsest_tier, window_ceil, window_floor
 
 
 class Resolution(enum.StrEnum):
@@ -103,17 +103,13 @@ async def read_history(
     *,
     timezone: str,
     limit: int,
+    completed: int | None,
 ) -> list[Series]:
-    """The answer's series: roll-ups for the whole windows in ``span`` that the worker completed, raw points for
-    the rest (``GROUP BY time`` over them, or every point for raw plans, at most ``limit``)."""
+    """The answer's series: roll-ups for the whole windows in ``span`` that the worker completed (up to
+    ``completed``, its progress in the plan's tier), raw points for the rest (``GROUP BY time`` over them, or every
+    point for raw plans, at most ``limit``)."""
     start_ms, end_ms = span
-    cut = (start_ms, start_ms)
-    if plan.tier is not None:
-        completed = await read_progress(influx, plan.tier.name.value)
-        if completed is not None:
-            days = LocalDays(timezone)
-            low = window_ceil(start_ms, plan.tier, days)
-            cut = (low, max(low, min(completed, window_floor(end_ms, plan.tier, days))))
+    cut = rollup_cut(span, plan, completed, timezone)
     statements: list[str] = []
     params: dict[str, ParamValue] = {}
     for piece_start, piece_end, from_rollup in ((start_ms, cut[0], False), (*cut, True), (cut[1], end_ms, False)):
@@ -141,6 +137,17 @@ async def read_history(
         statements.append(query)
         params |= values
     return await influx.query("; ".join(statements), params)
+
+
+def rollup_cut(span: tuple[int, int], plan: Plan, completed: int | None, timezone: str) -> tuple[int, int]:
+    """The part of ``span`` answered from roll-ups: the plan's tier windows wholly inside it that end by
+    ``completed`` (empty, at the start, without a tier or progress). Equal to ``span``: no raw point is read."""
+    start_ms, end_ms = span
+    if plan.tier is None or completed is None:
+        return (start_ms, start_ms)
+    days = LocalDays(timezone)
+    low = window_ceil(start_ms, plan.tier, days)
+    return (low, max(low, min(completed, window_floor(end_ms, plan.tier, days))))
 
 
 def _renamed(query: str, prefix: str) -> str:

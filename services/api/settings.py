@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartcity.logs import LogFormat, LogLevel
@@ -20,7 +20,14 @@ class ApiSettings(BaseSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     city_file: Path = Field(default=Path("city.json"), description="the city model: districts, facilities, devices")
     state_file: Path = Field(
-        default=Path("var/api/state.sqlite"), description="embedded SQLite database (WAL) holding the API keys"
+        default=Path("var/api/state.sqlite"),
+        description="embedded SQLite database (WAL) holding the API keys, command log, grants and audit trail "
+        "(one node; unused when STATE_URL is set)",
+    )
+    state_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL holding that state instead, shared by several API replicas "
+        "(postgresql://user:password@host:5432/db)",
     )
     host: str = Field(default="127.0.0.1", description="bind address (an IPv6 literal such as ::1 works too)")
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port")
@@ -30,6 +37,16 @@ class ApiSettings(BaseSettings):
     page_limit: int = Field(default=100, ge=1, le=10_000, description="catalogue page size when no limit is given")
     max_page_limit: int = Field(default=1_000, ge=1, le=10_000, description="largest limit a catalogue page takes")
     latest_refresh_s: float = Field(default=5.0, gt=0, le=3600, description="how often the last-value cache refreshes")
+    answer_cache_mb: int = Field(
+        default=64,
+        ge=0,
+        le=65_536,
+        description="memory for indicator and history answers from closed roll-up windows, kept until the roll-up "
+        "worker redoes a window (0: off)",
+    )
+    rollup_watch_s: float = Field(
+        default=1.0, gt=0, le=60, description="how often the roll-up worker's progress is read (at most)"
+    )
     latest_window_s: int = Field(
         default=86_400,
         ge=60,
@@ -80,5 +97,21 @@ class ApiSettings(BaseSettings):
     stream_max_clients: int = Field(
         default=100, ge=1, le=100_000, description="open event streams at most (more: 503 with Retry-After)"
     )
+    decommission_keeps_environmental: bool = Field(
+        default=True,
+        description="DELETE /v1/devices/{id} keeps a device's environmental measurements (published per sensor: "
+        "air quality, noise, weather, flood levels) as the city's history; off: removes every series of the device",
+    )
     log_level: LogLevel = Field(default="INFO", description="DEBUG logs every request")
     log_format: LogFormat = Field(default="text", description="text, or json: one JSON object per line")
+
+    @field_validator("state_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (unset: the SQLite STATE_FILE)")
+        return value
+
+    def state_location(self) -> Path | str:
+        """Where the state lives: the PostgreSQL URL when set, else the SQLite file."""
+        return self.state_file if self.state_url is None else self.state_url.get_secret_value()

@@ -26,7 +26,17 @@ from services.rollup.metrics import RollupMetrics
 from services.rollup.windows import LocalDays, hour_of
 from smartcity.influx.client import InfluxClient
 from smartcity.latewindows import LATE_MARGIN_S, read_late_windows
-from smartcity.rollups import DAY, DAY_MS, HOUR, HOUR_MS, LATE_CURSOR, MINUTE, progress_line, read_progress
+from smartcity.rollups import (
+    DAY,
+    DAY_MS,
+    HOUR,
+    HOUR_MS,
+    LATE_CURSOR,
+    MINUTE,
+    REWRITTEN,
+    progress_line,
+    read_progress,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +141,8 @@ class RollupWorker:
             )
         for day in sorted(redo_days):
             await self._day(*day)
+        if late:  # after every redo is durable: answers kept from before it are stale (services.api.answers)
+            await self._influx.write(progress_line(REWRITTEN, self._now_ms()).encode())
         for day in self._days.days_between(progress.days_done, progress.hours_done):
             await self._day(*day)
             progress.days_done = day[1]

@@ -5,6 +5,8 @@ from the points the test wrote. (InfluxDB 1.x's DELETE would remove the roll-ups
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -20,7 +22,8 @@ from services.rollup.metrics import RollupMetrics
 from services.rollup.tiers import TierClients, ensure_retention
 from services.rollup.worker import RollupWorker, WorkerConfig
 from smartcity.influx.client import InfluxClient
-from smartcity.rollups import LocalDays, RollupPolicy
+from smartcity.influx.lineprotocol import encode_point
+from smartcity.rollups import HOUR, REWRITTEN, LocalDays, RollupPolicy, progress_line
 from smartcity.settings import InfluxSettings
 from tests.support.api_support import api_settings, auth, create_key, running
 from tests.support.rollup_support import (
@@ -115,3 +118,46 @@ async def test_history_from_rollups_equals_history_from_raw(
             if start == DAY_START:  # the whole answer from roll-ups equals the whole answer from raw points
                 assert [t for t, _v in from_raw[resolution, agg, scope]] == [t for t, _v in got]
                 assert [v for _t, v in from_raw[resolution, agg, scope]] == pytest.approx([v for _t, v in got])
+
+
+def _rewrite_rollups(influx: InfluxSettings, device: str, add: float) -> int:
+    """Add ``add`` to every hourly pm25 sum of ``device`` in place, as a redo would change it (no mark)."""
+    rp = HOUR.retention_policy
+    query = f'SELECT * FROM "{influx.database}"."{rp}"."air_quality" WHERE "device" = $d GROUP BY *'
+    params = {"db": influx.database, "q": query, "params": json.dumps({"d": device}), "epoch": "ms"}
+    with httpx.Client(base_url=influx.url, trust_env=False) as client:
+        (series,) = client.get("/query", params=params).json()["results"][0]["series"]
+        lines = []
+        for row in series["values"]:
+            given = zip(series["columns"], row, strict=True)
+            # JSON gives 12.0 as 12: every roll-up field but the counts is a float
+            fields = {c: v if c.endswith("_count") else float(v) for c, v in given if c != "time" and v is not None}
+            fields["pm25_sum"] += add
+            lines.append(encode_point("air_quality", series["tags"], fields, row[0]))
+        answer = client.post(
+            "/write", params={"db": influx.database, "rp": rp, "precision": "ms"}, content="\n".join(lines).encode()
+        )
+        assert answer.status_code == 204, answer.text
+    return len(lines)
+
+
+async def test_answers_from_rollups_are_kept_until_the_worker_redoes_a_window(
+    settings_and_key: tuple[ApiSettings, str], influx_settings: InfluxSettings
+) -> None:
+    settings, key = settings_and_key
+    settings = settings.model_copy(update={"rollup_watch_s": 0.1})
+    await _roll_up(influx_settings)
+    with running(settings) as client:
+        first = _ask(client, key, "1h", "mean", DAY_START, "device")
+        want = _want("mean", hour, DAY_START, "device")
+        assert [t for t, _v in first] == [t for t, _v in want]
+        assert [v for _t, v in first] == pytest.approx([v for _t, v in want])
+        assert _rewrite_rollups(influx_settings, "aq-n1", 1000.0) == len(first)
+        assert _ask(client, key, "1h", "mean", DAY_START, "device") == first  # kept: no redo was marked
+        await _write_async(influx_settings, progress_line(REWRITTEN, int(time.time() * 1000)).encode())
+        await asyncio.sleep(0.3)  # the watch reads progress again
+        after = _ask(client, key, "1h", "mean", DAY_START, "device")
+    with running(settings) as fresh:  # recomputed from the store: what a redone window holds
+        assert after == _ask(fresh, key, "1h", "mean", DAY_START, "device")
+    assert [t for t, _v in after] == [t for t, _v in first]
+    assert all(v > w for (_t, v), (_s, w) in zip(after, first, strict=True))

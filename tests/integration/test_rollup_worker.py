@@ -17,7 +17,18 @@ from services.rollup.worker import RollupWorker, WorkerConfig
 from smartcity.influx.client import InfluxClient, JsonScalar
 from smartcity.influx.errors import InfluxUnavailable
 from smartcity.latewindows import late_window_lines
-from smartcity.rollups import DAY, HOUR, MINUTE, LocalDays, RollupPolicy, Tier, source
+from smartcity.rollups import (
+    DAY,
+    HOUR,
+    LATE_CURSOR,
+    MINUTE,
+    REWRITTEN,
+    LocalDays,
+    RollupPolicy,
+    Tier,
+    read_all_progress,
+    source,
+)
 from smartcity.settings import InfluxSettings
 from tests.support.rollup_support import (
     energy_points,
@@ -114,6 +125,7 @@ async def test_rollups_match_values_computed_from_the_raw_points(stack: Stack) -
 
 async def test_late_points_are_recomputed_from_the_gateways_marks(stack: Stack) -> None:
     await _until_done(stack.worker())
+    assert REWRITTEN not in await read_all_progress(stack.influx)  # nothing redone yet
     pm25 = pm25_points(DAY_START)
     late = [(DAY_START + 2 * 3_600_000 + 5_000, 42.0), (DAY_START + 2 * 3_600_000 + 65_000, 1.25)]
     await stack.influx.write(lines_of(readings({"aq-n1": late}, [])))
@@ -124,6 +136,8 @@ async def test_late_points_are_recomputed_from_the_gateways_marks(stack: Stack) 
     await _check_against_raw(stack.influx, pm25)
     recomputed = stack.metrics.registry.get_sample_value("smartcity_rollup_late_windows_total")
     assert recomputed == 2  # the hour and the one after it (a meter's first difference there depends on it)
+    marks = await read_all_progress(stack.influx)
+    assert marks[REWRITTEN] >= marks[LATE_CURSOR]  # marked after the redo: answers kept from before are stale
 
 
 class _CrashAfter:

@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
+from services.api.answers import Answer
 from services.api.audit import count_rows
 from services.api.deps import Planner, StateDep
 from services.api.indicators.compute import IndicatorRequest, compute
@@ -23,7 +24,7 @@ from services.api.indicators.statements import GroupBy
 from services.api.problems import invalid, not_found, problem_responses
 from services.api.settings import ApiSettings
 from smartcity.city.model import FacilityKind
-from smartcity.rollups import LocalDays, read_progress
+from smartcity.rollups import LocalDays
 
 DEFAULT_DAYS = 7
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -71,7 +72,7 @@ def router(settings: ApiSettings) -> APIRouter:
         facility_kind: Annotated[
             FacilityKind | None, Query(description="only facilities of this kind (one the indicator covers)")
         ] = None,
-    ) -> JSONResponse:
+    ) -> Response:
         """The indicator's value per district (or facility kind) over `start`..`end`, computed from the roll-ups
         over the whole windows (hours, or local days) in the period that the roll-up worker has completed; each
         group says its value, unit, the source windows and devices it used, and the period. Groups are those with
@@ -94,7 +95,8 @@ def router(settings: ApiSettings) -> APIRouter:
             raise invalid("query.facility_kind", f"{definition.name} covers {covered}")
         timezone = state.index.city.timezone
         tier = TIERS.get(definition.source)
-        completed = await read_progress(state.influx, tier.name.value) if tier is not None else None
+        generation = await state.rollups.generation()
+        completed = await state.rollups.completed(tier.name.value) if tier is not None else None
         period = whole_windows(start_ms, end_ms, definition.source, LocalDays(timezone), completed)
         request = IndicatorRequest(
             definition,
@@ -106,8 +108,18 @@ def router(settings: ApiSettings) -> APIRouter:
             kind=facility_kind,
         )
         state.access.require(caller.department, state.access.indicator_pairs(definition, request.kinds))
-        groups = await compute(state.influx, state.index, request)
-        count_rows(len(groups))
-        return JSONResponse(values_body(definition, group_by.value, facility_kind, period, groups))
+
+        async def answer() -> Answer:
+            groups = await compute(state.influx, state.index, request)
+            body = JSONResponse(values_body(definition, group_by.value, facility_kind, period, groups)).body
+            return Answer(bytes(body), len(groups))
+
+        if tier is None:  # device health is not rolled up: every answer is computed
+            found = await answer()
+        else:
+            key = ("indicator", name, group_by, facility_kind, districts, period.start_ms, period.end_ms, completed)
+            found = await state.answers.get(key, generation, answer)
+        count_rows(found.rows)
+        return Response(found.body, media_type="application/json")
 
     return api
