@@ -120,7 +120,7 @@ def _create(
             typer.echo(f"error: unknown department {department!r} in {settings.city_file} (it has: {known})", err=True)
             raise typer.Exit(2)
     try:
-        with StateStore(settings.state_file) as store:
+        with StateStore(settings.state_location()) as store:
             record, key = store.create(Role(role), districts, name, department)
     except StateError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -139,7 +139,7 @@ def _list(ctx: typer.Context) -> None:
 
     settings = _settings(ctx.obj)
     try:
-        with StateStore(settings.state_file) as store:
+        with StateStore(settings.state_location()) as store:
             records = store.list()
     except StateError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -159,7 +159,7 @@ def _revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="the 
 
     settings = _settings(ctx.obj)
     try:
-        with StateStore(settings.state_file) as store:
+        with StateStore(settings.state_location()) as store:
             record = store.revoke(key_id)
     except StateError as exc:
         typer.echo(f"error: {exc}", err=True)

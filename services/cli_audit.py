@@ -26,11 +26,13 @@ def _ms(option: str, text: str | None) -> int | None:
     return int((moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).timestamp() * 1000)
 
 
-def _existing(path: Path) -> Path:
-    if not path.is_file():
+def _existing(location: Path | str) -> Path | str:
+    """The state's location; a missing SQLite file is an error (a PostgreSQL URL is checked by connecting)."""
+    if isinstance(location, Path) and not location.is_file():
+        path = location
         typer.echo(f"error: no state database at {path} (SMARTCITY_API_STATE_FILE)", err=True)
         raise typer.Exit(1)
-    return path
+    return location
 
 
 @audit_app.command("export")
@@ -50,7 +52,7 @@ def _export(
     settings = api_settings(ctx.obj)
     wanted = AuditFilter(key, department, route, _ms("--start", start), _ms("--end", end))
     try:
-        reader = AuditReader(_existing(settings.state_file))
+        reader = AuditReader(_existing(settings.state_location()))
         try:
             if output is None:
                 for text in reader.export(wanted):
@@ -75,7 +77,7 @@ def _verify(ctx: typer.Context) -> None:
 
     settings = api_settings(ctx.obj)
     try:
-        reader = AuditReader(_existing(settings.state_file))
+        reader = AuditReader(_existing(settings.state_location()))
         try:
             verdict = auditchain.verify(reader.connection)
         finally:

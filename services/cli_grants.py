@@ -73,8 +73,8 @@ def _add(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     try:
-        with StateStore(settings.state_file) as store:
-            grant = GrantStore(store.connection, store.path).add(
+        with StateStore(settings.state_location()) as store:
+            grant = GrantStore(store.connection).add(
                 from_department, to_department, expires_ms, metrics=names, facility_kinds=kinds, now_ms=now_ms
             )
     except StateError as exc:
@@ -97,8 +97,8 @@ def _list(ctx: typer.Context) -> None:
 
     settings = api_settings(ctx.obj)
     try:
-        with StateStore(settings.state_file) as store:
-            grants = GrantStore(store.connection, store.path).list()
+        with StateStore(settings.state_location()) as store:
+            grants = GrantStore(store.connection).list()
     except StateError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -118,8 +118,8 @@ def _revoke(ctx: typer.Context, grant_id: Annotated[str, typer.Argument(help="th
 
     settings = api_settings(ctx.obj)
     try:
-        with StateStore(settings.state_file) as store:
-            grant = GrantStore(store.connection, store.path).revoke(grant_id)
+        with StateStore(settings.state_location()) as store:
+            grant = GrantStore(store.connection).revoke(grant_id)
     except StateError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

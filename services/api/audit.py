@@ -8,7 +8,7 @@ Requests without a key, or with an unknown or revoked one, are not audited (the 
 
 Records wait in :class:`AuditTrail`'s queue and are appended to the hash chain (:mod:`services.api.auditchain`) in
 one transaction every :data:`FLUSH_S`, in a worker thread with a connection of its own, so a request pays for a
-dictionary and a queue append, never for SQLite. At shutdown the queue is flushed before the state file closes.
+dictionary and a queue append, never for the database. At shutdown the queue is flushed before the state closes.
 
 The queue holds at most :data:`MAX_QUEUED` records. When it is full (the database has refused writes for a while:
 a full disk, a lock held by hand) a request with a key is refused with 503 ``audit-unavailable`` before it runs:
@@ -21,13 +21,11 @@ import asyncio
 import contextvars
 import json
 import logging
-import sqlite3
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 from starlette.responses import JSONResponse
@@ -38,7 +36,7 @@ from services.api.auditchain import AuditEntry
 from services.api.auditlog import AuditReader
 from services.api.keys import KeyRecord
 from services.api.problems import PROBLEM_JSON
-from services.api.state import StateError
+from services.api.statedb import DatabaseError, Location, StateError, open_database
 
 log = logging.getLogger(__name__)
 
@@ -70,22 +68,21 @@ def count_rows(rows: int) -> None:
 
 
 class AuditTrail:
-    """The queue of records and the writer that appends them to the chain in the state database at ``path``."""
+    """The queue of records and the writer that appends them to the chain in the state database at ``location``."""
 
-    def __init__(self, path: Path, *, flush_s: float = FLUSH_S, max_queued: int = MAX_QUEUED) -> None:
-        self.path = path
+    def __init__(self, location: Location, *, flush_s: float = FLUSH_S, max_queued: int = MAX_QUEUED) -> None:
         self.flush_s = flush_s
         self.max_queued = max_queued
         self._queue: deque[AuditEntry] = deque()
         self._lock = threading.Lock()
+        self._db = open_database(location)
+        self.path = self._db.where
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
             auditchain.create(self._db)
-        except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"cannot open the audit trail in {path}: {exc}") from exc
-        self.reader = AuditReader(path)
+        except DatabaseError as exc:
+            self._db.close()
+            raise StateError(f"cannot open the audit trail in {self.path}: {exc}") from exc
+        self.reader = AuditReader(location)
         """For ``/v1/audit`` (a connection of its own)."""
         self.written = 0
 
@@ -114,7 +111,7 @@ class AuditTrail:
             self._queue.popleft()
         try:
             await asyncio.to_thread(self._write, batch)
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             self._queue.extendleft(reversed(batch))
             log.warning("audit: %d records not written to %s (kept, retried): %s", len(batch), self.path, exc)
             return 0
@@ -136,7 +133,7 @@ class AuditTrail:
         try:
             if batch:
                 self._write(batch)
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             log.error("audit: %d records lost at shutdown, %s refused them: %s", len(batch), self.path, exc)
         finally:
             with self._lock:

@@ -10,17 +10,19 @@ What a chain cannot show on its own: records cut off at the end (the last hash i
 chain recomputed by someone who can write the file. ``smartcity api audit verify`` prints the head (last ``seq``
 and hash): kept elsewhere, it pins what the trail held at that time.
 
-Appending takes the write lock first (``BEGIN IMMEDIATE``) and reads the head inside that transaction, so several
-API processes on one state file extend one chain.
+Appending takes the write lock first (SQLite's ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock: see
+:mod:`services.api.statedb`) and reads the head inside that transaction, so several API processes on one state
+database extend one chain.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
+from services.api.statedb import StateDatabase
 
 GENESIS = "0" * 64
 """The previous hash of the first record."""
@@ -105,15 +107,14 @@ def record_of(row: Row) -> AuditRecord:
     return AuditRecord(seq, entry, prev_hash, digest)
 
 
-def create(db: sqlite3.Connection) -> None:
-    for statement in SCHEMA:
-        db.execute(statement)
+def create(db: StateDatabase) -> None:
+    db.create(SCHEMA)
 
 
-def append(db: sqlite3.Connection, entries: Sequence[AuditEntry]) -> int:
-    """Append ``entries`` to the chain in one transaction; returns the last ``seq`` (sqlite3 errors propagate)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+def append(db: StateDatabase, entries: Sequence[AuditEntry]) -> int:
+    """Append ``entries`` to the chain in one transaction; returns the last ``seq`` (a failure raises
+    :class:`~services.api.statedb.DatabaseError` and appends nothing)."""
+    with db.transaction("audit"):
         head = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (int(head[0]), str(head[1])) if head is not None else (0, GENESIS)
         rows = []
@@ -137,10 +138,6 @@ def append(db: sqlite3.Connection, entries: Sequence[AuditEntry]) -> int:
             )
             prev = digest
         db.executemany(f"INSERT INTO audit ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return seq
 
 
@@ -160,13 +157,13 @@ class Verdict:
         return self.broken_seq is None
 
 
-def _rows(db: sqlite3.Connection, chunk: int) -> Iterator[Row]:
+def _rows(db: StateDatabase, chunk: int) -> Iterator[Row]:
     cursor = db.execute(f"SELECT {COLUMNS} FROM audit ORDER BY seq")
     while batch := cursor.fetchmany(chunk):
         yield from batch
 
 
-def verify(db: sqlite3.Connection, *, chunk: int = 10_000) -> Verdict:
+def verify(db: StateDatabase, *, chunk: int = 10_000) -> Verdict:
     """Walk the chain from its first record: the first record whose number, link or hash is wrong breaks it."""
     expected, prev, checked = 1, GENESIS, 0
     for row in _rows(db, chunk):

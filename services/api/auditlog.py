@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from services.api import auditchain
 from services.api.auditchain import AuditRecord
 from services.api.schemas import iso
-from services.api.state import StateError
+from services.api.statedb import DatabaseError, Location, StateDatabase, StateError, open_database
 
 CSV_COLUMNS = (
     "seq",
@@ -59,7 +57,7 @@ class AuditFilter:
         if self.end_ms is not None:
             clauses.append("time_ms < ?")
             params.append(self.end_ms)
-        return (" AND ".join(clauses) or "1"), params
+        return (" AND ".join(clauses) or "1 = 1"), params
 
 
 def item(record: AuditRecord) -> dict[str, object]:
@@ -87,23 +85,24 @@ def csv_row(record: AuditRecord) -> list[object]:
 
 
 class AuditReader:
-    """Reads the ``audit`` table of the state database at ``path`` (creating it when missing)."""
+    """Reads the ``audit`` table of the state database at ``location`` (creating it when missing)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, location: Location) -> None:
+        self._db = open_database(location)
+        self.path = self._db.where
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
             auditchain.create(self._db)
-        except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"cannot open the audit trail in {path}: {exc}") from exc
+        except DatabaseError as exc:
+            self._db.close()
+            raise StateError(f"cannot open the audit trail in {self.path}: {exc}") from exc
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     @property
-    def connection(self) -> sqlite3.Connection:
+    def connection(self) -> StateDatabase:
         return self._db
 
     def page(self, wanted: AuditFilter, *, limit: int, before_seq: int | None = None) -> list[AuditRecord]:
@@ -116,7 +115,7 @@ class AuditReader:
         with self._lock:
             try:
                 rows = self._db.execute(query, (*params, limit)).fetchall()
-            except sqlite3.Error as exc:
+            except DatabaseError as exc:
                 raise StateError(f"cannot read the audit trail in {self.path}: {exc}") from exc
         return [auditchain.record_of(row) for row in rows]
 
@@ -127,7 +126,7 @@ class AuditReader:
         with self._lock:
             try:
                 rows = self._db.execute(query, (*params, after_seq, size)).fetchall()
-            except sqlite3.Error as exc:
+            except DatabaseError as exc:
                 raise StateError(f"cannot read the audit trail in {self.path}: {exc}") from exc
         return [auditchain.record_of(row) for row in rows]
 

@@ -1,27 +1,30 @@
 """The command log: every command the API sent, who sent it and what became of it, in the state database.
 
-A table beside the API keys in the same SQLite file (WAL). One command is one row, keyed by its id; its state moves
+A table beside the API keys in the same state database (:mod:`services.api.statedb`: SQLite or PostgreSQL). One
+command is one row, keyed by its id; its state moves
 ``sent`` -> ``acked`` / ``rejected`` (the device's ``cmd-ack``) or ``sent`` -> ``expired`` (no ack before its
 expiry). An ack that arrives after the expiry still records the device's answer: the broker delivered the command
 just in time, and the device's word beats the API's clock.
 
 Writes are one short statement each (an insert per command, an update per ack, one update per expiry sweep); with
-WAL and ``synchronous=NORMAL`` a commit does not wait for the disk, so they run on the event loop like the key
-look-ups do.
+SQLite's WAL and ``synchronous=NORMAL`` a commit does not wait for the disk, and a PostgreSQL statement on a nearby
+server takes a fraction of a millisecond, so they run on the event loop like the key look-ups do.
 
-:class:`CommandLog` is the seam; :class:`SqliteCommandLog` the real one (the unit tests use it on a temporary file).
+Several API replicas share one log: each follows every ack (a subscription of its own), and :meth:`settle` changes
+a row only while it is still open, so the first replica to see an ack records it and the others find it answered.
+Whichever replica a client asks reads the same row.
+
+:class:`CommandLog` is the seam; :class:`SqlCommandLog` the real one (the unit tests run it on both engines).
 """
 
 from __future__ import annotations
 
 import enum
 import json
-import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
-from services.api.state import StateError
+from services.api.statedb import DatabaseError, StateDatabase, StateError
 
 _SCHEMA = (
     """
@@ -126,20 +129,19 @@ class CommandLog(Protocol):
         ...
 
 
-class SqliteCommandLog:
+class SqlCommandLog:
     """The ``commands`` table of the state database open on ``db`` (the connection of a
     :class:`~services.api.state.StateStore`)."""
 
-    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, db: StateDatabase, path: object = None) -> None:
         self._db = db
-        self.path = path
+        self.path = db.where if path is None else path
         try:
-            for statement in _SCHEMA:
-                db.execute(statement)
-        except sqlite3.Error as exc:
-            raise StateError(f"cannot create the command log in {path}: {exc}") from exc
+            db.create(_SCHEMA)
+        except DatabaseError as exc:
+            raise StateError(f"cannot create the command log in {self.path}: {exc}") from exc
 
-    def _fail(self, what: str, exc: sqlite3.Error) -> StateError:
+    def _fail(self, what: str, exc: DatabaseError) -> StateError:
         return StateError(f"cannot {what} the command log in {self.path}: {exc}")
 
     def add(self, record: CommandRecord) -> None:
@@ -159,19 +161,19 @@ class SqliteCommandLog:
         )
         try:
             self._db.execute(f"INSERT INTO commands ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             raise self._fail("write to", exc) from exc
 
     def remove(self, command_id: str) -> None:
         try:
             self._db.execute("DELETE FROM commands WHERE command_id = ?", (command_id,))
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             raise self._fail("write to", exc) from exc
 
     def get(self, command_id: str) -> CommandRecord | None:
         try:
             row = self._db.execute(f"SELECT {_COLUMNS} FROM commands WHERE command_id = ?", (command_id,)).fetchone()
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             raise self._fail("read", exc) from exc
         return None if row is None else _record(row)
 
@@ -184,7 +186,7 @@ class SqliteCommandLog:
         query += " ORDER BY sent_ms DESC, command_id DESC LIMIT ?"
         try:
             rows = self._db.execute(query, (*params, limit)).fetchall()
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             raise self._fail("read", exc) from exc
         return [_record(row) for row in rows]
 
@@ -197,7 +199,7 @@ class SqliteCommandLog:
                 " WHERE command_id = ? AND device_id = ? AND state IN (?, ?)",
                 (state.value, detail, ack_ms, device_ms, ack_ms, command_id, device_id, *_SETTLEABLE),
             )
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             raise self._fail("write to", exc) from exc
         return self.get(command_id) if cursor.rowcount else None
 
@@ -213,6 +215,6 @@ class SqliteCommandLog:
                     now_ms,
                 ),
             )
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             raise self._fail("write to", exc) from exc
         return cursor.rowcount

@@ -5,9 +5,9 @@ granting department's metrics, some of its facility kinds, or (neither given) ev
 expires (at most :data:`MAX_GRANT_DAYS` ahead) and can be revoked before. :mod:`services.api.access` turns the live
 grants of a department into what its keys may read.
 
-The ``grants`` table sits beside the API keys in the same SQLite file (WAL). Triggers count every change to it in
-``state_versions`` (also one made with ``sqlite3`` by hand), so a running API notices a grant added or revoked by
-the CLI with one primary-key read instead of re-reading the grants.
+The ``grants`` table sits beside the API keys in the same state database (SQLite or PostgreSQL). Triggers count
+every change to it in ``state_versions`` (also one made by hand with ``sqlite3`` or ``psql``), so a running API (any
+replica) notices a grant added or revoked by the CLI with one primary-key read instead of re-reading the grants.
 
 :class:`GrantStore` is the store; :func:`check_grant` and :func:`parse_expiry` validate what an operator asks for.
 """
@@ -17,14 +17,12 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from services.api.state import StateError
+from services.api.statedb import DatabaseError, StateDatabase, StateError
 from smartcity.city.model import Department, FacilityKind
 from smartcity.contract.metrics import METRICS
 
@@ -46,15 +44,29 @@ _SCHEMA = (
     """,
     "CREATE INDEX IF NOT EXISTS grants_to ON grants (to_department, expires_ms)",
     "CREATE TABLE IF NOT EXISTS state_versions (name TEXT PRIMARY KEY, version INTEGER NOT NULL)",
-    *(
+)
+_SQLITE_TRIGGERS = tuple(
         f"""
         CREATE TRIGGER IF NOT EXISTS grants_{event.lower()} AFTER {event} ON grants BEGIN
             INSERT INTO state_versions (name, version) VALUES ('grants', 1)
             ON CONFLICT (name) DO UPDATE SET version = version + 1;
         END
         """
-        for event in ("INSERT", "UPDATE", "DELETE")
-    ),
+    for event in ("INSERT", "UPDATE", "DELETE")
+)
+_POSTGRES_TRIGGERS = (
+    """
+    CREATE OR REPLACE FUNCTION smartcity_grants_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO state_versions (name, version) VALUES ('grants', 1)
+        ON CONFLICT (name) DO UPDATE SET version = state_versions.version + 1;
+        RETURN NULL;
+    END $$
+    """,
+    """
+    CREATE OR REPLACE TRIGGER grants_changed AFTER INSERT OR UPDATE OR DELETE ON grants
+    FOR EACH STATEMENT EXECUTE FUNCTION smartcity_grants_changed()
+    """,
 )
 _COLUMNS = "grant_id, from_department, to_department, metrics, facility_kinds, created_ms, expires_ms, revoked_ms"
 _DURATION = re.compile(r"^(\d{1,6})([smhdw])$")
@@ -184,16 +196,16 @@ class GrantStore:
     """The ``grants`` table of the state database open on ``db`` (the connection of a
     :class:`~services.api.state.StateStore`)."""
 
-    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, db: StateDatabase, path: object = None) -> None:
         self._db = db
-        self.path = path
+        self.path = db.where if path is None else path
+        triggers = _POSTGRES_TRIGGERS if db.dialect == "postgresql" else _SQLITE_TRIGGERS
         try:
-            for statement in _SCHEMA:
-                db.execute(statement)
-        except sqlite3.Error as exc:
-            raise StateError(f"cannot create the grants table in {path}: {exc}") from exc
+            db.create((*_SCHEMA, *triggers))
+        except DatabaseError as exc:
+            raise StateError(f"cannot create the grants table in {self.path}: {exc}") from exc
 
-    def _fail(self, what: str, exc: sqlite3.Error) -> StateError:
+    def _fail(self, what: str, exc: DatabaseError) -> StateError:
         return StateError(f"cannot {what} the grants in {self.path}: {exc}")
 
     def add(
@@ -222,14 +234,14 @@ class GrantStore:
         )
         try:
             self._db.execute(f"INSERT INTO grants ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)", values)
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             raise self._fail("write", exc) from exc
         return grant
 
     def get(self, grant_id: str) -> Grant | None:
         try:
             row = self._db.execute(f"SELECT {_COLUMNS} FROM grants WHERE grant_id = ?", (grant_id,)).fetchone()
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             raise self._fail("read", exc) from exc
         return None if row is None else _grant(row)
 
@@ -240,7 +252,7 @@ class GrantStore:
             self._db.execute(
                 "UPDATE grants SET revoked_ms = ? WHERE grant_id = ? AND revoked_ms IS NULL", (revoked_ms, grant_id)
             )
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             raise self._fail("write", exc) from exc
         return self.get(grant_id)
 
@@ -252,7 +264,7 @@ class GrantStore:
                 " ORDER BY grant_id",
                 (department, now_ms),
             ).fetchall()
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             raise self._fail("read", exc) from exc
         return [_grant(row) for row in rows]
 
@@ -260,7 +272,7 @@ class GrantStore:
         """A number that changes whenever the grants table does (0 before the first grant)."""
         try:
             row = self._db.execute("SELECT version FROM state_versions WHERE name = 'grants'").fetchone()
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             raise self._fail("read", exc) from exc
         return 0 if row is None else int(row[0])
 
@@ -268,6 +280,6 @@ class GrantStore:
         """Every grant, oldest first (expired and revoked ones too)."""
         try:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM grants ORDER BY created_ms, grant_id").fetchall()
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             raise self._fail("read", exc) from exc
         return [_grant(row) for row in rows]

@@ -1,7 +1,8 @@
-"""The API's embedded state: an SQLite database in WAL mode (API keys; the command log, :mod:`services.api.commandlog`;
-grants, :mod:`services.api.grants`; the audit trail, :mod:`services.api.auditchain`).
+"""The API's state: API keys here; the command log, :mod:`services.api.commandlog`; grants,
+:mod:`services.api.grants`; the audit trail, :mod:`services.api.auditchain`. All of it lives in one SQL database
+(:mod:`services.api.statedb`): an SQLite file in WAL mode on one node, PostgreSQL when several API replicas share it.
 
-SQLite calls block. The API reads one key by primary key per authenticated request (tens of microseconds, and
+Database calls block. The API reads one key by primary key per authenticated request (tens of microseconds, and
 :class:`services.api.deps.KeyRing` caches the answer for a few seconds), and the CLI writes keys from another
 process: WAL lets readers and that writer proceed without waiting on each other, and ``busy_timeout`` covers the
 short moment of a concurrent commit.
@@ -12,13 +13,14 @@ short moment of a concurrent commit.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
 from services.api.keys import KeyRecord, Role, new_key
+from services.api.statedb import DatabaseError, Location, StateDatabase, StateError, open_database
+
+__all__ = ["KeyStore", "StateError", "StateStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -36,10 +38,6 @@ _MIGRATIONS = (("department", "ALTER TABLE api_keys ADD COLUMN department TEXT")
 """Columns added since the table was first shipped, and how an older database gets them: tables are created with
 ``CREATE TABLE IF NOT EXISTS``, so a database made by an earlier version keeps its table and gains the column
 here (NULL for the rows it holds: a key without a department is the city's own)."""
-
-
-class StateError(RuntimeError):
-    """The state database cannot be opened or used (permissions, disk, not an SQLite file)."""
 
 
 class KeyStore(Protocol):
@@ -73,27 +71,27 @@ def _record(row: tuple[str, str, str, str, str, int, int | None, str | None]) ->
 _COLUMNS = "key_id, digest, role, districts, name, created_ms, revoked_ms, department"
 
 
-def _migrate(db: sqlite3.Connection) -> None:
-    present = {row[1] for row in db.execute("PRAGMA table_info(api_keys)")}
+def _migrate(db: StateDatabase) -> None:
+    present = db.columns("api_keys")
     for column, statement in _MIGRATIONS:
         if column not in present:
             db.execute(statement)
 
 
 class StateStore:
-    """The SQLite state database at ``path`` (created with its directory when missing)."""
+    """The state database at ``location``: an SQLite file (created with its directory when missing) or a
+    ``postgresql://`` URL."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, location: Location) -> None:
+        self._db = open_database(location)
+        self.path = self._db.where
+        """Where the state lives, for messages (a file, or the server's URL without its password)."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
+            self._db.create([_SCHEMA])
             _migrate(self._db)
-        except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"cannot open the state database {path}: {exc}") from exc
+        except DatabaseError as exc:
+            self._db.close()
+            raise StateError(f"cannot open the state database {self.path}: {exc}") from exc
 
     def __enter__(self) -> Self:
         return self
@@ -107,14 +105,14 @@ class StateStore:
         self._db.close()
 
     @property
-    def connection(self) -> sqlite3.Connection:
-        """The open database, for the other tables it holds (the command log)."""
+    def connection(self) -> StateDatabase:
+        """The open database, for the other tables it holds (the command log, grants)."""
         return self._db
 
     def find(self, key_id: str) -> tuple[KeyRecord, str] | None:
         try:
             row = self._db.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             raise StateError(f"cannot read API keys from {self.path}: {exc}") from exc
         return None if row is None else _record(row)
 
@@ -129,14 +127,14 @@ class StateStore:
                 f"INSERT INTO api_keys ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
                 (key_id, stored, role.value, json.dumps(list(record.districts)), name, created_ms, department),
             )
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             raise StateError(f"cannot store the API key in {self.path}: {exc}") from exc
         return record, key
 
     def list(self) -> list[KeyRecord]:
         try:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_ms, key_id").fetchall()
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             raise StateError(f"cannot read API keys from {self.path}: {exc}") from exc
         return [_record(row)[0] for row in rows]
 
@@ -146,7 +144,7 @@ class StateStore:
                 "UPDATE api_keys SET revoked_ms = ? WHERE key_id = ? AND revoked_ms IS NULL",
                 (int(time.time() * 1000), key_id),
             )
-        except sqlite3.Error as exc:
+        except DatabaseError as exc:
             raise StateError(f"cannot revoke the API key in {self.path}: {exc}") from exc
         found = self.find(key_id)
         return None if found is None else found[0]

@@ -21,6 +21,7 @@ from services.api.audit import MAX_PARAMS, AuditMiddleware, AuditTrail, count_ro
 from services.api.auditchain import GENESIS, AuditEntry
 from services.api.auditlog import CSV_COLUMNS, AuditFilter, AuditReader
 from services.api.keys import KeyRecord, Role
+from services.api.statedb import SqliteDatabase
 from services.cli import register
 from tests.support.api_support import write_api_city
 
@@ -33,14 +34,14 @@ def _entry(number: int, *, key: str = "0123456789ab", department: str | None = "
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    connection = sqlite3.connect(tmp_path / "state.sqlite", isolation_level=None)
+def db(tmp_path: Path) -> Iterator[SqliteDatabase]:
+    connection = SqliteDatabase(sqlite3.connect(tmp_path / "state.sqlite", isolation_level=None), "state.sqlite")
     auditchain.create(connection)
     yield connection
     connection.close()
 
 
-def test_records_chain_each_to_the_previous_one(db: sqlite3.Connection) -> None:
+def test_records_chain_each_to_the_previous_one(db: SqliteDatabase) -> None:
     assert auditchain.append(db, [_entry(1), _entry(2)]) == 2
     assert auditchain.append(db, [_entry(3)]) == 3
     rows = db.execute("SELECT seq, prev_hash, hash FROM audit ORDER BY seq").fetchall()
@@ -65,7 +66,7 @@ def test_records_chain_each_to_the_previous_one(db: sqlite3.Connection) -> None:
         ("UPDATE audit SET prev_hash = hash WHERE seq = 4", 4, "link to the previous record"),
     ],
 )
-def test_verify_names_the_first_broken_record(db: sqlite3.Connection, tamper: str, broken: int, says: str) -> None:
+def test_verify_names_the_first_broken_record(db: SqliteDatabase, tamper: str, broken: int, says: str) -> None:
     auditchain.append(db, [_entry(n) for n in range(1, 6)])
     db.execute(tamper)
     verdict = auditchain.verify(db, chunk=2)
@@ -74,7 +75,7 @@ def test_verify_names_the_first_broken_record(db: sqlite3.Connection, tamper: st
     assert says in verdict.reason
 
 
-def test_a_record_rewritten_with_a_fresh_hash_breaks_the_next_link(db: sqlite3.Connection) -> None:
+def test_a_record_rewritten_with_a_fresh_hash_breaks_the_next_link(db: SqliteDatabase) -> None:
     auditchain.append(db, [_entry(n) for n in range(1, 4)])
     prev = db.execute("SELECT prev_hash FROM audit WHERE seq = 2").fetchone()[0]
     forged = AuditEntry(T0, "0123456789ab", "education", "GET", "/v1/history", "{}", 0, 200)
@@ -88,8 +89,8 @@ def test_a_record_rewritten_with_a_fresh_hash_breaks_the_next_link(db: sqlite3.C
 
 def test_two_writers_on_one_file_extend_one_chain(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite"
-    first = sqlite3.connect(path, isolation_level=None)
-    second = sqlite3.connect(path, isolation_level=None)
+    first = SqliteDatabase.open(path)
+    second = SqliteDatabase.open(path)
     auditchain.create(first)
     auditchain.append(first, [_entry(1)])
     auditchain.append(second, [_entry(2), _entry(3)])
@@ -214,7 +215,7 @@ async def test_a_full_queue_refuses_requests_with_a_key(tmp_path: Path) -> None:
 
 
 def test_the_reader_filters_pages_newest_first_and_exports_in_chain_order(
-    db: sqlite3.Connection, tmp_path: Path
+    db: SqliteDatabase, tmp_path: Path
 ) -> None:
     entries = [_entry(n, key="aaaaaaaaaaaa" if n % 2 else "bbbbbbbbbbbb") for n in range(1, 8)]
     entries.append(AuditEntry(T0 + 8, "cccccccccccc", None, "GET", "/v1/latest", "{}", None, 403))
@@ -241,7 +242,7 @@ def _cli() -> typer.Typer:
 
 
 def test_audit_verify_and_export_on_the_command_line(
-    db: sqlite3.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db: SqliteDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SMARTCITY_API_CITY_FILE", str(write_api_city(tmp_path / "city.json")))
     monkeypatch.setenv("SMARTCITY_API_STATE_FILE", str(tmp_path / "state.sqlite"))

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from services.api.broker import BrokerUnavailable
-from services.api.commandlog import CommandState, SqliteCommandLog
+from services.api.commandlog import CommandState, SqlCommandLog
 from services.api.commands import CommandDesk, CommandsDisabled
 from services.api.state import StateStore
 from smartcity.city.model import Device
@@ -41,7 +41,7 @@ def store(tmp_path: Path) -> Iterator[StateStore]:
 
 def _desk(store: StateStore, publisher: MemoryPublisher | None, clock: Clock) -> CommandDesk:
     ids = iter(f"{n:016x}" for n in range(1, 100))
-    records = SqliteCommandLog(store.connection, store.path)
+    records = SqlCommandLog(store.connection, store.path)
     return CommandDesk(records, TOPICS, expiry_s=60, publisher=publisher, clock=clock, new_id=lambda: next(ids))
 
 
