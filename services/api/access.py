@@ -144,6 +144,11 @@ class DepartmentAccess:
         self._pairs: dict[tuple[object, ...], frozenset[Pair]] = {}
         self._reaches: dict[str, tuple[int, int, Reach]] = {}
 
+    @property
+    def grants(self) -> GrantSource:
+        """Where the grants come from (the state database's :class:`~services.api.grants.GrantStore` in the app)."""
+        return self._grants
+
     def reach(self, department: str) -> Reach:
         """The department's reach now: kept until the grants change or the first of them expires."""
         now_ms = int(self._clock() * 1000)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from services.api.indicators.models import VALUES_EXAMPLE
+from services.api.routes.decommission import EXAMPLE as _DECOMMISSION
+from services.api.routes.grants import EXAMPLE as _GRANT
 
 _POINT = {"lat": 52.5186, "lon": 13.4081}
 _DISTRICT = {
@@ -165,4 +167,8 @@ EXAMPLES: dict[tuple[str, str], Any] = {
     ("get", "/v1/keys"): [_KEY],
     ("post", "/v1/keys"): _KEY | {"key": "sck_4be1a2c3d4e5_Yb2m0yq0fJ9mQk3T1c8kWc7v0xq3u1pFz6r9sL2hNdE"},
     ("delete", "/v1/keys/{key_id}"): _KEY | {"revoked": "2025-04-20T16:00:00.000Z"},
+    ("get", "/v1/grants"): [_GRANT],
+    ("post", "/v1/grants"): _GRANT,
+    ("delete", "/v1/grants/{grant_id}"): _GRANT | {"revoked": "2025-04-21T09:12:40.318Z", "state": "revoked"},
+    ("delete", "/v1/devices/{device_id}"): _DECOMMISSION,
 }

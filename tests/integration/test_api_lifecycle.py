@@ -1,0 +1,263 @@
+"""The data life cycle on the real API over the real influxd: ``DELETE /v1/devices/{id}`` drops a device's series
+from every retention policy (raw and roll-ups) but the environmental history the policy keeps, is for admins
+only and is audited; ``/v1/grants`` makes, lists and revokes grants in the CLI's store, and they take effect."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import typer
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from services.api.keys import Role
+from services.api.settings import ApiSettings
+from services.api.state import StateStore
+from services.cli import register
+from smartcity.contract.reading import Reading
+from smartcity.settings import InfluxSettings
+from tests.support.api_support import api_settings, auth, influxql, running, write_readings
+
+NOW_MS = int(time.time() * 1000) // 60_000 * 60_000
+BASE_MS = NOW_MS - 2 * 3_600_000
+HOUR_MS = 3_600_000
+POLICIES = ("autogen", "rp_1m", "rp_1h", "rp_1d")
+OCCUPIED = {"metric": "occupied", "device": "park-s1", "resolution": "raw"} | {
+    "start": (BASE_MS - 60_000) / 1000,
+    "end": (NOW_MS + 60_000) / 1000,
+}
+
+
+@dataclass
+class City:
+    client: TestClient
+    settings: ApiSettings
+    keys: dict[str, dict[str, str]]
+
+    def series(self, device: str) -> dict[str, set[str]]:
+        """Retention policy -> measurements holding points of ``device``."""
+        found: dict[str, set[str]] = {}
+        for policy in POLICIES:
+            statement = f'SELECT * FROM "{self.settings.influx.database}"."{policy}"./.*/ WHERE "device" = $d'
+            answer = influxql(self.settings.influx, statement, {"d": device}).json()
+            names = {s["name"] for result in answer["results"] for s in result.get("series", [])}
+            if names:
+                found[policy] = names
+        return found
+
+    def audit(self, route: str, count: int) -> list[dict[str, object]]:
+        deadline = time.monotonic() + 5
+        while True:
+            page = self.client.get("/v1/audit", params={"route": route}, headers=self.keys["city-admin"])
+            assert page.status_code == 200, page.text
+            items: list[dict[str, object]] = page.json()["items"]
+            if len(items) >= count or time.monotonic() > deadline:
+                return items
+            time.sleep(0.05)
+
+
+def _lines(device: str, measurement: str, field: str, times: range) -> bytes:
+    return "\n".join(f"{measurement},device={device} {field}=1 {ts}" for ts in times).encode()
+
+
+KEYS: dict[str, tuple[Role, str | None, tuple[str, ...]]] = {
+    "city-admin": (Role.ADMIN, None, ()),
+    "operator": (Role.OPERATOR, None, ()),
+    "planner": (Role.PLANNER, None, ()),
+    "education": (Role.PLANNER, "education", ()),
+    "education-admin": (Role.ADMIN, "education", ()),
+    "north-admin": (Role.ADMIN, None, ("north",)),
+}
+ROLLED_UP = (("park-s1", "parking"), ("aq-n1", "air_quality"), ("aq-n1", "device_vitals"), ("aq-n2", "air_quality"))
+
+
+@pytest.fixture
+def city(tmp_path: Path, influx_settings: InfluxSettings) -> Iterator[City]:
+    readings = [
+        Reading("park-s1", n, BASE_MS + n * 900_000, {"occupied": n % 2 == 0, "battery": 90.0}) for n in range(6)
+    ]
+    readings += [Reading("aq-n1", n, BASE_MS + n * 60_000, {"pm25": 10.0 + n, "battery": 80.0}) for n in range(5)]
+    readings += [Reading("aq-n2", n, BASE_MS + n * 60_000, {"pm25": 5.0}) for n in range(3)]
+    write_readings(influx_settings, readings)
+    db = influx_settings.database
+    hours = range(BASE_MS, NOW_MS, HOUR_MS)
+    with httpx.Client(base_url=influx_settings.url, trust_env=False, timeout=30.0) as client:
+        for policy in POLICIES[1:]:
+            created = influxql(
+                influx_settings, f'CREATE RETENTION POLICY "{policy}" ON "{db}" DURATION 0s REPLICATION 1'
+            )
+            assert "error" not in created.text, created.text
+            for device, measurement in ROLLED_UP:
+                body = _lines(device, measurement, "x_count", hours)
+                answer = client.post("/write", params={"db": db, "rp": policy, "precision": "ms"}, content=body)
+                assert answer.status_code == 204, answer.text
+        for device in ("park-s1", "aq-n1"):
+            health = _lines(device, "device_health", "readings", hours)
+            assert client.post("/write", params={"db": db, "precision": "ms"}, content=health).status_code == 204
+    settings = api_settings(tmp_path, influx_settings)
+    keys = {}
+    with StateStore(settings.state_file) as store:
+        for name, (role, department, districts) in KEYS.items():
+            keys[name] = auth(store.create(role, districts, name, department)[1])
+    with running(settings) as client:
+        yield City(client, settings, keys)
+
+
+def test_decommissioning_drops_a_devices_series_from_every_retention_policy(city: City) -> None:
+    assert set(city.series("park-s1")) == set(POLICIES)
+    answer = city.client.delete("/v1/devices/park-s1", headers=city.keys["city-admin"])
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["removed_measurements"] == ["dead_letters", "device_health", "device_vitals", "parking"]
+    assert body["kept_measurements"] == []
+    # parking (raw, with every registry tag), parking (the roll-up lines here carry only the device tag),
+    # device_vitals and device_health: series belong to the database, all policies together
+    assert body["removed_series"] == 4
+    assert city.series("park-s1") == {}
+    assert city.series("aq-n2") == {policy: {"air_quality"} for policy in POLICIES}  # others untouched
+    history = city.client.get("/v1/history", params=OCCUPIED, headers=city.keys["planner"])
+    assert history.status_code == 200, history.text
+    assert history.json()["points"] == []
+    again = city.client.delete("/v1/devices/park-s1", headers=city.keys["city-admin"])
+    assert again.status_code == 200, again.text
+    assert again.json()["removed_series"] == 0
+    records = city.audit("/v1/devices/{device_id}", 2)
+    assert [(r["method"], r["params"], r["rows"], r["status"]) for r in records] == [
+        ("DELETE", '{"device_id":"park-s1"}', 0, 200),
+        ("DELETE", '{"device_id":"park-s1"}', 4, 200),
+    ]
+
+
+def test_decommissioning_keeps_environmental_history_as_the_policy_says(city: City) -> None:
+    answer = city.client.delete("/v1/devices/aq-n1", headers=city.keys["city-admin"])
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["kept_measurements"] == ["air_quality"]
+    assert "air_quality" not in answer.json()["removed_measurements"]
+    assert city.series("aq-n1") == {policy: {"air_quality"} for policy in POLICIES}
+
+
+def test_decommissioning_without_keeping_environmental_history(tmp_path: Path, influx_settings: InfluxSettings) -> None:
+    write_readings(influx_settings, [Reading("aq-n1", 1, BASE_MS, {"pm25": 3.0})])
+    settings = api_settings(tmp_path, influx_settings, decommission_keeps_environmental=False)
+    with StateStore(settings.state_file) as store:
+        key = auth(store.create(Role.ADMIN, (), "admin")[1])
+    with running(settings) as client:
+        answer = client.delete("/v1/devices/aq-n1", headers=key)
+        assert answer.status_code == 200, answer.text
+        assert "air_quality" in answer.json()["removed_measurements"]
+        assert answer.json()["removed_series"] == 1
+    left = influxql(influx_settings, 'SELECT * FROM "air_quality" WHERE "device" = $d', {"d": "aq-n1"}).json()
+    assert "series" not in left["results"][0]
+
+
+def test_decommissioning_is_for_admins_and_known_devices_only(city: City) -> None:
+    client, keys = city.client, city.keys
+    missing = client.delete("/v1/devices/no-such-device", headers=keys["city-admin"])
+    assert missing.status_code == 404
+    assert missing.json()["type"] == "/problems/unknown-id"
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    outside = client.delete("/v1/devices/park-s1", headers=keys["north-admin"])  # park-s1 is in south
+    assert outside.status_code == 404
+    for name in ("operator", "planner", "education"):
+        refused = client.delete("/v1/devices/park-s1", headers=keys[name])
+        assert refused.status_code == 403, name
+        assert refused.json()["type"] == "/problems/forbidden"
+    assert client.delete("/v1/devices/park-s1").status_code == 401
+    injected = client.delete('/v1/devices/park-s1" OR 1=1', headers=keys["city-admin"])
+    assert injected.status_code == 404
+    assert set(city.series("park-s1")) == set(POLICIES)
+
+
+def _cli(settings: ApiSettings, *args: str) -> tuple[int, str]:
+    app = typer.Typer()
+    register(app)
+    env = {"SMARTCITY_API_CITY_FILE": str(settings.city_file), "SMARTCITY_API_STATE_FILE": str(settings.state_file)}
+    result = CliRunner().invoke(app, ["api", *args], env=env)
+    return result.exit_code, result.stdout
+
+
+def test_grants_over_rest_share_the_clis_store_and_take_effect(city: City) -> None:
+    client, keys = city.client, city.keys
+    assert client.get("/v1/history", params=OCCUPIED, headers=keys["education"]).status_code == 403
+    wanted = {"from": "transport", "to": "education", "metrics": ["occupied"], "expires": "1d"}
+    made = client.post("/v1/grants", json=wanted, headers=keys["city-admin"])
+    assert made.status_code == 201, made.text
+    grant = made.json()
+    assert (grant["from"], grant["to"], grant["metrics"], grant["state"]) == (
+        "transport",
+        "education",
+        ["occupied"],
+        "active",
+    )
+    assert client.get("/v1/history", params=OCCUPIED, headers=keys["education"]).status_code == 200
+    listed = client.get("/v1/grants", headers=keys["city-admin"])
+    assert [g["grant_id"] for g in listed.json()] == [grant["grant_id"]]
+    code, out = _cli(city.settings, "grants", "list")
+    assert code == 0
+    assert grant["grant_id"] in out
+    assert "active" in out
+    assert client.get("/v1/grants", headers=keys["education-admin"]).json()[0]["grant_id"] == grant["grant_id"]
+
+    revoked = client.delete(f"/v1/grants/{grant['grant_id']}", headers=keys["city-admin"])
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["state"] == "revoked"
+    assert client.get("/v1/history", params=OCCUPIED, headers=keys["education"]).status_code == 403
+    code, out = _cli(city.settings, "grants", "list")
+    assert "revoked" in out
+    records = city.audit("/v1/grants", 2)
+    assert {(r["method"], r["status"]) for r in records} >= {("POST", 201), ("GET", 200)}
+    assert city.audit("/v1/grants/{grant_id}", 1)[0]["method"] == "DELETE"
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"from": "nobody", "to": "education", "expires": "1d"}, "body.from", "not a department"),
+        ({"from": "transport", "to": "transport", "expires": "1d"}, "body.from", "both"),
+        ({"from": "transport", "to": "education", "expires": "yesterday"}, "body.expires", "ISO 8601"),
+        ({"from": "transport", "to": "education", "expires": "2001-01-01"}, "body.expires", "past"),
+        ({"from": "transport", "to": "education", "expires": "900d"}, "body.expires", "731 days"),
+        ({"from": "transport", "to": "education", "expires": "1d", "metrics": ["pm25"]}, "body.metrics", "own"),
+        (
+            {"from": "transport", "to": "education", "expires": "1d", "facility_kinds": ["moon"]},
+            "body.facility_kinds",
+            "not a facility kind",
+        ),
+        ({"from": "transport", "to": "education"}, "body.expires", "required"),
+        ({"from": "transport", "to": "education", "expires": "1d", "extra": 1}, "body.extra", ""),
+    ],
+)
+def test_bad_grants_get_problems_naming_the_field(city: City, body: dict[str, object], field: str, words: str) -> None:
+    answer = city.client.post("/v1/grants", json=body, headers=city.keys["city-admin"])
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()
+    assert problem["type"] == "/problems/invalid-parameters"
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert field in [param["name"] for param in problem["invalid_params"]], problem
+    assert words.lower() in problem["detail"].lower() + str(problem["invalid_params"]).lower()
+    assert city.client.get("/v1/grants", headers=city.keys["city-admin"]).json() == []
+
+
+def test_grants_are_for_admins_and_a_department_admin_grants_its_own_data_only(city: City) -> None:
+    client, keys = city.client, city.keys
+    body = {"from": "transport", "to": "education", "expires": "1d"}
+    for name in ("planner", "operator", "education"):
+        assert client.get("/v1/grants", headers=keys[name]).status_code == 403
+        assert client.post("/v1/grants", json=body, headers=keys[name]).status_code == 403
+    assert client.get("/v1/grants").status_code == 401
+    refused = client.post("/v1/grants", json=body, headers=keys["education-admin"])
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "/problems/forbidden"
+    made = client.post("/v1/grants", json=body, headers=keys["city-admin"]).json()
+    assert client.delete(f"/v1/grants/{made['grant_id']}", headers=keys["education-admin"]).status_code == 403
+    assert client.delete("/v1/grants/000000000000", headers=keys["city-admin"]).status_code == 404
+    assert client.delete("/v1/grants/not-an-id", headers=keys["city-admin"]).status_code == 422
+    own = client.post(
+        "/v1/grants", json=body | {"from": "education", "to": "transport"}, headers=keys["education-admin"]
+    )
+    assert own.status_code == 201, own.text
