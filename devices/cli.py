@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.live import Live
 
 from devices.clock import now_ms, parse_duration
+from devices.episodes import EpisodePlan, EpisodeSpecError
 from devices.faults import FaultPlan, FaultSpecError
 from devices.run_options import RunOptions
 from devices.settings import SimulatorSettings
@@ -66,6 +67,16 @@ def simulate(
     fault: Annotated[
         list[str] | None, typer.Option("--fault", help="NAME=SHARE, e.g. dropout=0.01 (repeatable)")
     ] = None,
+    faults: Annotated[
+        str | None, typer.Option("--faults", help="fault episodes in simulated time: preset 'realistic' or 'none'")
+    ] = None,
+    fault_rate: Annotated[
+        list[str] | None,
+        typer.Option("--fault-rate", help="KIND=PER_DAY episodes per device-day, e.g. stuck=0.02 (repeatable)"),
+    ] = None,
+    truth: Annotated[
+        Path | None, typer.Option("--truth", help="write every injected fault episode here (JSON lines, new file)")
+    ] = None,
     rate: Annotated[float | None, typer.Option(help="load mode: total readings/s over the broadband devices")] = None,
     workers: Annotated[int | None, typer.Option(help="worker processes (default from settings)")] = None,
     seed: Annotated[int | None, typer.Option(help="signal seed (default: the city's seed)")] = None,
@@ -89,8 +100,11 @@ def simulate(
         options = _options(speed, duration, backfill, backfill_rate, fault or [], rate, seed, start, coverage_loss)
         if not 1 <= burst <= 64:
             raise ValueError(f"--burst must be from 1 to 64, got {burst}")
-        options = dataclasses.replace(options, burst=burst)
-    except (ValueError, FaultSpecError) as exc:
+        episodes = EpisodePlan.parse(faults, fault_rate or [])
+        if truth is not None and not episodes.active:
+            raise ValueError("--truth needs fault episodes: add --faults realistic or --fault-rate KIND=PER_DAY")
+        options = dataclasses.replace(options, burst=burst, episodes=episodes, truth_path=truth)
+    except (ValueError, FaultSpecError, EpisodeSpecError) as exc:
         raise _fail(str(exc)) from None
     try:
         loaded = load_city(city)
@@ -100,6 +114,12 @@ def simulate(
         raise _fail(f"{city}: {exc}") from None
     if options.seed == 0 and seed is None and loaded.seed is not None:
         options = dataclasses.replace(options, seed=loaded.seed)
+    if truth is not None:
+        try:
+            truth.parent.mkdir(parents=True, exist_ok=True)
+            truth.write_bytes(b"")  # a new log per run; the workers append to it
+        except OSError as exc:
+            raise _fail(f"--truth {truth}: cannot write it ({exc.strerror})") from None
     try:
         chosen = select_devices(loaded, count=devices, districts=district or [])
     except ValueError as exc:

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 
 from devices.clock import SimClock
+from devices.device_episodes import DeviceEpisodes, TruthSink
+from devices.episodes import EpisodePlan
 from devices.faults import DeviceFaults, Fault
 from devices.signals import DeviceContext, DeviceControls, SignalModel, battery_level
 from devices.stats import RunStats
@@ -40,6 +42,10 @@ class RunContext:
     """Readings a broadband device sends per wake (written together); its rate stays the same."""
     gate_open: bool = True
     """Load mode closes it until every session of the worker is up, so the rate is measured in steady state."""
+    episodes: EpisodePlan | None = None
+    """Fault episodes in simulated time (:mod:`devices.episodes`); None: none."""
+    truth: TruthSink | None = None
+    """Where the episodes' ground-truth records go (``--truth FILE``)."""
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -62,6 +68,9 @@ class DeviceCore:
         self._cached_minute = -1
         self._cached_values: dict[str, Value] = {}
         self._primary = ctx.metrics[0]
+        self.episodes: DeviceEpisodes | None = None
+        if run.episodes is not None and run.episodes.active:
+            self.episodes = DeviceEpisodes.for_device(run.episodes, run.model.seed, ctx, run.clock.origin_ms, run.truth)
 
     @property
     def interval_ms(self) -> int:
@@ -77,9 +86,15 @@ class DeviceCore:
         """The readings whose time has come (at most ``limit``; the rest stay due)."""
         sim_now = self.run.clock.sim_ms(now_wall)
         readings: list[Reading] = []
+        episodes = self.episodes
         while self.next_ms <= sim_now and len(readings) < limit and not self.dead:
-            readings.append(self.make_reading(self.next_ms))
+            t_ms = self.next_ms
             self.next_ms += self.interval_ms
+            if episodes is not None and episodes.lost(t_ms):
+                self.seq += 1  # taken and lost on the way: the sequence jumps over it
+                self.dead = episodes.dead
+                continue
+            readings.append(self.make_reading(t_ms))
         return readings
 
     def next_due_wall(self) -> float:
@@ -100,6 +115,7 @@ class DeviceCore:
             values = dict(self._cached_values)
         seq = self.seq
         self.seq += 1
+        shift = 0 if self.episodes is None else self.episodes.shape(t_ms, values)  # before t_ms moves (skew)
         if faults.any:
             primary = self._primary
             if faults.has(Fault.STUCK) and seq >= 3:
@@ -120,7 +136,7 @@ class DeviceCore:
                 t_ms += faults.skew_ms
                 stats.fault(Fault.SKEW)
         stats.reading_made(self.device_id, seq)
-        return Reading(self.device_id, seq, t_ms, values)
+        return Reading(self.device_id, seq, t_ms + shift, values)
 
     def battery_dead(self) -> bool:
         return self.faults.has(Fault.BATTERY) and self.run.elapsed() >= self.faults.battery_life_s

@@ -11,7 +11,7 @@ dropout     device  once per run the socket is closed without DISCONNECT: the br
 flapping    device  the connection drops without DISCONNECT every 5-15 s and comes back (events)
 stuck       device  after its third reading the first metric repeats its last value for ever (readings)
 drift       device  the first metric drifts by 2 % of its range per simulated day, clamped to the range (readings)
-skew        device  the device clock is off by 2 s to 10 min, either way (readings)
+skew        device  the device clock is off by 2 s to 4 min, either way (inside the gateway's window) (readings)
 battery     device  the battery drains within the run; at 0 % the device dies without DISCONNECT (will fires) and
                     stays silent (deaths)
 spikes      message the first metric is sent far outside its registry range: the gateway must reject it as
@@ -111,7 +111,7 @@ def _index(fault: Fault) -> int:
 
 
 def _skew_ms(key: int) -> int:
-    magnitude = 2_000 + int(598_000 * uniform(key + 104))
+    magnitude = 2_000 + int(238_000 * uniform(key + 104))  # inside the gateway's 300 s future window
     return magnitude if uniform(key + 105) < 0.5 else -magnitude
 
 

@@ -24,6 +24,7 @@ from devices.signals import SignalModel
 from devices.stats import RunStats
 from smartcity.city.model import City, Device, NetworkClass
 from smartcity.contract.topics import TopicScheme
+from smartcity.quality_truth import TruthWriter
 
 
 @dataclass(slots=True)
@@ -36,6 +37,8 @@ class Fleet:
     narrowband: list[NarrowbandDevice]
     server: NetworkServer | None
     """The network server's session, when the worker runs narrowband devices."""
+    truth: TruthWriter | None = None
+    """The ground-truth log (``--truth``), which the runner closes at the end."""
 
 
 def build_fleet(
@@ -61,6 +64,7 @@ def build_fleet(
         backfill_s=options.backfill_s,
         backfill_speed=backfill_speed(options, devices),
     )
+    truth = TruthWriter(options.truth_path) if options.truth_path is not None else None
     interval = None
     if options.rate is not None:
         interval = max(1, len(broadband) * workers) / options.rate
@@ -72,6 +76,8 @@ def build_fleet(
         interval_override_s=interval,
         gate_open=options.rate is None,
         burst=options.burst,
+        episodes=options.episodes if options.episodes.active else None,
+        truth=truth,
     )
     mqtt = settings.mqtt
     target = BrokerTarget(
@@ -114,7 +120,7 @@ def build_fleet(
             )
             for d in narrowband
         ]
-    return Fleet(stats, run_ctx, broadband_devices, narrowband_devices, server)
+    return Fleet(stats, run_ctx, broadband_devices, narrowband_devices, server, truth)
 
 
 def local_ipv6_addresses() -> frozenset[str]:

@@ -7,7 +7,9 @@ worker's devices and by :class:`devices.runner.Simulation` for the run's duratio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from devices.episodes import EpisodePlan
 from devices.faults import NO_FAULTS, FaultPlan
 
 
@@ -29,3 +31,7 @@ class RunOptions:
     """Share of hours a narrowband device spends out of coverage."""
     burst: int = 1
     """Readings per wake of a broadband device (sent in one write); the reading rate does not change."""
+    episodes: EpisodePlan = field(default_factory=EpisodePlan)
+    """Fault episodes in simulated time (``--faults``, ``--fault-rate``)."""
+    truth_path: Path | None = None
+    """Ground-truth log of the episodes (``--truth``), appended to by every worker."""

@@ -99,6 +99,7 @@ class Simulation:
         self.broadband = fleet.broadband
         self.server = fleet.server
         self.narrowband = fleet.narrowband
+        self._truth = fleet.truth
         self._pacer = ConnectPacer(settings.connect_rate)
         self.started = asyncio.Event()
         self._gate_opened = asyncio.Event()
@@ -149,6 +150,8 @@ class Simulation:
             self.run_ctx.stopping = True
             for session in self._open_sessions():
                 session.abort()  # only sessions that a failure left behind; a clean run has none
+            if self._truth is not None:
+                self._truth.close()
         self.stats.gauges["connected"] = 0
         self.stats.gauges["workers_running"] = 0
         return self.stats.snapshot(with_ledger=True)

@@ -46,4 +46,4 @@ def test_one_off_events_fall_inside_the_run() -> None:
         faults = FaultPlan.parse(["dropout=1", "battery=1"]).for_device(2, f"d-{i}", 20)
         assert 1.0 <= faults.dropout_after_s <= 10.0
         assert 2.0 <= faults.battery_life_s <= 10.0
-        assert 2_000 <= abs(faults.skew_ms) <= 600_000
+        assert 2_000 <= abs(faults.skew_ms) <= 240_000  # inside the gateway's 300 s future window
