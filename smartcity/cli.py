@@ -10,6 +10,7 @@ from importlib.metadata import entry_points
 import typer
 
 from smartcity.city.cli import app as city_app
+from smartcity.deploy_cli import app as deploy_app
 from smartcity.logs import configure_logging
 from smartcity.up_cli import up
 
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(city_app, name="city")
+app.add_typer(deploy_app, name="deploy")
 app.command("up")(up)
 
 

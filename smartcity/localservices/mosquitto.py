@@ -10,6 +10,7 @@ import signal
 import time
 from pathlib import Path
 
+from smartcity.brokerconfig import DELIVERY_SETTINGS
 from smartcity.contract.limits import BROKER_MAX_PACKET_SIZE
 from smartcity.localservices.process import ManagedProcess, ServiceError, free_port, tcp_accepts
 
@@ -88,14 +89,7 @@ class MosquittoProcess(ManagedProcess):
             f"listener {self.port} 127.0.0.1",
             f"listener {self.port} ::1",
             f"allow_anonymous {'false' if self.password_file else 'true'}",
-            # Out of the box Mosquitto silently drops QoS 1/2 messages beyond 1000 queued per client; the
-            # platform's guarantee is "nothing lost", so queues are unbounded (bounded by memory) ...
-            "max_queued_messages 0",
-            "max_queued_bytes 0",
-            # ... and the in-flight window is left to the client: MQTT 5 clients announce their Receive
-            # Maximum (a late-acking subscriber needs a wide one), publishers are not capped at 20.
-            "max_inflight_messages 0",
-            "set_tcp_nodelay true",
+            *DELIVERY_SETTINGS,  # unbounded queues, windows left to the clients: nothing acknowledged is dropped
             # $SYS every second, so tests and benchmarks can read the drop counters right after a run.
             "sys_interval 1",
             f"log_dest file {self.log_path}",
