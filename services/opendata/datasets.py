@@ -122,11 +122,19 @@ class OpenDataset:
     person_related: bool
     caps: Caps
     licence: Licence = CC_BY_4_0
+    retention_days: int | None = None
+    """How long any data of the dataset is kept, in every tier (raw and roll-ups): None keeps it as long as each
+    tier's retention policy does (``SMARTCITY_ROLLUP_POLICY__*``); a number removes older points of the dataset
+    from every tier (``smartcity data expire``, docs/PRIVACY.md)."""
 
     @property
     def privacy(self) -> Privacy:
         return Privacy.FIXED_RELEASE if self.person_related else Privacy.NONE
 
+
+PERSON_RELATED_RETENTION_DAYS = 366
+"""Occupancy of schools, libraries, hospitals and nursing homes is kept a year (its longest export) and no longer,
+in any tier: the hourly (730 days) and daily roll-ups (for ever) would keep it far longer."""
 
 _RAW_CAPS = Caps(max_days=31, max_rows=5_000_000)
 _HOURLY_CAPS = Caps(max_days=366, max_rows=2_000_000)
@@ -168,6 +176,7 @@ def _occupancy(ident: str, kind: FacilityKind, places: str, publisher: str, them
         themes=(theme, Theme.SOCIETY),
         person_related=True,
         caps=_RELEASE_CAPS,
+        retention_days=PERSON_RELATED_RETENTION_DAYS,
     )
 
 
