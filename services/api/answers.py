@@ -5,7 +5,9 @@ worker has finished: those change only when the worker redoes a window for late 
 writes a ``rewritten`` mark (:data:`smartcity.rollups.REWRITTEN`). :class:`RollupWatch` reads the worker's progress
 and that mark (one small query, at most once per ``ttl_s``); :class:`AnswerCache` keeps encoded answers keyed by
 the request (its period already narrowed to completed windows, so progress moving on makes a new key) and the mark
-they were computed under. Concurrent requests for the same missing answer wait for one computation.
+they were computed under. Concurrent requests for the same missing answer wait for one computation. A history
+that reaches past the completed windows keeps the series of its roll-up statement and reads only the rest (the
+newest, not yet rolled-up minutes) from raw points on each request.
 
 Answers are bounded by total bytes (least recently used go first); ``max_bytes = 0`` turns the cache off.
 """
@@ -16,8 +18,9 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
+from smartcity.influx.client import Series
 from smartcity.rollups import REWRITTEN, ProgressQueries, read_all_progress
 
 
@@ -59,14 +62,29 @@ class Answer(NamedTuple):
     """What it holds, for the audit trail."""
 
 
-class AnswerCache:
-    """Encoded answers by key, each valid for the generation it was computed under."""
+T = TypeVar("T")
 
-    def __init__(self, max_bytes: int) -> None:
+
+def answer_bytes(answer: Answer) -> int:
+    return len(answer.body)
+
+
+def series_bytes(series: list[Series]) -> int:
+    """About what a decoded answer holds in memory: about 64 bytes per value (a row of time and value is a list
+    of two, an int and a float: 124 bytes)."""
+    return 200 + sum(64 * len(s.values[0]) * len(s.values) if s.values else 100 for s in series)
+
+
+class AnswerCache(Generic[T]):
+    """Answers by key (encoded ones, or the series of a roll-up statement), each valid for the generation it was
+    computed under; ``weigh`` tells an answer's size in bytes."""
+
+    def __init__(self, max_bytes: int, weigh: Callable[[T], int]) -> None:
         self.max_bytes = max_bytes
-        self._answers: OrderedDict[Hashable, tuple[int, Answer]] = OrderedDict()
+        self._weigh = weigh
+        self._answers: OrderedDict[Hashable, tuple[int, T, int]] = OrderedDict()
         self._size = 0
-        self._pending: dict[tuple[Hashable, int], asyncio.Future[Answer]] = {}
+        self._pending: dict[tuple[Hashable, int], asyncio.Future[T]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -74,7 +92,7 @@ class AnswerCache:
     def size_bytes(self) -> int:
         return self._size
 
-    async def get(self, key: Hashable, generation: int, compute: Callable[[], Awaitable[Answer]]) -> Answer:
+    async def get(self, key: Hashable, generation: int, compute: Callable[[], Awaitable[T]]) -> T:
         """The answer for ``key`` under ``generation``: kept, being computed by another request, or computed now.
         A failed computation fails every request waiting for it and keeps nothing."""
         if not self.max_bytes:
@@ -89,7 +107,7 @@ class AnswerCache:
             self.hits += 1
             return await asyncio.shield(pending)
         self.misses += 1
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending[key, generation] = future
         try:
             answer = await compute()
@@ -104,14 +122,15 @@ class AnswerCache:
         finally:
             del self._pending[key, generation]
 
-    def _keep(self, key: Hashable, generation: int, answer: Answer) -> None:
-        if len(answer.body) > self.max_bytes // 4:
+    def _keep(self, key: Hashable, generation: int, answer: T) -> None:
+        size = self._weigh(answer)
+        if size > self.max_bytes // 4:
             return  # one answer never pushes out most of the others
         old = self._answers.pop(key, None)
         if old is not None:
-            self._size -= len(old[1].body)
-        self._answers[key] = (generation, answer)
-        self._size += len(answer.body)
+            self._size -= old[2]
+        self._answers[key] = (generation, answer, size)
+        self._size += size
         while self._size > self.max_bytes:
-            _key, (_generation, dropped) = self._answers.popitem(last=False)
-            self._size -= len(dropped.body)
+            _key, (_generation, _dropped, dropped_size) = self._answers.popitem(last=False)
+            self._size -= dropped_size

@@ -21,7 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import Scope
 
 from services.api.access import DepartmentAccess
-from services.api.answers import AnswerCache, RollupWatch
+from services.api.answers import AnswerCache, RollupWatch, answer_bytes, series_bytes
 from services.api.audit import AuditMiddleware, AuditTrail
 from services.api.broker import BrokerLink
 from services.api.cache import HealthSnapshot, LatestCache, Refresher
@@ -128,7 +128,8 @@ def create_app(
                 access=access,
                 audit=trail,
                 rollups=RollupWatch(influx, ttl_s=settings.rollup_watch_s),
-                answers=AnswerCache(settings.answer_cache_mb * 1024 * 1024),
+                answers=AnswerCache(settings.answer_cache_mb * 1024 * 512, answer_bytes),
+                closed=AnswerCache(settings.answer_cache_mb * 1024 * 512, series_bytes),
             )
             log.info(
                 "planning API: %d districts, %d facilities, %d devices; InfluxDB %s/%s",

@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.api.access import DepartmentAccess
-from services.api.answers import AnswerCache, RollupWatch
+from services.api.answers import Answer, AnswerCache, RollupWatch
 from services.api.audit import AuditTrail
 from services.api.cache import HealthSnapshot, LatestCache, Refresher
 from services.api.catalogue import CityIndex
@@ -29,7 +29,7 @@ from services.api.ratelimit import PublicLimiter, retry_after
 from services.api.settings import ApiSettings
 from services.api.state import KeyStore
 from services.api.stream import StreamHub
-from smartcity.influx.client import InfluxClient
+from smartcity.influx.client import InfluxClient, Series
 
 KEY_CACHE_S = 5.0
 """How long a looked-up key is trusted without asking the state database again (a revocation takes effect
@@ -84,7 +84,10 @@ class ApiState:
     access: DepartmentAccess
     audit: AuditTrail
     rollups: RollupWatch
-    answers: AnswerCache
+    answers: AnswerCache[Answer]
+    """Encoded answers wholly from closed roll-up windows."""
+    closed: AnswerCache[list[Series]]
+    """The roll-up part of history answers that also read raw points."""
 
 
 def _state(request: Request) -> ApiState:

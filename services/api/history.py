@@ -9,12 +9,13 @@ windows not rolled up yet) from raw points, in one request; the buckets never ov
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import enum
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -104,14 +105,17 @@ async def read_history(
     timezone: str,
     limit: int,
     completed: int | None,
+    closed: ClosedReader | None = None,
 ) -> list[Series]:
     """The answer's series: roll-ups for the whole windows in ``span`` that the worker completed (up to
     ``completed``, its progress in the plan's tier), raw points for the rest (``GROUP BY time`` over them, or every
-    point for raw plans, at most ``limit``)."""
+    point for raw plans, at most ``limit``). ``closed`` answers the roll-up statement when given (a cache of closed
+    windows); the raw pieces are read alongside."""
     start_ms, end_ms = span
     cut = rollup_cut(span, plan, completed, timezone)
     statements: list[str] = []
     params: dict[str, ParamValue] = {}
+    kept: Awaitable[list[Series]] | None = None
     for piece_start, piece_end, from_rollup in ((start_ms, cut[0], False), (*cut, True), (cut[1], end_ms, False)):
         if piece_start >= piece_end:
             continue
@@ -128,6 +132,9 @@ async def read_history(
                 timezone=timezone,
                 bucket_s=plan.bucket_s,
             )
+            if closed is not None:
+                kept = closed(query, values)
+                continue
         else:
             query, values = history_query(metric, scope, ident, piece_start, piece_end, plan.bucket_s, agg, timezone)
             values = {("head" if piece_start == start_ms else "tail") + k: v for k, v in values.items()}
@@ -136,7 +143,16 @@ async def read_history(
                 query += f" LIMIT {limit}"  # a device reporting faster than its interval
         statements.append(query)
         params |= values
-    return await influx.query("; ".join(statements), params)
+    if kept is None:
+        return await influx.query("; ".join(statements), params)
+    if not statements:
+        return await kept
+    rolled_up, rest = await asyncio.gather(kept, influx.query("; ".join(statements), params))
+    return [*rolled_up, *rest]
+
+
+ClosedReader = Callable[[str, dict[str, ParamValue]], Awaitable[list[Series]]]
+"""Answers one roll-up statement over closed windows (with its bind parameters)."""
 
 
 def rollup_cut(span: tuple[int, int], plan: Plan, completed: int | None, timezone: str) -> tuple[int, int]:

@@ -161,3 +161,33 @@ async def test_answers_from_rollups_are_kept_until_the_worker_redoes_a_window(
         assert after == _ask(fresh, key, "1h", "mean", DAY_START, "device")
     assert [t for t, _v in after] == [t for t, _v in first]
     assert all(v > w for (_t, v), (_s, w) in zip(after, first, strict=True))
+
+
+async def test_a_history_past_the_closed_windows_keeps_its_rollups_and_reads_its_raw_tail_afresh(
+    settings_and_key: tuple[ApiSettings, str], influx_settings: InfluxSettings
+) -> None:
+    settings, key = settings_and_key
+    settings = settings.model_copy(update={"rollup_watch_s": 0.1})
+    await _roll_up(influx_settings)
+    tail_ms = int(time.time() * 1000) - 1_000  # after anything the worker completed
+    params = {"metric": "pm25", "device": "aq-n1", "resolution": "1h", "agg": "mean"}
+    params |= {"start": str(DAY_START / 1000), "end": str((tail_ms + 60_000) / 1000)}
+
+    def ask(client: TestClient) -> list[float]:
+        response = client.get("/v1/history", params=params, headers=auth(key))
+        assert response.status_code == 200, response.text
+        return [p["value"] for p in response.json()["points"]]
+
+    with running(settings) as client:
+        await _write_async(influx_settings, lines_of(readings({"aq-n1": [(tail_ms, 1.0)]}, [])))
+        first = ask(client)
+        assert first[-1] == 1.0
+        _rewrite_rollups(influx_settings, "aq-n1", 1000.0)
+        await _write_async(influx_settings, lines_of(readings({"aq-n1": [(tail_ms, 3.0)]}, [])))
+        second = ask(client)
+        assert second == [*first[:-1], 3.0]  # the closed windows as kept, the raw tail as it is now
+        await _write_async(influx_settings, progress_line(REWRITTEN, int(time.time() * 1000)).encode())
+        await asyncio.sleep(0.3)
+        third = ask(client)
+    assert third[-1] == 3.0
+    assert all(v > w for v, w in zip(third[:-1], first[:-1], strict=True))

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from services.api.answers import Answer, AnswerCache, RollupWatch
+from services.api.answers import Answer, AnswerCache, RollupWatch, answer_bytes
 from smartcity.influx.client import ParamValue, Series
 from smartcity.rollups import REWRITTEN
 
@@ -27,7 +27,7 @@ class Counting:
 
 
 async def test_an_answer_is_kept_for_its_generation_and_recomputed_after_a_rewrite() -> None:
-    cache, compute = AnswerCache(1 << 20), Counting()
+    cache, compute = AnswerCache(1 << 20, answer_bytes), Counting()
     first = await cache.get("k", 0, compute)
     assert await cache.get("k", 0, compute) == first
     assert compute.calls == 1
@@ -40,7 +40,7 @@ async def test_an_answer_is_kept_for_its_generation_and_recomputed_after_a_rewri
 
 
 async def test_concurrent_requests_for_a_missing_answer_wait_for_one_computation() -> None:
-    cache, compute = AnswerCache(1 << 20), Counting()
+    cache, compute = AnswerCache(1 << 20, answer_bytes), Counting()
     compute.release.clear()
     waiting = [asyncio.create_task(cache.get("k", 0, compute)) for _ in range(32)]
     await asyncio.sleep(0)
@@ -51,7 +51,7 @@ async def test_concurrent_requests_for_a_missing_answer_wait_for_one_computation
 
 
 async def test_a_failed_computation_fails_its_waiters_and_keeps_nothing() -> None:
-    cache = AnswerCache(1 << 20)
+    cache = AnswerCache(1 << 20, answer_bytes)
     gate = asyncio.Event()
 
     async def failing() -> Answer:
@@ -69,7 +69,7 @@ async def test_a_failed_computation_fails_its_waiters_and_keeps_nothing() -> Non
 
 
 async def test_the_cache_holds_at_most_its_bytes_least_recently_used_first() -> None:
-    cache = AnswerCache(400)
+    cache = AnswerCache(400, answer_bytes)
     for key in "abcd":
         await cache.get(key, 0, Counting(b"x" * 90))
     assert cache.size_bytes <= 400
@@ -85,7 +85,7 @@ async def test_the_cache_holds_at_most_its_bytes_least_recently_used_first() -> 
 
 
 async def test_a_cache_of_zero_bytes_computes_every_answer() -> None:
-    cache, compute = AnswerCache(0), Counting()
+    cache, compute = AnswerCache(0, answer_bytes), Counting()
     await cache.get("k", 0, compute)
     await cache.get("k", 0, compute)
     assert compute.calls == 2

@@ -1,6 +1,7 @@
 """``/v1/latest`` (from the last-value cache) and ``/v1/history`` (from the store): planner and above."""
 
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -31,7 +32,7 @@ from services.api.queries import Agg
 from services.api.schemas import HistoryOut, LatestOut, iso
 from services.api.settings import ApiSettings
 from smartcity.contract.metrics import METRICS, MetricSpec
-from smartcity.influx.client import Series
+from smartcity.influx.client import ParamValue, Series
 
 SENML_JSON = "application/senml+json"
 _JSON = msgspec.json.Encoder()
@@ -175,6 +176,10 @@ def router(settings: ApiSettings) -> APIRouter:
         completed = await state.rollups.completed(plan.tier.name.value) if plan.tier is not None else None
         timezone = state.index.city.timezone
 
+        def closed(query: str, values: dict[str, ParamValue]) -> Awaitable[list[Series]]:
+            key = (query, tuple(sorted(values.items())))
+            return state.closed.get(key, generation, lambda: state.influx.query(query, values))
+
         async def answer() -> Answer:
             series = await read_history(
                 state.influx,
@@ -187,6 +192,7 @@ def router(settings: ApiSettings) -> APIRouter:
                 timezone=timezone,
                 limit=settings.max_points + 1,
                 completed=completed,
+                closed=closed,
             )
             return encode_history(series, spec, selection, plan, agg, (start_ms, end_ms), format, settings.max_points)
 
