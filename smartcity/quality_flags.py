@@ -166,3 +166,28 @@ async def read_flags(
                 )
             )
     return flags
+
+
+QUALITY_PROGRESS = "quality_progress"
+"""The end (ms) of the last hour the quality worker judged: one point per hour, its time that end, field
+``completed_ms``; the newest point is the progress."""
+
+
+def progress_point(completed_ms: int) -> str:
+    return encode_point(QUALITY_PROGRESS, {"pass": "hour"}, {"completed_ms": completed_ms}, completed_ms)
+
+
+async def read_quality_progress(influx: InfluxClient) -> int | None:
+    """Where the worker's hourly passes are complete up to (ms), or None before the first one."""
+    query = f'SELECT last("completed_ms") FROM {quote_identifier(QUALITY_PROGRESS)}'
+    try:
+        answer = await influx.query(query)
+    except InfluxQueryError as exc:
+        if "database not found" in str(exc):
+            return None
+        raise
+    for series in answer:
+        for row in series.values:
+            if len(row) > 1 and isinstance(row[1], int):
+                return row[1]
+    return None

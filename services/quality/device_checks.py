@@ -10,6 +10,8 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from services.quality.findings import Finding
 from services.quality.robust import theil_sen
 from smartcity.health import DeviceHealth
@@ -28,12 +30,14 @@ class Cadence:
     """Narrowband uplinks wait for the duty cycle and arrive in batches: they get ``narrowband_slack_ms`` more."""
 
 
-@dataclass(frozen=True, slots=True)
-class SilenceRules:
-    tolerance: float = 3.0
-    """Missed intervals before a device counts as offline."""
-    min_silence_ms: int = 300_000
-    narrowband_slack_ms: int = 1_800_000
+class SilenceRules(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tolerance: float = Field(default=3.0, gt=1, le=100, description="missed report intervals before offline")
+    min_silence_ms: int = Field(default=300_000, ge=0, description="shortest silence (ms) that counts as offline")
+    narrowband_slack_ms: int = Field(
+        default=1_800_000, ge=0, description="more silence (ms) allowed to narrowband devices (duty cycle, batches)"
+    )
 
     def allowance_ms(self, cadence: Cadence) -> int:
         slack = self.narrowband_slack_ms if cadence.narrowband else 0
@@ -90,12 +94,13 @@ def offline(
     return findings
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryRules:
-    min_missing: int = 5
-    """Fewer new gaps (or duplicates) than this in one cycle are noise."""
-    share: float = 0.2
-    """Share of the cycle's sequence numbers missing (or repeated) that raises a flag."""
+class DeliveryRules(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_missing: int = Field(default=5, ge=1, description="fewer new gaps (or duplicates) in a cycle are noise")
+    share: float = Field(
+        default=0.2, gt=0, le=1, description="share of a cycle's sequence numbers missing (or repeated) flagged"
+    )
 
 
 def delivery(previous: DeviceHealth | None, current: DeviceHealth, rules: DeliveryRules) -> list[Finding]:
@@ -114,12 +119,13 @@ def delivery(previous: DeviceHealth | None, current: DeviceHealth, rules: Delive
     return findings
 
 
-@dataclass(frozen=True, slots=True)
-class SkewRules:
-    threshold_ms: int = 5_000
-    """Device clock minus receive time beyond this (either way) is skew."""
-    narrowband_late_ms: int = 1_800_000
-    """A narrowband device's readings arrive late by design: behind by up to this is not skew."""
+class SkewRules(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    threshold_ms: int = Field(default=5_000, ge=1, description="device clock offset (ms, either way) that is skew")
+    narrowband_late_ms: int = Field(
+        default=1_800_000, ge=0, description="narrowband readings arrive late: behind by up to this more is not skew"
+    )
 
 
 def skew(health: DeviceHealth, *, narrowband: bool, rules: SkewRules, at_ms: int) -> Finding | None:
@@ -139,15 +145,14 @@ def skew(health: DeviceHealth, *, narrowband: bool, rules: SkewRules, at_ms: int
     return Finding(FlagKind.SKEW, at_ms, None, score, f"device clock {abs(offset) / 1000:.1f} s {side} the gateways")
 
 
-@dataclass(frozen=True, slots=True)
-class BatteryRules:
-    low_percent: float = 10.0
-    horizon_days: float = 7.0
-    """A battery that the trend empties within this many days is flagged."""
-    min_points: int = 6
-    window_ms: int = 2 * DAY_MS
-    max_points: int = 60
-    """Points used for the trend at most (evenly thinned: Theil-Sen is quadratic)."""
+class BatteryRules(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    low_percent: float = Field(default=10.0, ge=0, le=100, description="a narrowband battery at or below this")
+    horizon_days: float = Field(default=7.0, gt=0, description="or a trend that empties it within this many days")
+    min_points: int = Field(default=6, ge=2, description="battery readings needed for a trend")
+    window_ms: int = Field(default=2 * DAY_MS, ge=3_600_000, description="the trend's window (ms)")
+    max_points: int = Field(default=60, ge=2, le=1000, description="points in the trend at most (thinned evenly)")
 
 
 def battery(levels: Sequence[tuple[int, float]], rules: BatteryRules) -> Finding | None:

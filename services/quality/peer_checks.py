@@ -12,7 +12,8 @@ is beyond ``threshold``, and it starts where that run starts.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.quality.findings import Finding, HourStat
 from services.quality.limits import MetricLimits
@@ -20,16 +21,14 @@ from services.quality.robust import median, robust_scale
 from smartcity.quality_flags import FlagKind
 
 
-@dataclass(frozen=True, slots=True)
-class DriftRules:
-    threshold: float = 5.0
-    baseline_h: int = 24
-    min_hours: int = 4
-    """Hours the rolling score must stay beyond the threshold."""
-    smooth_h: int = 3
-    """Hours in the rolling median of the score."""
-    min_peers: int = 3
-    """Devices (the device included) needed for a peer median."""
+class DriftRules(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    threshold: float = Field(default=5.0, gt=0, description="robust z of the residual against the peer median")
+    baseline_h: int = Field(default=24, ge=3, le=24 * 31, description="oldest hours of the look-back: the baseline")
+    min_hours: int = Field(default=4, ge=1, description="hours the smoothed score stays beyond the threshold")
+    smooth_h: int = Field(default=3, ge=1, le=48, description="hours in the rolling median of the score")
+    min_peers: int = Field(default=3, ge=2, description="devices (itself included) needed for a peer median")
 
 
 def peer_medians(series: Mapping[str, list[HourStat]], min_peers: int) -> dict[int, float]:

@@ -5,7 +5,8 @@ peer shows (a rain shower) from counting as a spike."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.quality.findings import Finding, HourStat
 from services.quality.limits import MetricLimits
@@ -15,12 +16,11 @@ from smartcity.quality_flags import FlagKind
 HOUR_MS = 3_600_000
 
 
-@dataclass(frozen=True, slots=True)
-class StuckRules:
-    min_readings: int = 6
-    """A run needs at least this many readings (a device reporting hourly must repeat itself 6 times)."""
-    factor: float = 1.0
-    """Multiplies every metric's ``stuck_after_h``."""
+class StuckRules(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_readings: int = Field(default=6, ge=2, description="readings a constant run needs to be stuck")
+    factor: float = Field(default=1.0, gt=0, le=100, description="multiplies every metric's plausible constant run")
 
 
 def stuck(hours: Sequence[HourStat], metric: str, limits: MetricLimits, rules: StuckRules) -> list[Finding]:
@@ -55,15 +55,15 @@ def stuck(hours: Sequence[HourStat], metric: str, limits: MetricLimits, rules: S
     return findings
 
 
-@dataclass(frozen=True, slots=True)
-class SpikeRules:
-    window: int = 30
-    """Readings of recent history each reading is compared with."""
-    min_history: int = 10
-    threshold: float = 6.0
-    """Robust z (distance from the history's median in MAD-estimated standard deviations) of a spike."""
-    settle: float = 0.5
-    """The next reading must come back within this share of the excursion (else it is a step, not a spike)."""
+class SpikeRules(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    window: int = Field(default=30, ge=3, le=1000, description="recent readings each reading is compared with")
+    min_history: int = Field(default=10, ge=3, description="readings of history before spikes are looked for")
+    threshold: float = Field(default=6.0, gt=0, description="robust z (MAD-estimated sigmas from the median)")
+    settle: float = Field(
+        default=0.5, gt=0, le=1, description="the next reading comes back within this share (else a step)"
+    )
 
 
 def spikes(points: Sequence[tuple[int, float]], metric: str, limits: MetricLimits, rules: SpikeRules) -> list[Finding]:
@@ -90,13 +90,14 @@ def spikes(points: Sequence[tuple[int, float]], metric: str, limits: MetricLimit
     return findings
 
 
-@dataclass(frozen=True, slots=True)
-class CommonModeRules:
-    bucket_ms: int = 1_800_000
-    """Spikes of peers within one such bucket are one event."""
-    share: float = 0.3
-    """When at least this share of a device type's devices spike in one bucket, it is the city, not a sensor."""
-    min_devices: int = 2
+class CommonModeRules(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bucket_ms: int = Field(default=1_800_000, ge=60_000, description="peers' spikes this close (ms) are one event")
+    share: float = Field(
+        default=0.3, gt=0, le=1, description="a type's devices spiking together at this share: the city, not a sensor"
+    )
+    min_devices: int = Field(default=2, ge=2, description="and at least this many devices")
 
 
 def drop_common_mode(

@@ -1,0 +1,101 @@
+"""``run(settings)``: the quality process. Owns its InfluxDB client in one ``async with`` and its loop in one
+TaskGroup.
+
+Start: read the open flags and the progress back (:meth:`QualityWorker.load`). Then one cycle after another
+(:mod:`services.quality.worker`), at once while a backlog remains, else every ``interval_s``; a failed cycle is
+retried with backoff from the recorded progress and the stored flags. Shutdown (SIGTERM/SIGINT or ``stop`` set):
+the hour pass in progress is finished and recorded, the HTTP endpoints closed, the client closed; exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from services.quality.metrics import QualityMetrics
+from services.quality.settings import QualitySettings
+from services.quality.worker import QualityWorker, WorkerConfig
+from smartcity.backoff import Backoff
+from smartcity.city.load import load_city
+from smartcity.httpendpoints import HttpEndpoints, serve_http
+from smartcity.influx.client import InfluxClient
+from smartcity.influx.errors import InfluxError
+from smartcity.stopsignals import stop_on_signals
+
+log = logging.getLogger(__name__)
+
+_DRAIN_TIMEOUT_S = 60.0
+
+
+async def run(settings: QualitySettings, *, stop: asyncio.Event | None = None) -> None:
+    """Run the worker until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    with stop_on_signals(stop or asyncio.Event()) as stopping:
+        await _run(settings, stopping)
+
+
+async def _run(settings: QualitySettings, stop: asyncio.Event) -> None:
+    city = load_city(settings.city_file)
+    metrics = QualityMetrics()
+    config = WorkerConfig(
+        rules=settings.rules(),
+        lookback_h=settings.lookback_h,
+        start_lookback_h=settings.start_lookback_h,
+        max_hours_per_cycle=settings.max_hours_per_cycle,
+        warmup_h=settings.warmup_h,
+        flag_memory_days=settings.flag_memory_days,
+    )
+    state = {"influxdb": "starting"}
+    async with InfluxClient(settings.influx) as influx:
+        worker = QualityWorker(influx, city, config, metrics)
+        endpoints = HttpEndpoints(metrics.registry, lambda: dict(state))
+        port_file = settings.state_dir / "http.port"
+        async with serve_http(endpoints, settings.http_host, settings.http_port, port_file) as port:
+            log.info(
+                "quality worker started: InfluxDB %s/%s, %d devices, http port %d",
+                settings.influx.url,
+                settings.influx.database,
+                len(city.devices),
+                port,
+            )
+            async with asyncio.TaskGroup() as tasks:
+                loop_task = tasks.create_task(_loop(settings, worker, stop, state, metrics), name="quality-loop")
+                await stop.wait()
+                try:
+                    await asyncio.wait_for(asyncio.shield(loop_task), _DRAIN_TIMEOUT_S)
+                except TimeoutError:
+                    log.warning("shutdown: the hour pass in progress did not finish in %.0f s", _DRAIN_TIMEOUT_S)
+                    loop_task.cancel()
+    log.info("quality worker stopped")
+
+
+async def _loop(
+    settings: QualitySettings,
+    worker: QualityWorker,
+    stop: asyncio.Event,
+    state: dict[str, str],
+    metrics: QualityMetrics,
+) -> None:
+    """Cycles until ``stop``: the check between cycles is what lets SIGTERM finish the pass in progress."""
+    backoff = Backoff(0.5, 30.0)
+    while not stop.is_set():
+        try:
+            await worker.cycle(stopping=stop.is_set)
+        except InfluxError as exc:
+            metrics.failures.inc()
+            state["influxdb"] = f"down: {str(exc)[:200]}"
+            delay = backoff.next_delay()
+            log.warning("quality cycle failed (%s); retrying in %.1f s from the stored flags and progress", exc, delay)
+            worker.book = None  # read back: a cycle may have stopped between a write and its progress
+            worker.progress = None
+            await _sleep(stop, delay)
+            continue
+        backoff.reset()
+        state["influxdb"] = "ok" if not worker.backlog else f"degraded: catching up, {worker.backlog} hours behind"
+        if not worker.backlog:
+            await _sleep(stop, settings.interval_s)
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,311 @@
+"""The quality worker's cycle: which data it judges, with which detector, and what it writes.
+
+Each cycle:
+
+1. **hour passes**, oldest first, for every hour the roll-up worker has completed (``rollup_progress`` of the
+   1h tier) after the quality progress, at most ``max_hours_per_cycle``:
+
+   - the hour's 1-minute roll-ups (``rp_1m``; a device reporting at most once a minute has one reading per
+     minute): offline spans from the minutes with readings, spikes from the minute means against each device's
+     recent history (kept in memory, read again after a restart), spikes many peers share dropped;
+   - the hourly roll-ups (``rp_1h``) of the ``lookback_h`` hours up to the hour's end: stuck runs, drift
+     against the district's peers, battery trends of narrowband devices, report intervals;
+   - the flags this changes are written, then the progress (``quality_progress``).
+
+2. **the live pass**: the gateways' merged ``device_health``: wills and silence up to now (offline), clock
+   skew, and sequence gaps and duplicates that grew since the last cycle.
+
+A flag's timestamp is the condition's start as the data shows it (:mod:`smartcity.quality_flags`), so a pass
+computed again after a crash rewrites the same points, and the open flags are read back at start.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from services.quality.book import FlagBook, Scope
+from services.quality.device_checks import (
+    BatteryRules,
+    Cadence,
+    DeliveryRules,
+    SilenceRules,
+    SkewRules,
+    battery,
+    delivery,
+    offline,
+    skew,
+)
+from services.quality.findings import Finding, HourStat
+from services.quality.limits import CHECKED_METRICS, limits_of
+from services.quality.metrics import QualityMetrics
+from services.quality.peer_checks import DriftRules, drift, peer_medians
+from services.quality.reads import StatKey, read_stats
+from services.quality.value_checks import CommonModeRules, SpikeRules, StuckRules, drop_common_mode, spikes, stuck
+from smartcity.city.directory import DeviceInfo
+from smartcity.city.model import City, Device, NetworkClass
+from smartcity.health import DeviceHealth, read_device_health
+from smartcity.influx.client import InfluxClient
+from smartcity.quality_flags import Flag, FlagKind, flag_point, progress_point, read_flags, read_quality_progress
+from smartcity.rollups import HOUR, HOUR_MS, MINUTE, read_progress
+
+log = logging.getLogger(__name__)
+
+_VITALS = ("battery", "report_interval")
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    silence: SilenceRules
+    delivery: DeliveryRules
+    skew: SkewRules
+    battery: BatteryRules
+    stuck: StuckRules
+    spike: SpikeRules
+    common: CommonModeRules
+    drift: DriftRules
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    rules: Rules
+    lookback_h: int
+    start_lookback_h: int
+    max_hours_per_cycle: int
+    warmup_h: int
+    flag_memory_days: int
+
+
+class QualityWorker:
+    """Judges ``city``'s devices against ``influx`` (reads, flags, progress)."""
+
+    def __init__(
+        self,
+        influx: InfluxClient,
+        city: City,
+        config: WorkerConfig,
+        metrics: QualityMetrics,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.influx = influx
+        self._city = city
+        kinds = {f.id: f.kind for f in city.facilities}
+        self._devices: dict[str, Device] = {d.id: d for d in city.devices}
+        self._infos = {
+            d.id: DeviceInfo(d.id, d.type, d.district_id, d.facility_id, kinds[d.facility_id], d.network)
+            for d in city.devices
+        }
+        self._config = config
+        self._rules = config.rules
+        self._metrics = metrics
+        self._clock = clock
+        self.book: FlagBook | None = None
+        self.progress: int | None = None
+        self.backlog = 0
+        self._history: dict[StatKey, list[tuple[int, float]]] = {}
+        self._last_minute: dict[str, int] = {}
+        self._intervals: dict[str, list[tuple[int, float]]] = {}
+        self._health: dict[str, DeviceHealth] = {}
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    async def load(self) -> None:
+        """Open flags and recent closed ones, and the progress; a first run starts ``start_lookback_h`` back."""
+        now = self._now_ms()
+        memory = now - self._config.flag_memory_days * 86_400_000
+        self.book = FlagBook(await read_flags(self.influx, since_ms=memory))
+        progress = await read_quality_progress(self.influx)
+        self.progress = progress if progress is not None else (now // HOUR_MS - self._config.start_lookback_h) * HOUR_MS
+        self._history.clear()
+        self._last_minute.clear()
+        log.info("quality judged up to %s; %d open flags", _iso(self.progress), len(self.book.open))
+
+    async def cycle(self, *, stopping: Callable[[], bool] = lambda: False) -> int:
+        """One cycle (module docstring); returns the hours judged. InfluxDB errors propagate: the caller retries
+        from the recorded progress."""
+        if self.book is None or self.progress is None:
+            await self.load()
+        assert self.progress is not None
+        rolled = await read_progress(self.influx, HOUR.name.value) or 0
+        hours = 0
+        while self.progress + HOUR_MS <= rolled and hours < self._config.max_hours_per_cycle and not stopping():
+            await self.hour_pass(self.progress)
+            self.progress += HOUR_MS
+            await self.influx.write(progress_point(self.progress).encode())
+            hours += 1
+        self.backlog = max(0, (rolled - self.progress) // HOUR_MS)
+        await self.live_pass()
+        self._update_gauges()
+        return hours
+
+    # -- the hour pass ------------------------------------------------------------------------------------------------
+    async def hour_pass(self, hour: int) -> None:
+        end = hour + HOUR_MS
+        db = self.influx.settings.database
+        since = hour if self._history or self._last_minute else hour - self._config.warmup_h * HOUR_MS
+        minutes = await read_stats(self.influx, db, MINUTE, CHECKED_METRICS, since, end)
+        hourly = await read_stats(
+            self.influx, db, HOUR, (*CHECKED_METRICS, *_VITALS), end - self._config.lookback_h * HOUR_MS, end
+        )
+        for (device, metric), stats in hourly.items():
+            if metric == "report_interval":
+                self._intervals[device] = [(s.hour_ms, s.high) for s in stats]
+        written: list[Flag] = []
+        written += self._minute_checks(minutes, hour, end)
+        written += self._hour_checks(hourly, end)
+        await self._write(written)
+        assert self.book is not None
+        self.book.forget_before(end - (self._config.lookback_h + self._config.warmup_h) * HOUR_MS)
+        self._metrics.hours.inc()
+
+    def _minute_checks(self, minutes: dict[StatKey, list[HourStat]], hour: int, end: int) -> list[Flag]:
+        assert self.book is not None
+        times: dict[str, set[int]] = {}
+        spikes_by_type: dict[str, dict[str, list[Finding]]] = {}
+        reporting: dict[str, set[str]] = {}
+        for (device_id, metric), stats in minutes.items():
+            if device_id not in self._devices:
+                continue
+            times.setdefault(device_id, set()).update(s.hour_ms for s in stats)
+            points = [*self._history.get((device_id, metric), []), *((s.hour_ms, s.mean) for s in stats)]
+            found = spikes(points, metric, limits_of(metric), self._rules.spike)
+            kind = self._devices[device_id].type.value
+            spikes_by_type.setdefault(kind, {}).setdefault(device_id, []).extend(f for f in found if f.start_ms >= hour)
+            reporting.setdefault(kind, set()).add(device_id)
+            keep = self._rules.spike.window + 2
+            self._history[(device_id, metric)] = sorted(dict(points).items())[-keep:]
+        kept: dict[str, list[Finding]] = {}
+        for kind, by_device in spikes_by_type.items():
+            kept.update(drop_common_mode(by_device, len(reporting[kind]), self._rules.common))
+        written: list[Flag] = []
+        for device_id, device in self._devices.items():
+            seen = sorted(times.get(device_id, ()))
+            previous = self._last_minute.get(device_id)
+            series = [previous, *seen] if previous is not None and (not seen or previous < seen[0]) else seen
+            found = offline(
+                [t for t in series if t is not None],
+                now_ms=end,
+                cadence=self._cadence(device),
+                rules=self._rules.silence,
+                interval_changes=self._intervals.get(device_id, ()),
+            )
+            found = [f for f in found if f.end_ms is None or f.end_ms > hour]
+            scope: Scope = {(FlagKind.OFFLINE, "")} if seen else set()
+            close_at = seen[0] if seen else end
+            written += self.book.observe(device_id, found, scope, close_at=close_at, detected_ms=end)
+            spiked = kept.get(device_id, [])
+            if spiked:
+                written += self.book.observe(device_id, spiked, set(), close_at=end, detected_ms=end)
+            if seen:
+                self._last_minute[device_id] = seen[-1]
+        return written
+
+    def _hour_checks(self, hourly: dict[StatKey, list[HourStat]], end: int) -> list[Flag]:
+        assert self.book is not None
+        rules = self._rules
+        findings: dict[str, list[Finding]] = {}
+        scopes: dict[str, Scope] = {}
+        groups: dict[tuple[str, str, str], dict[str, list[HourStat]]] = {}
+        for (device_id, metric), stats in hourly.items():
+            device = self._devices.get(device_id)
+            if device is None or metric in _VITALS:
+                continue
+            scopes.setdefault(device_id, set()).update({(FlagKind.STUCK, metric), (FlagKind.DRIFT, metric)})
+            findings.setdefault(device_id, []).extend(stuck(stats, metric, limits_of(metric), rules.stuck))
+            groups.setdefault((device.type.value, device.district_id, metric), {})[device_id] = stats
+        by_city: dict[tuple[str, str], dict[str, list[HourStat]]] = {}
+        for (kind, _district, metric), members in groups.items():
+            by_city.setdefault((kind, metric), {}).update(members)
+        for (kind, _district, metric), members in groups.items():
+            peers = members if len(members) >= rules.drift.min_peers else by_city[(kind, metric)]
+            medians = peer_medians(peers, rules.drift.min_peers)
+            for device_id, stats in members.items():
+                findings[device_id].extend(drift(stats, medians, metric, limits_of(metric), rules.drift))
+        for (device_id, metric), stats in hourly.items():
+            device = self._devices.get(device_id)
+            if metric != "battery" or device is None or device.network is not NetworkClass.NARROWBAND:
+                continue
+            scopes.setdefault(device_id, set()).add((FlagKind.BATTERY, ""))
+            found = battery([(s.hour_ms, s.mean) for s in stats], rules.battery)
+            if found is not None:
+                findings.setdefault(device_id, []).append(found)
+        written: list[Flag] = []
+        for device_id, scope in scopes.items():
+            written += self.book.observe(device_id, findings.get(device_id, []), scope, close_at=end, detected_ms=end)
+        return written
+
+    # -- the live pass ------------------------------------------------------------------------------------------------
+    async def live_pass(self) -> None:
+        assert self.book is not None
+        now = self._now_ms()
+        health = await read_device_health(self.influx, since_ms=now - 7 * 86_400_000)
+        written: list[Flag] = []
+        for device_id, current in health.items():
+            device = self._devices.get(device_id)
+            if device is None:
+                continue
+            findings: list[Finding] = []
+            scope: Scope = {(FlagKind.SKEW, "")}
+            narrowband = device.network is NetworkClass.NARROWBAND
+            found = skew(current, narrowband=narrowband, rules=self._rules.skew, at_ms=now)
+            if found is not None:
+                findings.append(found)
+            previous = self._health.get(device_id)
+            if previous is not None:
+                scope |= {(FlagKind.GAPS, ""), (FlagKind.DUPLICATES, "")}
+                findings += delivery(previous, current, self._rules.delivery)
+            self._health[device_id] = current
+            last_ts = self._last_minute.get(device_id, 0)
+            silent = offline(
+                [max(last_ts, current.last_seen_ms)] if current.last_seen_ms or last_ts else [],
+                now_ms=now,
+                cadence=self._cadence(device),
+                rules=self._rules.silence,
+                last_seen_ms=current.last_seen_ms,
+                will_fired=current.online is False,
+                interval_changes=self._intervals.get(device_id, ()),
+            )
+            findings += silent
+            if current.online is not False and now - current.last_seen_ms <= self._rules.silence.allowance_ms(
+                self._cadence(device)
+            ):
+                scope.add((FlagKind.OFFLINE, ""))
+            close_at = current.last_seen_ms if current.last_seen_ms else now
+            written += self.book.observe(device_id, findings, scope, close_at=close_at, detected_ms=now)
+        await self._write(written)
+
+    # -- helpers ------------------------------------------------------------------------------------------------------
+    def _cadence(self, device: Device) -> Cadence:
+        return Cadence(device.report_interval_s * 1000, device.network is NetworkClass.NARROWBAND)
+
+    async def _write(self, flags: list[Flag]) -> None:
+        lines = [flag_point(self._infos[flag.device], flag) for flag in flags if flag.device in self._infos]
+        if not lines:
+            return
+        await self.influx.write("\n".join(lines).encode())
+        for flag in flags:
+            self._metrics.written.labels(flag.kind.value, "open" if flag.open else "closed").inc()
+            log.info(
+                "%s %s %s%s: %s",
+                "flag" if flag.open else "cleared",
+                flag.device,
+                flag.kind.value,
+                f" ({flag.metric})" if flag.metric else "",
+                flag.reason,
+            )
+
+    def _update_gauges(self) -> None:
+        assert self.book is not None
+        assert self.progress is not None
+        for kind, count in self.book.counts().items():
+            self._metrics.open_flags.labels(kind.value).set(count)
+        self._metrics.backlog.set(self.backlog)
+        self._metrics.lag.set(max(0.0, (self._now_ms() - self.progress) / 1000))
+
+
+def _iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
