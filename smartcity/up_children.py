@@ -117,6 +117,15 @@ def children(ctx: StackContext) -> tuple[ChildSpec, ...]:
             ready=HttpReadiness(port_file=rollup / "http.port"),
         ),
         ChildSpec(
+            name="quality",
+            argv=("quality",),
+            settings_class="services.quality.settings:QualitySettings",
+            env_prefix="SMARTCITY_QUALITY_",
+            settings=influx
+            | {"CITY_FILE": str(ctx.city_file), "STATE_DIR": str(ctx.workdir / "quality"), "HTTP_PORT": "0"},
+            ready=HttpReadiness(port_file=ctx.workdir / "quality" / "http.port"),
+        ),
+        ChildSpec(
             name="api",
             argv=("api",),
             settings_class="services.api.settings:ApiSettings",

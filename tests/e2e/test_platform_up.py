@@ -45,7 +45,7 @@ def test_platform_streams_the_city_into_influxdb_and_stops_cleanly(tmp_path: Pat
         assert httpx.get(latest, timeout=10).status_code == 401  # planner data: a key is needed
         assert httpx.get(latest, headers=auth, timeout=10).status_code == 200
         assert httpx.get(f"http://127.0.0.1:{running.ports['rollup']}/readyz", timeout=10).status_code == 200
-        assert set(children) == {"gateway", "rollup", "api", "simulator"}
+        assert set(children) == {"gateway", "rollup", "quality", "api", "simulator"}
         assert all(child.poll() is None for child in children.values()), "every child keeps running"
     assert points.get("parking", 0) > 0, points
     assert points.get("traffic", 0) > 0, points
@@ -102,7 +102,7 @@ def test_sighup_stops_everything_and_a_live_data_directory_is_refused(tmp_path: 
                     os.kill(pid, signal.SIGKILL)
     assert second.returncode == EXIT_IN_USE, second.stdout + second.stderr
     assert f"in use by a running `smartcity up` (pid {up.pid})" in " ".join((second.stdout + second.stderr).split())
-    assert set(pids) == {"influxd", "mosquitto", "gateway", "rollup", "api", "simulator"}
+    assert set(pids) == {"influxd", "mosquitto", "gateway", "rollup", "quality", "api", "simulator"}
     assert {name: pid for name, pid in pids.items() if start_time(pid) is not None} == {}
     WorkdirLock(workdir).acquire().release()  # unlocked
     text = out.read_text()

@@ -59,7 +59,7 @@ def _variables(model: type[BaseModel], prefix: str, delimiter: str) -> Iterator[
 
 def test_every_variable_up_sets_is_a_setting_of_its_child(tmp_path: Path) -> None:
     specs = children(_context(tmp_path))
-    assert [s.name for s in specs] == ["gateway", "rollup", "api", "simulator"]
+    assert [s.name for s in specs] == ["gateway", "rollup", "quality", "api", "simulator"]
     for spec in specs:
         cls = _settings_class(spec)
         assert spec.env_prefix == cls.model_config.get("env_prefix"), spec.name
@@ -78,7 +78,7 @@ def test_the_children_read_what_up_gives_them(tmp_path: Path, monkeypatch: pytes
         if "influx" in dumped:
             assert (dumped["influx"]["url"], dumped["influx"]["database"]) == ("http://127.0.0.1:18086", "city")
         if "mqtt" not in dumped:
-            assert spec.name == "rollup"  # the roll-up worker reads InfluxDB only
+            assert spec.name in ("rollup", "quality")  # the roll-up and quality workers read InfluxDB only
             continue
         mqtt = dumped["mqtt"]
         assert (mqtt["port"], mqtt["topic_root"], mqtt["password"].get_secret_value()) == (
@@ -89,9 +89,11 @@ def test_the_children_read_what_up_gives_them(tmp_path: Path, monkeypatch: pytes
 
 
 def test_the_gateway_is_ready_when_it_answers_on_the_port_it_wrote(tmp_path: Path) -> None:
-    gateway, rollup, api, simulator = children(_context(tmp_path))
+    gateway, rollup, quality, api, simulator = children(_context(tmp_path))
     assert rollup.ready is not None
     assert rollup.ready.port_file == tmp_path / "rollup" / "http.port"
+    assert quality.ready is not None
+    assert quality.ready.port_file == tmp_path / "quality" / "http.port"
     assert api.ready is not None
     assert (api.ready.port, api.ready.port_file) == (18080, None)  # uvicorn is told its port
     assert api.settings["PORT"] == "18080"
