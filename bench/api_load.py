@@ -5,7 +5,8 @@ connection of its own (:mod:`bench.api_http`); the same client code on both side
 servers.
 
 Latency is from sending a request until its whole body has arrived (a direct request's body is read, not decoded:
-the API's decoding is part of what the ratio shows). CPU seconds of the API process, influxd and this process over
+the API's decoding is part of what the ratio shows). Both sides are asked with ``Accept-Encoding: gzip, deflate``,
+as httpx and browsers ask: influxd and the API compress what they send. CPU seconds of the API process, influxd and this process over
 each phase come from ``/proc``.
 """
 
@@ -72,7 +73,7 @@ class Phase:
 
 
 def api_op(url: str, key: str) -> Op:
-    headers = {"Authorization": f"Bearer {key}"}
+    headers = {"Authorization": f"Bearer {key}", "Accept-Encoding": "gzip, deflate"}  # as httpx and browsers send
 
     async def op(connection: Connection) -> int:
         status, body = await connection.request("GET", url, headers)

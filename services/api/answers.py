@@ -18,8 +18,10 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, NamedTuple, TypeVar
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
+from services.api.compression import KEPT_LEVEL, gzip_bytes
 from smartcity.influx.client import Series
 from smartcity.rollups import REWRITTEN, ProgressQueries, read_all_progress
 
@@ -55,11 +57,19 @@ class RollupWatch:
         return (await self.progress()).get(REWRITTEN, 0)
 
 
-class Answer(NamedTuple):
+@dataclass(slots=True)
+class Answer:
     body: bytes
     """The encoded answer."""
     rows: int
     """What it holds, for the audit trail."""
+    _gzipped: bytes | None = field(default=None, repr=False, compare=False)
+
+    def gzipped(self) -> bytes:
+        """The body compressed (once: every client that accepts gzip gets these bytes)."""
+        if self._gzipped is None:
+            self._gzipped = gzip_bytes(self.body, KEPT_LEVEL)
+        return self._gzipped
 
 
 T = TypeVar("T")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
+from services.api.answers import Answer
 from services.api.cache import LatestCache
 from services.api.catalogue import Selection
 from services.api.schemas import iso
@@ -27,6 +28,23 @@ class LatestAnswers:
 
     def __init__(self) -> None:
         self._held: dict[tuple[str, str, str | None], tuple[int, int, bytes]] = {}
+        self._answers: dict[tuple[str, str, str | None], tuple[bytes, int, Answer]] = {}
+
+    def answer(self, cache: LatestCache, selection: Selection, metric: str | None, since_ms: int) -> Answer:
+        """The whole answer (``as_of`` and ``items``), built once per refresh of the cache and kept with its gzip
+        form for every client that asks until the next one."""
+        key = (selection.scope, selection.ident, metric)
+        items = self.items(cache, selection, metric, since_ms)
+        refreshed = cache.refreshed_ms or 0
+        held = self._answers.get(key)
+        if held is not None and held[0] is items and held[1] == refreshed:
+            return held[2]
+        body = b"".join((b'{"as_of":', _JSON.encode(iso(refreshed)), b',"items":', items, b"}"))
+        answer = Answer(body, items.count(b'"device":'))
+        if len(self._answers) >= MAX_HELD:
+            self._answers.clear()
+        self._answers[key] = (items, refreshed, answer)
+        return answer
 
     def items(self, cache: LatestCache, selection: Selection, metric: str | None, since_ms: int) -> bytes:
         """The JSON array of the selection's values at or after ``since_ms`` (of ``metric`` only, when given)."""

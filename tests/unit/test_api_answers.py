@@ -47,7 +47,7 @@ async def test_concurrent_requests_for_a_missing_answer_wait_for_one_computation
     compute.release.set()
     answers = await asyncio.gather(*waiting)
     assert compute.calls == 1
-    assert len(set(answers)) == 1
+    assert all(answer is answers[0] for answer in answers)
 
 
 async def test_a_failed_computation_fails_its_waiters_and_keeps_nothing() -> None:

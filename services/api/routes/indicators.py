@@ -4,11 +4,12 @@ period, from the roll-ups): planner and above. A key scoped to districts gets va
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from services.api.answers import Answer
 from services.api.audit import count_rows
+from services.api.compression import respond
 from services.api.deps import Planner, StateDep
 from services.api.indicators.compute import IndicatorRequest, compute
 from services.api.indicators.definitions import INDICATORS
@@ -50,6 +51,7 @@ def router(settings: ApiSettings) -> APIRouter:
         responses={200: {"content": {"application/json": {"example": VALUES_EXAMPLE}}}},
     )
     async def indicator(
+        http: Request,
         state: StateDep,
         caller: Planner,
         name: Annotated[str, Path(max_length=200, description="an indicator name", examples=["pm25_hours_above_who"])],
@@ -116,10 +118,11 @@ def router(settings: ApiSettings) -> APIRouter:
 
         if tier is None:  # device health is not rolled up: every answer is computed
             found = await answer()
-        else:
-            key = ("indicator", name, group_by, facility_kind, districts, period.start_ms, period.end_ms, completed)
-            found = await state.answers.get(key, generation, answer)
+            count_rows(found.rows)
+            return respond(http, found.body, "application/json")
+        key = ("indicator", name, group_by, facility_kind, districts, period.start_ms, period.end_ms, completed)
+        found = await state.answers.get(key, generation, answer)
         count_rows(found.rows)
-        return Response(found.body, media_type="application/json")
+        return respond(http, found.body, "application/json", found.gzipped)
 
     return api

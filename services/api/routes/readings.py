@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 import msgspec
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from services.api.answers import Answer
 from services.api.audit import count_rows
 from services.api.catalogue import Selection, reporting
+from services.api.compression import respond
 from services.api.deps import ApiState, Caller, Planner, StateDep
 from services.api.history import (
     Plan,
@@ -89,6 +90,7 @@ def router(settings: ApiSettings) -> APIRouter:
 
     @api.get("/latest", response_model=LatestOut)
     async def latest(
+        request: Request,
         state: StateDep,
         caller: Planner,
         device: DeviceParam = None,
@@ -111,9 +113,8 @@ def router(settings: ApiSettings) -> APIRouter:
                 headers={"Retry-After": str(settings.retry_after_s)},
             )
         since = int(time.time() * 1000) - settings.latest_window_s * 1000
-        items = answers.items(cache, selection, spec.name if spec else None, since)
-        body = b"".join((b'{"as_of":', _JSON.encode(iso(cache.refreshed_ms)), b',"items":', items, b"}"))  # one copy
-        return Response(body, media_type="application/json")
+        found = answers.answer(cache, selection, spec.name if spec else None, since)
+        return respond(request, found.body, "application/json", found.gzipped)
 
     @api.get(
         "/history",
@@ -128,6 +129,7 @@ def router(settings: ApiSettings) -> APIRouter:
         },
     )
     async def history(
+        request: Request,
         state: StateDep,
         caller: Planner,
         metric: Annotated[str, Query(max_length=200, description="a metric name from /v1/metrics", examples=["pm25"])],
@@ -200,10 +202,11 @@ def router(settings: ApiSettings) -> APIRouter:
             # wholly from closed roll-up windows: the same answer until the worker redoes one
             key = ("history", spec.name, selection.scope, selection.ident, start_ms, end_ms, plan, agg, format)
             found = await state.answers.get(key, generation, answer)
-        else:
-            found = await answer()
+            count_rows(found.rows)
+            return respond(request, found.body, _MEDIA_TYPES[format], found.gzipped)
+        found = await answer()
         count_rows(found.rows)
-        return Response(found.body, media_type=_MEDIA_TYPES[format])
+        return respond(request, found.body, _MEDIA_TYPES[format])
 
     return api
 
