@@ -22,10 +22,13 @@ from devices.episodes import (
     spiked_value,
 )
 from devices.signals import DeviceContext
+from smartcity.city.model import NetworkClass
 from smartcity.contract.reading import Value
 from smartcity.quality_truth import FaultKind, TruthRecord, ms_to_datetime, rfc3339_ms
 
 _NEVER = 1 << 62
+_ORDER = (FaultKind.OFFLINE, FaultKind.BATTERY, FaultKind.STUCK, FaultKind.DRIFT, FaultKind.SPIKE, FaultKind.SKEW)
+"""The order faults shape a reading in: a spike jumps from the drifted value, and is what gets sent."""
 
 
 class TruthSink(Protocol):
@@ -46,6 +49,7 @@ class DeviceEpisodes:
         "ctx",
         "dead",
         "device_id",
+        "half_units",
         "kinds",
         "limits",
         "metric",
@@ -60,6 +64,7 @@ class DeviceEpisodes:
     ) -> None:
         self.plan, self.seed, self.ctx, self.origin_ms, self.sink = plan, seed, ctx, origin_ms, sink
         self.device_id = ctx.device.id
+        self.half_units = ctx.device.network is NetworkClass.NARROWBAND
         self.metric = ctx.metrics[0]
         self.limits = ctx.limits[0]  # (name, True float / False int / None other, minimum, maximum)
         numeric = self.limits[1] is not None
@@ -70,7 +75,7 @@ class DeviceEpisodes:
             if kind is FaultKind.BATTERY and not ctx.battery_powered:
                 continue
             kinds.append(kind)
-        self.kinds = tuple(kinds)
+        self.kinds = tuple(sorted(kinds, key=_ORDER.index))
         self.dead = False
         self._active: tuple[Episode, ...] = ()
         self._valid_until = -1
@@ -156,6 +161,7 @@ class DeviceEpisodes:
             return 0
         shift = 0
         metric, (_, is_float, low, high) = self.metric, self.limits
+        stuck = any(episode.kind is FaultKind.STUCK for episode in self._active)
         for episode in self._active:
             kind = episode.kind
             if kind is FaultKind.SKEW:
@@ -175,21 +181,27 @@ class DeviceEpisodes:
             value = values.get(metric)
             if is_float is None or not isinstance(value, int | float) or isinstance(value, bool):
                 continue
+            if stuck and kind is not FaultKind.STUCK:
+                if kind is FaultKind.SPIKE:  # a stuck sensor does not spike: this one never happens
+                    self._fired.add(episode)
+                    self._valid_until = -1
+                continue  # a drift on a stuck sensor shows (and is recorded) once the sensor moves again
             if kind is FaultKind.STUCK:
-                held = self._params.setdefault(episode, float(value))
+                held = self._params.setdefault(episode, float(rounded(value, is_float, half_units=self.half_units)))
                 self._begin(episode, metric, {"value": held})
-                values[metric] = rounded(held, is_float)
+                values[metric] = rounded(held, is_float, half_units=self.half_units)
             elif kind is FaultKind.DRIFT:
                 per_day = self._params.get(episode)
                 if per_day is None:
                     per_day = self._params[episode] = drift_per_day(episode, metric, float(value))
                 self._begin(episode, metric, {"per_day": round(per_day, 3)})
                 drifted = value + per_day * (t_ms - episode.start_ms) / DAY_MS
-                values[metric] = rounded(min(high, max(low, drifted)), is_float)
+                values[metric] = rounded(min(high, max(low, drifted)), is_float, half_units=self.half_units)
             elif kind is FaultKind.SPIKE:
                 self._fired.add(episode)
                 self._valid_until = -1  # the spike is spent: recompute what is on at the next reading
-                spike = rounded(spiked_value(episode, metric, float(value), low, high), is_float)
+                jumped = spiked_value(episode, metric, float(value), low, high)
+                spike = rounded(jumped, is_float, half_units=self.half_units)
                 values[metric] = spike
                 at = ms_to_datetime(t_ms)
                 detail = {"value": spike, "expected": value}

@@ -209,5 +209,9 @@ def skew_offset_ms(episode: Episode) -> int:
     return magnitude if episode.draw(4) < 0.5 else -magnitude
 
 
-def rounded(value: float, is_float: bool) -> Value:
-    return round(value, 2) if is_float else round(value)
+def rounded(value: float, is_float: bool, *, half_units: bool = False) -> Value:
+    """As the device sends it: 2 decimals, whole numbers for integers, half units for narrowband floats (their
+    radio's resolution, :func:`devices.narrowband.quantize`), so the truth log holds the value that is stored."""
+    if not is_float:
+        return round(value)
+    return round(value * 2) / 2 if half_units else round(value, 2)

@@ -1,0 +1,145 @@
+"""A faulty city's history through the real pipeline: the simulator back-fills simulated time with fault episodes
+(and their ground-truth log) into a real broker, a real ``smartcity gateway`` child process stores it in a real
+influxd.
+
+:func:`run_faulty_city` is shared by the fault-episode integration test and the data-quality benchmark's data set
+(``bench/quality_data.py``): the simulator runs in this process (one worker), the gateway in its own, so on two
+cores each gets one. The run ends once every device has caught up with the end of the back-fill and the gateway
+has accounted for every reading the devices sent (stored, or dead-lettered and counted by reason).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from devices.run_options import RunOptions
+from devices.runner import Simulation
+from devices.settings import SimulatorSettings
+from devices.snapshot import Snapshot
+from smartcity.city.load import dump_city
+from smartcity.city.model import City
+from smartcity.localservices.gateway import GatewayProcess
+from smartcity.settings import InfluxSettings, MqttSettings
+
+
+@dataclass(frozen=True, slots=True)
+class FaultyRun:
+    """What one run did."""
+
+    summary: Snapshot
+    """The simulator's summary (readings made, faults, ledger per device)."""
+    accepted: int
+    """Readings the gateway accepted (stored)."""
+    rejected: dict[str, int]
+    """Dead-lettered inputs by reason (empty when everything landed)."""
+    wall_s: float
+
+
+def gateway_env(mqtt: MqttSettings, influx: InfluxSettings, city_file: Path) -> dict[str, str]:
+    return {
+        "SMARTCITY_GATEWAY_MQTT__HOST": mqtt.host,
+        "SMARTCITY_GATEWAY_MQTT__PORT": str(mqtt.port),
+        "SMARTCITY_GATEWAY_MQTT__CLIENT_ID": f"gw-{mqtt.topic_root}",
+        "SMARTCITY_GATEWAY_MQTT__TOPIC_ROOT": mqtt.topic_root,
+        "SMARTCITY_GATEWAY_INFLUX__URL": influx.url,
+        "SMARTCITY_GATEWAY_INFLUX__DATABASE": influx.database,
+        "SMARTCITY_GATEWAY_CITY_FILE": str(city_file),
+        "SMARTCITY_GATEWAY_LOG_LEVEL": "WARNING",
+    }
+
+
+async def run_faulty_city(
+    city: City,
+    options: RunOptions,
+    *,
+    mqtt: MqttSettings,
+    influx: InfluxSettings,
+    workdir: Path,
+    timeout_s: float = 600.0,
+) -> FaultyRun:
+    """Back-fill ``options.backfill_s`` of ``city`` ending at ``options.start_ms`` (the episodes and truth file as
+    ``options`` say) through the broker and a gateway child process into ``influx``; see the module docstring."""
+    end_ms = options.start_ms
+    if end_ms is None or options.backfill_s <= 0:
+        raise ValueError("a faulty-city run needs a start instant and a back-fill")
+    city_file = workdir / "city.json"
+    await asyncio.to_thread(_write_city, city, city_file)
+    started = time.monotonic()
+    gateway = GatewayProcess(workdir / "gateway", gateway_env(mqtt, influx, city_file))
+    gateway.start()
+    try:
+        await asyncio.to_thread(_wait_subscribed, gateway, timeout_s=30.0)
+        options = dataclasses.replace(options, duration_s=None)
+        sim = Simulation(SimulatorSettings(mqtt=mqtt), city, city.devices, options)
+        stop = asyncio.Event()
+        task = asyncio.create_task(sim.run(stop))
+        await _until_caught_up(sim, end_ms, task, deadline=started + timeout_s)
+        stop.set()
+        summary = await task
+        expected = _sent(summary)
+        accepted, rejected = await asyncio.to_thread(_settled, gateway, expected, deadline=started + timeout_s)
+    finally:
+        gateway.stop()
+    return FaultyRun(summary, accepted, rejected, time.monotonic() - started)
+
+
+async def _until_caught_up(sim: Simulation, end_ms: int, task: asyncio.Task[Snapshot], *, deadline: float) -> None:
+    cores = [device.core for device in sim.broadband] + [device.core for device in sim.narrowband]
+    while True:
+        if task.done():
+            task.result()
+            raise RuntimeError("the simulation ended before its back-fill did")
+        if all(core.dead or core.next_ms >= end_ms for core in cores):
+            return
+        if time.monotonic() > deadline:
+            behind = sum(1 for core in cores if not core.dead and core.next_ms < end_ms)
+            raise TimeoutError(f"{behind} devices still back-filling at the deadline")
+        await asyncio.sleep(0.2)
+
+
+def _write_city(city: City, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(dump_city(city))
+
+
+def _sent(summary: Snapshot) -> int:
+    counters = summary.counters
+    return (
+        counters.readings
+        - counters.dropped_over_radio_budget
+        - counters.dropped_device_buffer_full
+        - counters.dropped_netserver_buffer_full
+    )
+
+
+def _wait_subscribed(gateway: GatewayProcess, *, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while gateway.metrics().get("broker_connected", 0.0) != 1.0:
+        if time.monotonic() > deadline:
+            raise TimeoutError("gateway not subscribed\n" + gateway.log_tail())
+        time.sleep(0.1)
+
+
+def _settled(gateway: GatewayProcess, expected: int, *, deadline: float) -> tuple[int, dict[str, int]]:
+    """Wait until the gateway accounted for ``expected`` readings and holds nothing unwritten."""
+    while True:
+        metrics = gateway.metrics()
+        accepted = int(metrics.get("readings_accepted_total", 0.0))
+        rejected = {
+            name.removeprefix("rejected_total{reason=").rstrip("}"): int(value)
+            for name, value in metrics.items()
+            if name.startswith("rejected_total{") and value
+        }
+        idle = metrics.get("inflight_unacked", 0.0) == 0 and metrics.get("spool_depth", 0.0) == 0
+        if accepted + sum(rejected.values()) >= expected and idle:
+            return accepted, rejected
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"gateway accounted for {accepted} + {sum(rejected.values())} of {expected} readings\n"
+                + gateway.log_tail()
+            )
+        time.sleep(0.2)
