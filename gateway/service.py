@@ -27,6 +27,7 @@ from gateway.writer import BatchWriter
 from smartcity.backoff import Backoff
 from smartcity.city.directory import DeviceDirectory
 from smartcity.city.load import load_city
+from smartcity.city.watch import follow_city
 from smartcity.client_ids import gateway_client_id
 from smartcity.contract.parse import ParseLimits
 from smartcity.contract.topics import UPLINK_KINDS, TopicScheme
@@ -134,6 +135,10 @@ async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
                     tasks.create_task(
                         clock.run(influx_date, parts.health.fleet_clock_offset, interval_s=settings.health_interval_s),
                         name="clock-guard",
+                    ),
+                    tasks.create_task(
+                        follow_city(settings.city_file, directory.replace, interval_s=settings.city_reload_s),
+                        name="city-watch",
                     ),
                 ]
                 pipeline_task = tasks.create_task(pipeline.run(), name="pipeline")

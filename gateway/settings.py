@@ -61,6 +61,13 @@ class GatewaySettings(BaseSettings):
         default=0.0, ge=0, description="reconnect when no packet arrived for this long (0 = 3 x keepalive)"
     )
     health_interval_s: float = Field(default=10.0, gt=0, description="device_health written this often")
+    city_reload_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="how often the city file is checked for a change; a changed file's devices are accepted (and "
+        "removed ones refused) without a restart",
+    )
     clock_max_offset_s: int = Field(
         default=60,
         ge=0,

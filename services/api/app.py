@@ -26,6 +26,7 @@ from services.api.audit import AuditMiddleware, AuditTrail
 from services.api.broker import BrokerLink
 from services.api.cache import HealthSnapshot, LatestCache, Refresher
 from services.api.catalogue import CityIndex
+from services.api.citywatch import reload_city
 from services.api.commandlog import CommandLog, SqlCommandLog
 from services.api.commands import CommandDesk
 from services.api.deps import ApiState, KeyRing, reject_unknown_query
@@ -56,6 +57,7 @@ from services.citypage import routes as city_page
 from services.opendata import routes as open_data
 from services.opendata.exports import routes as open_exports
 from smartcity.city.load import load_city
+from smartcity.city.watch import follow_city
 from smartcity.contract.topics import TopicKind, TopicScheme
 from smartcity.health import read_device_health
 from smartcity.influx.client import InfluxClient
@@ -90,7 +92,7 @@ def create_app(
             limiter: PublicLimiter = RateLimiter(settings.public_rate_per_s, settings.public_burst)
             if db.connection.dialect == "postgresql":  # replicas share it: one budget per client across them
                 limiter = SharedRateLimiter(db.connection, settings.public_rate_per_s, settings.public_burst)
-            hub = StreamHub(lambda device: d.district_id if (d := index.devices.get(device)) else None)
+            hub = StreamHub(lambda device: d.district_id if (d := app.state.api.index.devices.get(device)) else None)
             latest, snapshot = LatestCache(on_change=hub.publish), HealthSnapshot()
             desk = CommandDesk(records, topics, expiry_s=settings.command_expiry_s)
             link = None
@@ -144,6 +146,14 @@ def create_app(
                     tasks.create_task(refresher.run(), name="latest-cache"),
                     tasks.create_task(desk.run_expiry(), name="command-expiry"),
                     tasks.create_task(trail.run(), name="audit"),
+                    tasks.create_task(
+                        follow_city(
+                            settings.city_file,
+                            lambda city: reload_city(app.state.api, city),
+                            interval_s=settings.city_reload_s,
+                        ),
+                        name="city-watch",
+                    ),
                 ]
                 if link is not None:
                     running.append(tasks.create_task(link.run(), name="broker"))

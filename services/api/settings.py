@@ -97,6 +97,12 @@ class ApiSettings(BaseSettings):
     stream_max_clients: int = Field(
         default=100, ge=1, le=100_000, description="open event streams at most (more: 503 with Retry-After)"
     )
+    city_reload_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="how often the city file is checked for a change; a changed file is served without a restart",
+    )
     decommission_keeps_environmental: bool = Field(
         default=True,
         description="DELETE /v1/devices/{id} keeps a device's environmental measurements (published per sensor: "

@@ -6,6 +6,8 @@ never a traceback.
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -130,6 +132,15 @@ def credentials(
         HashScheme,
         typer.Option("--hash", help="pbkdf2 ($7$, as mosquitto_passwd) or sha512 ($6$, ~14x faster for big cities)"),
     ] = HashScheme.PBKDF2,
+    reload_broker: Annotated[
+        int | None,
+        typer.Option(
+            "--reload-broker",
+            metavar="PID",
+            help="then send SIGHUP to the Mosquitto with this PID: it re-reads both files, so devices added to the "
+            "city can connect and removed ones cannot, without a restart",
+        ),
+    ] = None,
 ) -> None:
     """Write a Mosquitto password file and ACL file: one account per device plus gateway, api and netserver."""
     loaded = _load(city)
@@ -147,6 +158,14 @@ def credentials(
         f"wrote {files.password_file} ({len(loaded.devices) + len(ServiceAccount):,} accounts) and {files.acl_file}; "
         f"passwords derive from {secret_path} (keep it private; `smartcity city password NAME` prints one)"
     )
+    if reload_broker is not None:
+        try:
+            os.kill(reload_broker, signal.SIGHUP)
+        except ProcessLookupError:
+            raise _fail(f"--reload-broker {reload_broker}: no such process (the files are written)") from None
+        except PermissionError:
+            raise _fail(f"--reload-broker {reload_broker}: not allowed to signal it (the files are written)") from None
+        typer.echo(f"sent SIGHUP to Mosquitto (PID {reload_broker}): it re-reads {files.password_file.name} and acl")
 
 
 @app.command()

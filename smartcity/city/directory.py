@@ -20,18 +20,28 @@ class DeviceInfo:
 
 
 class DeviceDirectory:
-    """Read-only map of device id -> :class:`DeviceInfo`."""
+    """Map of device id -> :class:`DeviceInfo`, read-only to its users; :meth:`replace` swaps in a new city's
+    devices whole (one assignment, so a reader sees the old map or the new one, never a mix)."""
 
     def __init__(self, devices: Iterable[DeviceInfo]) -> None:
         self._by_id = {info.device_id: info for info in devices}
+        self.generation = 0
+        """Counts :meth:`replace` calls: what users cache per device (parsers, encoders) is stale when it moved."""
+
+    @staticmethod
+    def _infos(city: City) -> Iterator[DeviceInfo]:
+        kinds = {facility.id: facility.kind for facility in city.facilities}
+        for d in city.devices:
+            yield DeviceInfo(d.id, d.type, d.district_id, d.facility_id, kinds[d.facility_id], d.network)
 
     @classmethod
     def from_city(cls, city: City) -> DeviceDirectory:
-        kinds = {facility.id: facility.kind for facility in city.facilities}
-        return cls(
-            DeviceInfo(d.id, d.type, d.district_id, d.facility_id, kinds[d.facility_id], d.network)
-            for d in city.devices
-        )
+        return cls(cls._infos(city))
+
+    def replace(self, city: City) -> None:
+        """Take ``city``'s devices instead of the current ones (a city file changed at run time)."""
+        self._by_id = {info.device_id: info for info in self._infos(city)}
+        self.generation += 1
 
     def get(self, device_id: str) -> DeviceInfo | None:
         return self._by_id.get(device_id)

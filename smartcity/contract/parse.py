@@ -72,7 +72,7 @@ def parse_message(
     info: DeviceInfo | None
     decoder: msgspec.json.Decoder[TypedReading] | None
     cached = _TOPICS.get(topic)
-    if cached is not None and cached[0] is scheme and cached[1] is directory:
+    if cached is not None and cached[0] is scheme and cached[1] is directory and cached[6] == directory.generation:
         device_id, kind, info, decoder = cached[2], cached[3], cached[4], cached[5]
     else:
         try:
@@ -86,7 +86,7 @@ def parse_message(
             decoder = typed_decoder(info.device_type)
             if len(_TOPICS) >= _TOPIC_CACHE_SIZE:
                 _TOPICS.clear()
-            _TOPICS[topic] = (scheme, directory, device_id, kind, info, decoder)
+            _TOPICS[topic] = (scheme, directory, device_id, kind, info, decoder, directory.generation)
     if len(payload) > limits.max_payload_bytes:
         detail = f"payload of {len(payload)} bytes exceeds the limit of {limits.max_payload_bytes}"
         return _refuse(RejectReason.OVERSIZED, detail, device_id)
@@ -124,7 +124,7 @@ def parse_message(
 _READING, _SENML, _SENML_CBOR = TopicKind.READING, TopicKind.SENML, TopicKind.SENML_CBOR
 _TOPIC_CACHE_SIZE = 1 << 18
 _TOPICS: dict[
-    str, tuple[TopicScheme, DeviceDirectory, str, TopicKind, DeviceInfo, msgspec.json.Decoder[TypedReading]]
+    str, tuple[TopicScheme, DeviceDirectory, str, TopicKind, DeviceInfo, msgspec.json.Decoder[TypedReading], int]
 ] = {}
 """Topic -> (scheme, directory, device id, kind, device info, the type's fast decoder) for topics already seen:
 the same topics repeat all day, and parsing one costs more than validating its reading. Valid only for the same

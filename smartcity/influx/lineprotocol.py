@@ -130,6 +130,7 @@ class LineEncoder:
 
     def __init__(self, directory: DeviceDirectory) -> None:
         self._directory = directory
+        self._generation = directory.generation
         self._prefixes: dict[str, dict[str, str]] = {}
         self._layouts: dict[str, tuple[tuple[str, ...], _Plan, tuple[str, ...]]] = {}
         """Device -> (metric names, plan, line heads) of its last reading shape: devices repeat their shape."""
@@ -173,6 +174,10 @@ class LineEncoder:
         return self._encode(reading, check_types=False)
 
     def _encode(self, reading: Reading, *, check_types: bool) -> list[str]:
+        if self._generation != self._directory.generation:  # the city changed at run time: tags may have too
+            self._prefixes.clear()
+            self._layouts.clear()
+            self._generation = self._directory.generation
         values = reading.values
         names = tuple(values)
         layout = self._layouts.get(reading.device_id)
