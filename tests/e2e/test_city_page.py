@@ -1,0 +1,153 @@
+"""The city page in headless Chromium against a real stack (broker, gateway, influxd, API, a simulated street
+light; :mod:`tests.support.city_page`): it loads without console errors or failed requests, draws every district,
+shows a value published over MQTT within seconds, opens a facility with its sparklines, dims a street light and
+shows the ack, keeps the public view to what the public may read, and axe-core finds no serious violation."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from playwright.async_api import Page, expect
+
+from services.api.keys import Role
+from services.api.settings import ApiSettings
+from smartcity.settings import InfluxSettings, MqttSettings
+from tests.support.api_server import serving
+from tests.support.api_support import api_city, create_key
+from tests.support.city_page import AXE, chromium, open_page, page_stack, screenshot
+from tests.support.filled_city import FilledCity
+
+
+async def _open_facility(page: Page, facility: str) -> None:
+    await page.click(f"[data-facility='{facility}']")
+    await expect(page.locator("#details-title")).to_have_text(facility.replace("-", "-").title())
+
+
+async def test_the_page_loads_clean_draws_every_district_and_follows_a_published_value(
+    tmp_path: Path, influx_settings: InfluxSettings, mqtt_settings: MqttSettings
+) -> None:
+    async with (
+        page_stack(tmp_path, influx_settings, mqtt_settings) as stack,
+        chromium() as browser,
+        open_page(browser, stack.base_url + "/") as (page, watch),
+    ):
+        # The key entry field: the key goes to sessionStorage and the page re-reads the city with it.
+        await page.fill("#key-input", stack.planner_key)
+        await page.click("#key-form button[type=submit]")
+        await expect(page.locator("#role-text")).to_have_text("Signed in as planner")
+        assert await page.evaluate("sessionStorage.getItem('smartcity.apiKey')") == stack.planner_key
+        districts = await page.locator("path.district").evaluate_all("nodes => nodes.map(n => n.dataset.district)")
+        assert sorted(districts) == sorted(d.id for d in api_city().districts)
+        markers = await page.locator("circle.facility").count()
+        assert markers == len(api_city().facilities)
+        await expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=10_000)
+        await expect(page.locator("#indicator")).to_have_value("live:pm25")
+        await expect(page.locator("#legend li")).not_to_have_count(1)  # classes besides "no data"
+        await _open_facility(page, "school-n")
+        cell = page.locator("[data-device='aq-n1'][data-metric='pm25']")
+        await expect(cell).not_to_have_text("\N{EN DASH}")  # the page shows a dash for no value yet
+        north = page.locator("path[data-district='north']")
+        before = float(await north.get_attribute("data-value") or "nan")
+        published = time.monotonic()
+        await stack.publish("aq-n1", {"pm25": 87.25})
+        await expect(cell).to_have_text("87.3 ug/m3", timeout=5_000)
+        arrived_s = time.monotonic() - published
+        assert arrived_s < 5.0, arrived_s
+        # The map's colour follows: north's mean of aq-n1 and aq-n2 rises by half the jump.
+        await expect(north).not_to_have_attribute("data-value", str(before), timeout=5_000)
+        after = float(await north.get_attribute("data-value") or "nan")
+        assert abs(after - before - (87.25 - 11.0 * 1.275) / 2) < 5, (before, after)
+        await expect(page.locator("[data-quality]")).to_have_text("Quality checks not running.")
+        assert await page.locator("#open-data a").count() >= 3
+        first = await page.locator("#open-data a").first.get_attribute("href")
+        assert first is not None
+        assert first.startswith("/v1/open/")
+        await screenshot(page, "planner-live")
+        assert watch.problems() == []
+
+
+async def test_a_facility_opens_with_sparklines_and_an_operator_dims_a_street_light(
+    tmp_path: Path, influx_settings: InfluxSettings, mqtt_settings: MqttSettings
+) -> None:
+    async with (
+        page_stack(tmp_path, influx_settings, mqtt_settings) as stack,
+        chromium() as browser,
+        open_page(browser, stack.base_url + "/", key=stack.operator_key) as (page, watch),
+    ):
+        await expect(page.locator("#role-text")).to_have_text("Signed in as operator")
+        await _open_facility(page, "school-n")
+        spark = page.locator("[data-spark='pm25'] svg path")
+        await expect(spark).to_have_count(1)
+        assert await page.locator("[data-spark='pm25']").get_attribute("data-points") is not None
+        await expect(page.locator("[data-spark='pm25'] svg")).to_have_attribute("role", "img")
+        await screenshot(page, "facility-sparklines")
+        await _open_facility(page, "street-n")
+        light = page.locator("form[data-light='light-n1']")
+        await light.get_by_label("Dim level of light-n1 (%)").fill("35")
+        await light.get_by_role("button", name="Dim").click()
+        ack = light.locator("output")
+        await expect(ack).to_have_attribute("data-state", "acked", timeout=10_000)
+        await expect(ack).to_contain_text("level 35 %")
+        assert stack.simulation.broadband[0].core.controls.dim_level == 35
+        await screenshot(page, "street-light-acked")
+        assert watch.problems() == []
+
+
+async def test_the_public_view_asks_only_for_what_the_public_may_read_and_axe_finds_nothing_serious(
+    tmp_path: Path, influx_settings: InfluxSettings, mqtt_settings: MqttSettings
+) -> None:
+    async with (
+        page_stack(tmp_path, influx_settings, mqtt_settings) as stack,
+        chromium() as browser,
+        open_page(browser, stack.base_url + "/") as (page, watch),
+    ):
+        await expect(page.locator("#role-text")).to_have_text("Public view")
+        await expect(page.locator("#live")).to_have_attribute("data-state", "off")
+        await expect(page.locator("#indicator")).to_have_value("density")
+        await page.locator("path[data-district='south']").focus()
+        await page.keyboard.press("Enter")  # keyboard: a district opens like a click
+        await expect(page.locator("#details-title")).to_have_text("District South")
+        await page.get_by_role("button", name="school: School-S").click()
+        await expect(page.locator("#details-title")).to_have_text("School-S")
+        await expect(page.locator("#details-body")).to_contain_text("Enter a planner or operator key")
+        await screenshot(page, "public")
+        await page.add_script_tag(path=str(AXE))
+        result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        serious = [
+            f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in result["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert serious == []
+        assert watch.problems() == []
+
+
+async def test_a_generated_city_with_days_of_history_renders_clean(filled_city: FilledCity, tmp_path: Path) -> None:
+    city_file = tmp_path / "city.json"
+    city_file.write_text(filled_city.city.model_dump_json(), encoding="utf-8")
+    settings = ApiSettings.model_validate(
+        {
+            "influx": filled_city.influx,
+            "city_file": city_file,
+            "state_file": tmp_path / "state.sqlite",
+            "latest_lookback_s": 86_400,  # the data set ends at the start of this hour
+        }
+    )
+    planner = create_key(settings, Role.PLANNER)
+    async with (
+        serving(settings) as served,
+        chromium() as browser,
+        open_page(browser, served.base_url + "/", key=planner, size=(1600, 1000)) as (page, watch),
+    ):
+        await expect(page.locator("path.district")).to_have_count(len(filled_city.city.districts))
+        await expect(page.locator("circle.facility")).to_have_count(len(filled_city.city.facilities))
+        await expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=10_000)
+        coloured = page.locator("path.district:not([data-value=''])")
+        await expect(coloured).not_to_have_count(0, timeout=10_000)  # districts with PM2.5 sensors
+        school = next(f for f in filled_city.city.facilities if f.kind.value == "school")
+        await page.click(f"[data-facility='{school.id}']")
+        await expect(page.locator("#details-title")).to_have_text(school.name)
+        await expect(page.locator(".spark[data-points]").first).to_be_visible(timeout=10_000)
+        await screenshot(page, "generated-city", full_page=False)  # docs/city-page.png is one of these
+        assert watch.problems() == []
