@@ -21,6 +21,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from ssl import SSLContext
 
 import msgspec
 
@@ -57,6 +58,8 @@ class BrokerTarget:
     local_addresses: frozenset[str] = frozenset()
     """IPv6 addresses this machine has: a device whose address is among them binds its socket to it."""
     outbox_limit: int = 10_000
+    ssl: SSLContext | None = None
+    """TLS for every session (one context for the worker); None: plain TCP."""
 
 
 class BroadbandDevice(BroadbandPublisher):
@@ -120,6 +123,7 @@ class BroadbandDevice(BroadbandPublisher):
             clean_start=False,
             session_expiry_s=self.target.session_expiry_s,
             local_address=address if self.bound else None,
+            ssl=self.target.ssl,
         )
         try:
             session, connack = await MqttSession.open(options, on_message=self._on_message, on_ack=self._on_ack)

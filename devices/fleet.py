@@ -24,6 +24,7 @@ from devices.signals import SignalModel
 from devices.stats import RunStats
 from smartcity.city.model import City, Device, NetworkClass
 from smartcity.contract.topics import TopicScheme
+from smartcity.mqtt_tls import client_context
 from smartcity.quality_truth import TruthWriter
 
 
@@ -80,6 +81,7 @@ def build_fleet(
         truth=truth,
     )
     mqtt = settings.mqtt
+    tls = client_context(mqtt)
     target = BrokerTarget(
         host=mqtt.host,
         port=mqtt.port,
@@ -90,6 +92,7 @@ def build_fleet(
         reconnect_max_s=settings.reconnect_max_s,
         password_for=password_for,
         local_addresses=local_ipv6_addresses(),
+        ssl=tls,
     )
     run_s = options.duration_s
     broadband_devices = [
@@ -108,6 +111,7 @@ def build_fleet(
             keepalive_s=mqtt.keepalive_s,
             reconnect_min_s=settings.reconnect_min_s,
             reconnect_max_s=settings.reconnect_max_s,
+            ssl=tls,
         )
         server = NetworkServer(run_ctx, account)
         narrowband_devices = [

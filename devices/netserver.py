@@ -14,6 +14,7 @@ import functools
 import random
 from collections import deque
 from dataclasses import dataclass
+from ssl import SSLContext
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -51,6 +52,7 @@ class ServerAccount:
     reconnect_max_s: float
     outbox_limit: int = 100_000
     max_inflight: int = 256
+    ssl: SSLContext | None = None
 
 
 class NetworkServer:
@@ -182,6 +184,7 @@ class NetworkServer:
             username=account.username,
             password=account.password,
             keepalive_s=account.keepalive_s,
+            ssl=account.ssl,
         )
         session, _ = await MqttSession.open(options, on_message=self._on_message, on_ack=self._on_ack)
         self.session = session

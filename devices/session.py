@@ -70,11 +70,14 @@ class MqttSession(asyncio.Protocol):
         sock = bound_socket(options)
         try:
             async with asyncio.timeout(options.connect_timeout_s):
+                name = options.host if options.ssl is not None else None  # TLS checks the broker's name
                 if sock is not None:
                     await loop.sock_connect(sock, (options.host, options.port))
-                    await loop.create_connection(lambda: session, sock=sock)
+                    await loop.create_connection(lambda: session, sock=sock, ssl=options.ssl, server_hostname=name)
                 else:
-                    await loop.create_connection(lambda: session, options.host, options.port)
+                    await loop.create_connection(
+                        lambda: session, options.host, options.port, ssl=options.ssl, server_hostname=name
+                    )
                 session._connack = loop.create_future()
                 session._write(
                     mqtt5.encode_connect(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 from dataclasses import dataclass
+from ssl import SSLContext
 
 from devices.mqtt5 import Will
 
@@ -26,6 +27,8 @@ class SessionOptions:
     local_address: str | None = None
     """Bind the socket to this source address before connecting (the device's own IPv6)."""
     connect_timeout_s: float = 30.0
+    ssl: SSLContext | None = None
+    """Connect with TLS using this context (:func:`smartcity.mqtt_tls.client_context`); None: plain TCP."""
 
 
 def bound_socket(options: SessionOptions) -> socket.socket | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.errors import BrokerError
 from gateway.receive_path import FastClient, MessageSink
+from smartcity.mqtt_tls import client_context
 from smartcity.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,8 @@ class BrokerSession:
         if settings.username:
             password = settings.password.get_secret_value() if settings.password else None
             client.username_pw_set(settings.username, password)
+        if (tls := client_context(settings)) is not None:
+            client.tls_set_context(tls)  # paho handshakes inside connect(), bounded by connect_timeout
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_register_write
@@ -222,7 +226,8 @@ class BrokerSession:
             log.warning(
                 "%d bytes of messages held: not reading the broker until the writers catch up", client.held_bytes
             )
-        elif more:
+        elif more or (isinstance(self._sock, ssl.SSLSocket) and self._sock.pending()):
+            # TLS: bytes already decrypted wait in the SSL object, and the socket may never turn readable for them
             self._loop.call_soon(self._on_readable)
 
     def _flush(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import ssl
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -71,7 +72,18 @@ def _api(ctx: typer.Context, env_file: EnvFile = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_cleanly)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on")
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            ssl_certfile=settings.tls_cert_file,
+            ssl_keyfile=settings.tls_key_file,
+            ssl_ca_certs=settings.tls_client_ca_file,
+            ssl_cert_reqs=ssl.CERT_REQUIRED if settings.tls_client_ca_file is not None else ssl.CERT_NONE,
+        )
     except StateError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

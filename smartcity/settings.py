@@ -3,7 +3,9 @@ component) that nests these plain models; build it in ``main()`` and pass it dow
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr
+from typing import Self
+
+from pydantic import BaseModel, Field, FilePath, SecretStr, model_validator
 
 
 class MqttSettings(BaseModel):
@@ -16,6 +18,24 @@ class MqttSettings(BaseModel):
     client_id: str | None = Field(default=None, description="stable client id (persistent sessions need one)")
     keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keep-alive interval in seconds")
     topic_root: str = Field(default="city", description="first topic level of every contract topic")
+    tls: bool = Field(
+        default=False, description="connect with TLS (MQTT over TLS, port 8883 by convention); on when CA_FILE is set"
+    )
+    ca_file: FilePath | None = Field(
+        default=None, description="PEM file of the CA(s) the broker's certificate must chain to (unset: the system's)"
+    )
+    cert_file: FilePath | None = Field(
+        default=None, description="PEM client certificate, for a broker that requires one (require_certificate)"
+    )
+    key_file: FilePath | None = Field(default=None, description="PEM private key of CERT_FILE")
+
+    @model_validator(mode="after")
+    def _tls_files_fit(self) -> Self:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together: set both or neither")
+        if self.cert_file is not None and not (self.tls or self.ca_file is not None):
+            raise ValueError("cert_file is set but TLS is off: set tls=true or ca_file")
+        return self
 
 
 class InfluxSettings(BaseModel):

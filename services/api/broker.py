@@ -24,6 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from smartcity.backoff import Backoff
+from smartcity.mqtt_tls import client_context
 from smartcity.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class BrokerLink:
         self._publish_timeout_s = publish_timeout_s
         self._backoff = backoff or Backoff(0.2, 30.0)
         self._client: aiomqtt.Client | None = None
+        self._tls = client_context(settings)
         self.client_id = settings.client_id or DEFAULT_CLIENT_ID
         self.connected = asyncio.Event()
         """Set while the session is up and subscribed to the acks."""
@@ -93,6 +95,7 @@ class BrokerLink:
             keepalive=self._settings.keepalive_s,
             properties=properties,
             timeout=self._publish_timeout_s,
+            tls_context=self._tls,
         )
 
     async def run(self) -> None:

@@ -46,7 +46,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS state_versions (name TEXT PRIMARY KEY, version INTEGER NOT NULL)",
 )
 _SQLITE_TRIGGERS = tuple(
-        f"""
+    f"""
         CREATE TRIGGER IF NOT EXISTS grants_{event.lower()} AFTER {event} ON grants BEGIN
             INSERT INTO state_versions (name, version) VALUES ('grants', 1)
             ON CONFLICT (name) DO UPDATE SET version = version + 1;

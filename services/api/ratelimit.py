@@ -82,9 +82,7 @@ _GREATEST = {"sqlite": "max", "postgresql": "GREATEST"}
 
 def _take_sql(dialect: str) -> str:
     least, greatest = _LEAST[dialect], _GREATEST[dialect]
-    refilled = (
-        f"{least}(?, rate_buckets.tokens + {greatest}(0, excluded.at_ms - rate_buckets.at_ms) * ? / 1000.0)"
-    )
+    refilled = f"{least}(?, rate_buckets.tokens + {greatest}(0, excluded.at_ms - rate_buckets.at_ms) * ? / 1000.0)"
     return (
         "INSERT INTO rate_buckets (client, tokens, at_ms, taken) VALUES (?, ?, ?, TRUE)"
         f" ON CONFLICT (client) DO UPDATE SET"
@@ -98,9 +96,7 @@ def _take_sql(dialect: str) -> str:
 class SharedRateLimiter:
     """Token buckets in the shared state database: one budget per client across every API replica."""
 
-    def __init__(
-        self, db: StateDatabase, rate: float, burst: int, *, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, db: StateDatabase, rate: float, burst: int, *, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._rate = rate
         self._burst = float(burst)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smartcity.logs import LogFormat, LogLevel
@@ -31,6 +31,13 @@ class ApiSettings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="bind address (an IPv6 literal such as ::1 works too)")
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port")
+    tls_cert_file: FilePath | None = Field(
+        default=None, description="PEM server certificate (chain): serve HTTPS instead of HTTP (with TLS_KEY_FILE)"
+    )
+    tls_key_file: FilePath | None = Field(default=None, description="PEM private key of TLS_CERT_FILE")
+    tls_client_ca_file: FilePath | None = Field(
+        default=None, description="require a client certificate from this PEM CA on every connection (mutual TLS)"
+    )
     max_points: int = Field(
         default=50_000, ge=100, le=10_000_000, description="most points one history request may return (else 422)"
     )
@@ -117,6 +124,14 @@ class ApiSettings(BaseSettings):
         if value is not None and not value.get_secret_value().startswith(("postgresql://", "postgres://")):
             raise ValueError("must be a postgresql:// URL (unset: the SQLite STATE_FILE)")
         return value
+
+    @model_validator(mode="after")
+    def _tls_files_fit(self) -> ApiSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: set both or neither")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_client_ca_file needs HTTPS: set tls_cert_file and tls_key_file too")
+        return self
 
     def state_location(self) -> Path | str:
         """Where the state lives: the PostgreSQL URL when set, else the SQLite file."""
