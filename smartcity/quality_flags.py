@@ -20,12 +20,14 @@ condition again rewrites the same point, and clearing a flag (writing its ``end_
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import msgspec
 
 from smartcity.city.directory import DeviceInfo
-from smartcity.influx.client import InfluxClient, ParamValue, quote_identifier
+from smartcity.influx.client import InfluxClient, ParamValue, Series, quote_identifier
 from smartcity.influx.errors import InfluxQueryError
 from smartcity.influx.lineprotocol import encode_point
 from smartcity.influx.schema import device_tags
@@ -100,6 +102,14 @@ def flag_point(info: DeviceInfo, flag: Flag) -> str:
     return encode_point(QUALITY_FLAG, tags, fields, flag.start_ms)
 
 
+class FlagReader(Protocol):
+    """What reading flags needs (an :class:`~smartcity.influx.client.InfluxClient`, or a twin)."""
+
+    async def query(
+        self, q: str, params: Mapping[str, ParamValue] | None = None, *, epoch: str = "ms"
+    ) -> list[Series]: ...
+
+
 class _Stored(msgspec.Struct):
     time: int
     device: str
@@ -113,7 +123,7 @@ class _Stored(msgspec.Struct):
 
 
 async def read_flags(
-    influx: InfluxClient,
+    influx: FlagReader,
     *,
     since_ms: int = 0,
     until_ms: int | None = None,

@@ -47,6 +47,7 @@ from services.api.routes import (
     indicators,
     keys,
     probes,
+    quality,
     readings,
     stream,
 )
@@ -186,6 +187,7 @@ def create_app(
     app.include_router(health.router(settings))
     app.include_router(readings.router(settings))
     app.include_router(indicators.router(settings))
+    app.include_router(quality.router(settings))
     app.include_router(stream.router(settings))
     app.include_router(commands.router(settings))
     app.include_router(keys.router())

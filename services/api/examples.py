@@ -161,6 +161,21 @@ EXAMPLES: dict[tuple[str, str], Any] = {
     },
     ("get", "/v1/indicators"): {"items": [_INDICATOR]},
     ("get", "/v1/indicators/{name}"): VALUES_EXAMPLE,
+    ("get", "/v1/quality"): _page(
+        {
+            "device": "aq-000001",
+            "device_type": "air_quality",
+            "district": "altstadt",
+            "facility": "sch-0001",
+            "kind": "stuck",
+            "metric": "no2",
+            "reason": "no2 held 31.4 for 6 h (72 readings)",
+            "score": 2.0,
+            "start": "2025-04-14T02:00:00.000Z",
+            "end": "2025-04-14T08:00:00.000Z",
+            "detected": "2025-04-14T05:00:00.000Z",
+        }
+    ),
     ("post", "/v1/devices/{device_id}/commands"): _COMMAND | {"state": "sent", "answered": None, "device_time": None},
     ("get", "/v1/devices/{device_id}/commands"): _page(_COMMAND),
     ("get", "/v1/commands/{command_id}"): _COMMAND,

@@ -139,7 +139,7 @@ def _want(name: str, by: str, expected: Expected) -> dict[str, Want]:
         return expected.per_floor_area(groups, metric)
     if method is Method.LIGHTS_WORKING:
         return expected.lights_working(groups)
-    return expected.expected_share(groups, readings=method is Method.COMPLETENESS)
+    return expected.expected_share(groups, readings=method is not Method.UPTIME)  # quality without flags: completeness
 
 
 ROLLED_UP = [name for name, indicator in INDICATORS.items() if indicator.method is not Method.DELIVERY]

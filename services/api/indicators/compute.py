@@ -28,6 +28,7 @@ from services.api.indicators.statements import (
     where,
     window_sums,
 )
+from services.api.quality import distrusted_ms, flags_over
 from smartcity.city.model import FacilityKind
 from smartcity.contract.metrics import METRICS
 from smartcity.health import DeviceHealth, ReplicaHealth, decode_row, merge_replicas
@@ -50,6 +51,8 @@ class IndicatorRequest:
     """The districts to cover; empty: the whole city."""
     kind: FacilityKind | None = None
     """Only facilities of this kind (one of the indicator's)."""
+    exclude: tuple[str, ...] = ()
+    """Devices left out (flagged: :mod:`services.api.quality`)."""
 
     @property
     def kinds(self) -> tuple[FacilityKind, ...]:
@@ -58,19 +61,20 @@ class IndicatorRequest:
     def filter(self) -> Filter:
         restricted = self.kind is not None or self.indicator.facility_kinds != ALL_KINDS
         kinds = tuple(k.value for k in self.kinds) if restricted else ()
-        return Filter(self.period.start_ms, self.period.end_ms, self.districts, kinds)
+        return Filter(self.period.start_ms, self.period.end_ms, self.districts, kinds, self.exclude)
 
 
 def membership(index: CityIndex, request: IndicatorRequest) -> Membership:
     """The devices of the indicator's device types at facilities of its kinds in the selected districts, each
     with its group and facility."""
     types, kinds = set(request.indicator.device_types), set(request.kinds)
-    districts = set(request.districts)
+    districts, excluded = set(request.districts), set(request.exclude)
     members = Membership()
     for device in index.city.devices:
         facility = index.facilities[device.facility_id]
         if (
-            device.type not in types
+            device.id in excluded
+            or device.type not in types
             or facility.kind not in kinds
             or (districts and device.district_id not in districts)
         ):
@@ -95,6 +99,9 @@ async def compute(store: QueryStore, index: CityIndex, request: IndicatorRequest
     method = indicator.method
     if method is Method.UPTIME or method is Method.COMPLETENESS:
         return await _expected(store, index, request, members, condition, params)
+    if method is Method.QUALITY:
+        complete = await _expected(store, index, request, members, condition, params)
+        return await _quality(store, index, request, members, complete)
     metric = indicator.metrics[0]
     table = rollup_table(request.database, tier, metric)
     if method is Method.LIGHTS_WORKING:
@@ -170,12 +177,23 @@ async def _expected(
     expected: dict[str, float] = {}
     for device_id in members.device_group:
         interval_ms = index.devices[device_id].report_interval_s * 1000
-        if request.indicator.method is Method.COMPLETENESS:
+        if request.indicator.method is not Method.UPTIME:
             expected[device_id] = span_ms / interval_ms
         else:
             expected[device_id] = span_ms / HOUR_MS * min(1.0, HOUR_MS / interval_ms)
-    readings = request.indicator.method is Method.COMPLETENESS
+    readings = request.indicator.method is not Method.UPTIME
     return formulas.expected_share(devices, members, expected, readings=readings)
+
+
+async def _quality(
+    store: QueryStore, index: CityIndex, request: IndicatorRequest, members: Membership, complete: list[GroupResult]
+) -> list[GroupResult]:
+    """Completeness times trust: the share of the group's device-time not under a stuck, spike or drift flag."""
+    start, end = request.period.start_ms, request.period.end_ms
+    flags = await flags_over(store, start, end)
+    report = {d: index.devices[d].report_interval_s * 1000 for d in members.device_group}
+    distrusted = distrusted_ms((f for f in flags if f.device in members.device_group), start, end, report)
+    return formulas.quality(complete, distrusted, members, end - start)
 
 
 def health_statement(request: IndicatorRequest, bound: str) -> tuple[str, dict[str, ParamValue]]:

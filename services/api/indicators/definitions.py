@@ -44,6 +44,8 @@ class Method(enum.StrEnum):
     """Readings stored over readings expected from the report interval."""
     DELIVERY = "delivery"
     """Readings received over readings sent (sequence numbers), from ``device_health``."""
+    QUALITY = "quality"
+    """Completeness times trust (the device-time not under a quality flag that distrusts the values)."""
 
 
 class Source(enum.StrEnum):
@@ -207,6 +209,19 @@ INDICATORS: Mapping[str, Indicator] = {
             "model); readings_d = sum(m_count) of d's most frequent metric m, expected_d = period / "
             "report_interval_s",
             method=Method.COMPLETENESS,
+            source=Source.HOURS,
+            metrics=EVERY_READING_METRIC,
+            facility_kinds=ALL_KINDS,
+        ),
+        Indicator(
+            name="data_quality_score",
+            description="Data quality: the share of promised readings stored, times the share of device-time whose "
+            "values no quality flag distrusts (stuck, spike, drift)",
+            unit="%",
+            formula="100 * completeness * trust; completeness as data_completeness, trust = 1 - sum_d flagged_d / "
+            "(devices * period), flagged_d = time of d in the period under a stuck, spike or drift flag "
+            "(quality_flag; a spike counts one report interval)",
+            method=Method.QUALITY,
             source=Source.HOURS,
             metrics=EVERY_READING_METRIC,
             facility_kinds=ALL_KINDS,

@@ -202,6 +202,22 @@ def expected_share(
     return out
 
 
+def quality(
+    complete: list[GroupResult], distrusted: Mapping[str, int], members: Membership, span_ms: int
+) -> list[GroupResult]:
+    """Per group: its completeness (``complete``, a percentage) times trust, 1 - the members' distrusted
+    device-time over members x ``span_ms``."""
+    out = []
+    for result in complete:
+        members_of = members.devices_of(result.group)
+        if result.value is None or not members_of or span_ms <= 0:
+            out.append(result)
+            continue
+        trust = 1 - sum(distrusted.get(d, 0) for d in members_of) / (len(members_of) * span_ms)
+        out.append(GroupResult(result.group, result.value * max(0.0, trust), result.windows, result.devices))
+    return out
+
+
 def delivery(
     before: Mapping[str, DeviceHealth],
     until: Mapping[str, DeviceHealth],

@@ -61,6 +61,20 @@ class GroupOut(_Out):
     period: PeriodOut
 
 
+class ExcludedOut(_Out):
+    """What the answer left out because of the quality worker's flags, and why (docs/QUALITY.md)."""
+
+    include_flagged: bool = Field(description="true: flagged data was asked for and is included")
+    devices: int = Field(examples=[1], description="devices left out for the whole period")
+    of_devices: int = Field(examples=[4], description="devices the indicator covers in the selection")
+    share: float = Field(examples=[0.25], description="devices / of_devices")
+    flagged_devices: int = Field(examples=[2], description="devices with any quality flag in the period")
+    by_kind: dict[str, int] = Field(
+        examples=[{"offline": 1, "stuck": 1}], description="devices with a flag of each kind in the period"
+    )
+    reason: str = Field(description="what is left out")
+
+
 class IndicatorValues(_Out):
     indicator: str = Field(examples=["pm25_hours_above_who"])
     unit: str = Field(examples=["h"])
@@ -73,6 +87,7 @@ class IndicatorValues(_Out):
         description="the roll-up tier was complete up to here (null: nothing rolled up yet, or device_health)"
     )
     groups: list[GroupOut]
+    excluded: ExcludedOut
 
 
 def definition_item(indicator: Indicator) -> dict[str, Any]:
@@ -96,7 +111,12 @@ def _span(start_ms: int, end_ms: int) -> dict[str, str]:
 
 
 def values_body(
-    indicator: Indicator, group_by: str, kind: FacilityKind | None, period: Period, groups: list[GroupResult]
+    indicator: Indicator,
+    group_by: str,
+    kind: FacilityKind | None,
+    period: Period,
+    groups: list[GroupResult],
+    excluded: dict[str, Any],
 ) -> dict[str, Any]:
     span = _span(period.start_ms, period.end_ms)
     return {
@@ -121,6 +141,7 @@ def values_body(
             }
             for g in groups
         ],
+        "excluded": excluded,
     }
 
 
@@ -145,4 +166,13 @@ VALUES_EXAMPLE = {
             "period": {"start": "2025-04-01T00:00:00.000Z", "end": "2025-05-01T00:00:00.000Z"},
         }
     ],
+    "excluded": {
+        "include_flagged": False,
+        "devices": 1,
+        "of_devices": 4,
+        "share": 0.25,
+        "flagged_devices": 2,
+        "by_kind": {"offline": 1, "stuck": 1},
+        "reason": "devices with a stuck, spike or drift flag in the period are left out",
+    },
 }

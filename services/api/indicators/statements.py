@@ -38,6 +38,8 @@ class Filter:
     """Empty: every district."""
     kinds: tuple[str, ...] = ()
     """Empty: every facility kind."""
+    exclude: tuple[str, ...] = ()
+    """Devices left out (flagged by the quality worker)."""
 
 
 def where(selected: Filter) -> tuple[str, dict[str, ParamValue]]:
@@ -56,6 +58,9 @@ def tag_clauses(selected: Filter) -> tuple[list[str], dict[str, ParamValue]]:
             names = [f"{prefix}{index}" for index in range(len(values))]
             clauses.append("(" + " OR ".join(f"{quote_identifier(key)} = ${name}" for name in names) + ")")
             params |= dict(zip(names, values, strict=True))
+    for index, device in enumerate(selected.exclude):
+        clauses.append(f'"device" != $x{index}')
+        params[f"x{index}"] = device
     return clauses, params
 
 

@@ -1,6 +1,7 @@
 """``/v1/indicators`` (the definitions) and ``/v1/indicators/{name}`` (values per district or facility kind over a
 period, from the roll-ups): planner and above. A key scoped to districts gets values for its districts only."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -11,8 +12,8 @@ from services.api.answers import Answer
 from services.api.audit import count_rows
 from services.api.compression import respond
 from services.api.deps import Planner, StateDep
-from services.api.indicators.compute import IndicatorRequest, compute
-from services.api.indicators.definitions import INDICATORS
+from services.api.indicators.compute import IndicatorRequest, compute, membership
+from services.api.indicators.definitions import INDICATORS, Method
 from services.api.indicators.models import (
     VALUES_EXAMPLE,
     IndicatorList,
@@ -23,6 +24,7 @@ from services.api.indicators.models import (
 from services.api.indicators.period import TIERS, check_period, whole_windows
 from services.api.indicators.statements import GroupBy
 from services.api.problems import invalid, not_found, problem_responses
+from services.api.quality import exclusion, flags_over
 from services.api.settings import ApiSettings
 from smartcity.city.model import FacilityKind
 from smartcity.rollups import LocalDays
@@ -74,12 +76,16 @@ def router(settings: ApiSettings) -> APIRouter:
         facility_kind: Annotated[
             FacilityKind | None, Query(description="only facilities of this kind (one the indicator covers)")
         ] = None,
+        include_flagged: Annotated[
+            bool, Query(description="true: keep devices the quality worker flagged as stuck, spiking or drifting")
+        ] = False,
     ) -> Response:
         """The indicator's value per district (or facility kind) over `start`..`end`, computed from the roll-ups
         over the whole windows (hours, or local days) in the period that the roll-up worker has completed; each
         group says its value, unit, the source windows and devices it used, and the period. Groups are those with
         devices for the indicator (in the key's districts). 422 for a period that ends before it starts, lies
-        outside 1970..2200 or is longer than the indicator's `max_days`."""
+        outside 1970..2200 or is longer than the indicator's `max_days`. Devices with a stuck, spike or drift flag
+        in the period are left out unless `include_flagged=true`; `excluded` says how many and why."""
         definition = INDICATORS.get(name)
         if definition is None:
             raise not_found("indicator", name)
@@ -110,17 +116,27 @@ def router(settings: ApiSettings) -> APIRouter:
             kind=facility_kind,
         )
         state.access.require(caller.department, state.access.indicator_pairs(definition, request.kinds))
+        flagged = exclusion(
+            await flags_over(state.influx, period.start_ms, period.end_ms),
+            sorted(membership(state.index, request).device_group),
+            include_flagged=include_flagged or definition.method is Method.QUALITY,
+        )
+        request = replace(request, exclude=flagged.excluded)
 
         async def answer() -> Answer:
             groups = await compute(state.influx, state.index, request)
-            body = JSONResponse(values_body(definition, group_by.value, facility_kind, period, groups)).body
+            values = values_body(definition, group_by.value, facility_kind, period, groups, flagged.body())
+            body = JSONResponse(values).body
             return Answer(bytes(body), len(groups))
 
         if tier is None:  # device health is not rolled up: every answer is computed
             found = await answer()
             count_rows(found.rows)
             return respond(http, found.body, "application/json")
-        key = ("indicator", name, group_by, facility_kind, districts, period.start_ms, period.end_ms, completed)
+        key = (
+            *("indicator", name, group_by, facility_kind, districts, period.start_ms, period.end_ms, completed),
+            *(include_flagged, flagged.excluded, flagged.flagged),
+        )
         found = await state.answers.get(key, generation, answer)
         count_rows(found.rows)
         return respond(http, found.body, "application/json", found.gzipped)
