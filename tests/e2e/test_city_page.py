@@ -145,9 +145,9 @@ async def test_a_generated_city_with_days_of_history_renders_clean(filled_city: 
         await expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=10_000)
         coloured = page.locator("path.district:not([data-value=''])")
         await expect(coloured).not_to_have_count(0, timeout=10_000)  # districts with PM2.5 sensors
-        school = next(f for f in filled_city.city.facilities if f.kind.value == "school")
-        await page.click(f"[data-facility='{school.id}']")
-        await expect(page.locator("#details-title")).to_have_text(school.name)
+        park = next(f for f in filled_city.city.facilities if f.kind.value == "park")
+        await page.click(f"[data-facility='{park.id}']")
+        await expect(page.locator("#details-title")).to_have_text(park.name)
         await expect(page.locator(".spark[data-points]").first).to_be_visible(timeout=10_000)
         await screenshot(page, "generated-city", full_page=False)  # docs/city-page.png is one of these
         assert watch.problems() == []

@@ -117,6 +117,7 @@ const stream = new LiveStream({
       recolourPending = true;
       setTimeout(() => {
         recolourPending = false;
+        if (!chosenByUser) pickBestLive();
         if (ui.indicator.value.startsWith("live:")) recolour();
         panel.refresh();
       }, 250);
@@ -142,6 +143,27 @@ function indicatorOptions() {
   const values = [...ui.indicator.options].map((o) => o.value);
   const fallback = values.includes("live:pm25") ? "live:pm25" : "density";
   ui.indicator.value = chosenByUser && values.includes(previous) ? previous : fallback;
+}
+
+const PREFERRED = ["pm25", "no2", "laeq", "temperature", "humidity"];
+
+// Until the user chooses, colour by the live metric that covers the most districts (PM2.5 first on a tie).
+function pickBestLive() {
+  const current = ui.indicator.value;
+  const coverage = (metric) => [...city.districts.keys()].filter((id) => city.districtMean(id, metric)).length;
+  let best = current.startsWith("live:") ? current.slice(5) : null;
+  let bestCoverage = best ? coverage(best) : 0;
+  for (const metric of PREFERRED) {
+    if (!city.metrics.has(metric)) continue;
+    const covered = coverage(metric);
+    if (covered > bestCoverage) {
+      best = metric;
+      bestCoverage = covered;
+    }
+  }
+  if (best && bestCoverage && `live:${best}` !== current && [...ui.indicator.options].some((o) => o.value === `live:${best}`)) {
+    ui.indicator.value = `live:${best}`;
+  }
 }
 
 async function indicatorValues(choice) {

@@ -261,11 +261,11 @@ export class DetailsPanel {
     }
     const metrics = [...new Set(devices.flatMap((d) => d.metrics))].filter((m) => !DEVICE_LEVEL.has(m) && this.metricSpec(m).kind !== "string");
     this.body.append(
-      h("h3", {}, "Latest values"),
-      h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "device"), h("th", { scope: "col" }, "metric"), h("th", { scope: "col" }, "value"), h("th", { scope: "col" }, "time"))), h("tbody", {}, rows)),
-      h("p", { dataset: { completeness: "" } }, this.completenessText(devices)),
       h("h3", {}, "Last 24 hours"),
       this.sparks("facility", id, metrics.slice(0, 8), generation),
+      h("p", { dataset: { completeness: "" } }, this.completenessText(devices)),
+      h("h3", {}, "Latest values"),
+      h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "device"), h("th", { scope: "col" }, "metric"), h("th", { scope: "col" }, "value"), h("th", { scope: "col" }, "time"))), h("tbody", {}, rows)),
     );
     const health = await this.health({ district: facility.district_id }, devices, generation);
     if (this.stale(generation)) return;
