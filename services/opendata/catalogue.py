@@ -105,14 +105,19 @@ class _Builder:
         found += [self.location(self.urls.district(d.id), district_extent(d)) for d in self.city.districts]
         return found
 
-    def period(self, source: Source) -> URIRef:
-        """What the store can hold of a source: from its retention (days before today) until today."""
+    def period(self, source: Source, retention_days: int | None = None) -> URIRef:
+        """What the store can hold of a source: from its retention (days before today) until today; a dataset
+        with a retention of its own (shorter than the source's) reaches back only that far
+        (``#period-{source}-{days}d``)."""
         tier = source.tier
         days = self.policy.raw_days if tier is None else self.policy.days(tier)
+        name = f"period-{source.value}"
+        if retention_days is not None and (not days or retention_days < days):
+            days, name = retention_days, f"{name}-{retention_days}d"
         pairs: list[tuple[URIRef, URIRef | Literal]] = [(DCAT.endDate, Literal(self.today, datatype=XSD.date))]
         if days:
             pairs.insert(0, (DCAT.startDate, Literal(self.today - timedelta(days=days), datatype=XSD.date)))
-        return self.typed(self.urls.node(f"period-{source.value}"), DCTERMS.PeriodOfTime, *pairs)
+        return self.typed(self.urls.node(name), DCTERMS.PeriodOfTime, *pairs)
 
     def provenance(self, privacy: Privacy) -> URIRef:
         return self.typed(
@@ -148,7 +153,7 @@ class _Builder:
                 self.typed(PUBLIC_ACCESS, DCTERMS.RightsStatement, (RDFS.label, _text(PUBLIC_ACCESS_LABEL))),
             ),
             (DCTERMS.provenance, self.provenance(dataset.privacy)),
-            (DCTERMS.temporal, self.period(dataset.source)),
+            (DCTERMS.temporal, self.period(dataset.source, dataset.retention_days)),
             (
                 DCTERMS.accrualPeriodicity,
                 self.typed(dataset.frequency.uri, DCTERMS.Frequency, (SKOS.prefLabel, _text(dataset.frequency.label))),

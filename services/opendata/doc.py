@@ -32,6 +32,7 @@ def row(dataset: OpenDataset) -> str:
         ", ".join(f"`{theme.value}`" for theme in dataset.themes),
         "yes: fixed releases" if dataset.person_related else "no",
         f"{dataset.caps.max_days} d, {dataset.caps.max_rows:,} rows",
+        "as its tiers" if dataset.retention_days is None else f"{dataset.retention_days} d, every tier",
         dataset.licence.spdx,
     ]
     return "| " + " | ".join(cells) + " |"
@@ -40,8 +41,8 @@ def row(dataset: OpenDataset) -> str:
 def render() -> str:
     lines = [
         "| dataset | title | metrics | facility kinds | spatial | temporal (source) | publisher | updated "
-        "| themes | person-related | caps per request | licence |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| themes | person-related | caps per request | kept | licence |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     lines += [row(dataset) for dataset in DATASETS.values()]
     return "\n".join(lines)

@@ -84,6 +84,19 @@ def test_credentials_for_an_onboarded_device_take_effect_on_sighup(
         time.sleep(0.05)
     assert _connack(broker, "aq-9", "a-wrong-password") != 0
 
+    connected: list[str] = []
+    session = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="aq-9-live", protocol=mqtt.MQTTv5)
+    session.username_pw_set("aq-9", device_password(secret, "aq-9"))
+    session.on_connect = lambda c, u, flags, rc, props: connected.append("connected")
+    session.on_disconnect = lambda c, u, flags, rc, props: connected.append("disconnected")
+    session.reconnect_delay_set(60, 60)
+    session.connect("::1", broker.port)
+    session.loop_start()
+    deadline = time.monotonic() + 5
+    while connected != ["connected"]:
+        assert time.monotonic() < deadline, connected
+        time.sleep(0.02)
+
     _replace(city_file, before)
     removed = runner.invoke(
         city_cli, ["credentials", str(city_file), "--out", str(out), "--reload-broker", str(broker.pid)]
@@ -94,6 +107,12 @@ def test_credentials_for_an_onboarded_device_take_effect_on_sighup(
         assert time.monotonic() < deadline, "the removed device still connects"
         time.sleep(0.05)
     assert _connack(broker, "aq-1", device_password(secret, "aq-1")) == 0
+    # Mosquitto 2.0 checks connected clients again on reload: the removed device's open session is closed too
+    deadline = time.monotonic() + 5
+    while connected != ["connected", "disconnected"]:
+        assert time.monotonic() < deadline, connected
+        time.sleep(0.02)
+    session.loop_stop()
 
 
 def test_reloading_a_broker_that_is_not_running_is_an_error(tmp_path: Path) -> None:

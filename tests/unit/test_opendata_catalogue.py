@@ -122,6 +122,18 @@ def test_temporal_coverage_follows_the_retention_of_each_source() -> None:
     assert str(graph.value(hourly, DCAT.temporalResolution)) == "PT1H"
     assert graph.value(raw, DCAT.temporalResolution) is None
     assert graph.value(raw, DCTERMS.temporal) == URIRef(URLS.node("period-raw"))
+    assert graph.value(hourly, DCTERMS.temporal) == URIRef(URLS.node("period-rp_1h"))
+
+
+def test_a_dataset_with_a_retention_of_its_own_covers_only_that_long() -> None:
+    graph = _catalogue()
+    days = DATASETS["school-occupancy"].retention_days
+    assert days is not None
+    assert days < RollupPolicy().hour_days
+    period = graph.value(URIRef(URLS.dataset("school-occupancy")), DCTERMS.temporal)
+    assert period == URIRef(URLS.node(f"period-rp_1h-{days}d"))
+    assert graph.value(period, DCAT.startDate) == Literal(TODAY - timedelta(days=days), datatype=XSD.date)
+    assert graph.value(period, DCAT.endDate) == Literal(TODAY, datatype=XSD.date)
 
 
 def test_the_catalogue_conforms_to_the_dcat_ap_3_shapes() -> None:
