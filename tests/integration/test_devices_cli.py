@@ -28,6 +28,7 @@ from smartcity.city.load import dump_city
 from smartcity.city.model import City, NetworkClass
 from smartcity.contract.messages import Status
 from smartcity.localservices import MosquittoProcess, free_port
+from smartcity.quality_truth import FaultKind, read_truth
 from smartcity.settings import MqttSettings
 from tests.support.devices import Collector
 
@@ -93,6 +94,9 @@ async def test_two_workers_then_sigterm_leaves_every_device_offline(
         (["--fault", "meltdown=0.5"], "unknown fault 'meltdown'"),
         (["--duration", "soon"], "'soon' is not a duration"),
         (["--devices", "0"], "--devices must be at least 1"),
+        (["--faults", "wild"], "unknown --faults preset 'wild'"),
+        (["--fault-rate", "drift=0.5"], "rate of drift must be from 0 to 0.142857 per device-day"),
+        (["--truth", "truth.jsonl"], "--truth needs fault episodes"),
     ],
 )
 def test_bad_arguments_exit_2_with_the_reason(
@@ -104,6 +108,29 @@ def test_bad_arguments_exit_2_with_the_reason(
     )  # fmt: skip
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_two_workers_write_one_truth_log_of_the_backfilled_day(
+    city: City, city_file: Path, mqtt_settings: MqttSettings, tmp_path: Path
+) -> None:
+    truth = tmp_path / "truth" / "faults.jsonl"
+    truth.parent.mkdir()
+    truth.write_text("left over from an earlier run\n")
+    result = subprocess.run(
+        [str(SMARTCITY), "simulate", "--city", str(city_file), "--workers", "2", "--json", "--backfill", "1d",
+         "--backfill-rate", "4000", "--duration", "6s", "--faults", "realistic", "--fault-rate", "offline=1",
+         "--fault-rate", "spike=1", "--truth", str(truth)],
+        env=_env(mqtt_settings), capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = read_truth(truth)  # the left-over line is gone: a new log per run
+    assert {FaultKind.OFFLINE, FaultKind.SPIKE} <= {record.kind for record in records}
+    broadband = {d.id for d in city.devices if d.network is NetworkClass.BROADBAND}
+    devices = {record.device for record in records}
+    assert devices & broadband
+    assert devices - broadband  # narrowband ones too
+    for share in (city.devices[0::2], city.devices[1::2]):  # how the two workers split the devices
+        assert devices & {d.id for d in share}
 
 
 def test_missing_city_file_is_named(tmp_path: Path, mqtt_settings: MqttSettings) -> None:

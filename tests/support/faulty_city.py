@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from devices.run_options import RunOptions
 from devices.runner import Simulation
 from devices.settings import SimulatorSettings
@@ -59,17 +61,21 @@ async def run_faulty_city(
     mqtt: MqttSettings,
     influx: InfluxSettings,
     workdir: Path,
+    gateway_env_extra: dict[str, str] | None = None,
     timeout_s: float = 600.0,
 ) -> FaultyRun:
     """Back-fill ``options.backfill_s`` of ``city`` ending at ``options.start_ms`` (the episodes and truth file as
-    ``options`` say) through the broker and a gateway child process into ``influx``; see the module docstring."""
+    ``options`` say) through the broker and a gateway child process into ``influx``; see the module docstring.
+    ``gateway_env_extra``: more ``SMARTCITY_GATEWAY_*`` settings (a history far in the past needs a larger
+    ``LIMITS__MAX_PAST_S``)."""
     end_ms = options.start_ms
     if end_ms is None or options.backfill_s <= 0:
         raise ValueError("a faulty-city run needs a start instant and a back-fill")
     city_file = workdir / "city.json"
     await asyncio.to_thread(_write_city, city, city_file)
     started = time.monotonic()
-    gateway = GatewayProcess(workdir / "gateway", gateway_env(mqtt, influx, city_file))
+    env = gateway_env(mqtt, influx, city_file) | (gateway_env_extra or {})
+    gateway = GatewayProcess(workdir / "gateway", env)
     gateway.start()
     try:
         await asyncio.to_thread(_wait_subscribed, gateway, timeout_s=30.0)
@@ -118,16 +124,27 @@ def _sent(summary: Snapshot) -> int:
 
 def _wait_subscribed(gateway: GatewayProcess, *, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    while gateway.metrics().get("broker_connected", 0.0) != 1.0:
+    while _metrics(gateway).get("broker_connected", 0.0) != 1.0:
         if time.monotonic() > deadline:
             raise TimeoutError("gateway not subscribed\n" + gateway.log_tail())
         time.sleep(0.1)
 
 
+def _metrics(gateway: GatewayProcess) -> dict[str, float]:
+    try:
+        return gateway.metrics()
+    except httpx.HTTPError:
+        return {}
+
+
 def _settled(gateway: GatewayProcess, expected: int, *, deadline: float) -> tuple[int, dict[str, int]]:
     """Wait until the gateway accounted for ``expected`` readings and holds nothing unwritten."""
     while True:
-        metrics = gateway.metrics()
+        try:
+            metrics = gateway.metrics()
+        except httpx.HTTPError:  # busy writing (two cores shared by four processes): ask again
+            time.sleep(0.5)
+            continue
         accepted = int(metrics.get("readings_accepted_total", 0.0))
         rejected = {
             name.removeprefix("rejected_total{reason=").rstrip("}"): int(value)
