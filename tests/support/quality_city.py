@@ -8,11 +8,22 @@ import math
 from ipaddress import IPv6Address
 from pathlib import Path
 
+from services.quality.metrics import QualityMetrics
+from services.quality.settings import QualitySettings
+from services.quality.worker import QualityWorker, WorkerConfig
+from services.rollup.metrics import RollupMetrics
+from services.rollup.tiers import TierClients, ensure_retention
+from services.rollup.worker import RollupWorker
+from services.rollup.worker import WorkerConfig as RollupConfig
 from smartcity.city.directory import DeviceDirectory
 from smartcity.city.model import City, DeviceType, NetworkClass, RadioProfile
 from smartcity.contract.reading import Reading, Value
+from smartcity.influx.client import InfluxClient
 from smartcity.influx.lineprotocol import LineEncoder
+from smartcity.influx.schema import device_health_point
 from smartcity.quality_truth import FaultKind
+from smartcity.rollups import LocalDays, RollupPolicy
+from smartcity.settings import InfluxSettings
 from tests.support.api_support import FACILITIES, NORTH, SOUTH
 from tests.support.cities import ULA, device_at
 
@@ -98,3 +109,49 @@ def quality_readings(start: int) -> list[Reading]:
 def quality_lines(readings: list[Reading]) -> bytes:
     encoder = LineEncoder(DeviceDirectory.from_city(quality_city()))
     return "\n".join(line for reading in readings for line in encoder.encode(reading)).encode()
+
+
+def quality_start(now_ms: int) -> int:
+    """The first hour of the readings: they run until two hours after ``now_ms``, so every hour the roll-ups
+    close holds data."""
+    return (now_ms // HOUR - HOURS + 2) * HOUR
+
+
+async def fill_and_judge(influx_settings: InfluxSettings, start: int, now_ms: int) -> None:
+    """Write the readings from ``start`` and a skewed clock for aq-5, roll them up with the real roll-up worker
+    and judge them with the real quality worker until neither has a backlog."""
+    city = quality_city()
+    lookback_h = (now_ms - start) // HOUR + 1
+    async with InfluxClient(influx_settings) as influx, TierClients(influx_settings) as tiers:
+        await ensure_retention(influx, RollupPolicy(), apply_raw=False)
+        await influx.write(quality_lines(quality_readings(start)))
+        skewed = DeviceDirectory.from_city(city).get("aq-5")
+        assert skewed is not None
+        fields: dict[str, Value] = {
+            "online": True,
+            "last_seen_ms": now_ms,
+            "clock_offset_ms": 120_000,
+            "clock_at_ms": now_ms,
+        }
+        await influx.write(device_health_point(skewed, replica="gw-1", fields=fields, ts_ms=now_ms).encode())
+        config = RollupConfig(120, 1_000, lookback_h, 35, 86_400)
+        rollup = RollupWorker(influx, tiers, LocalDays(city.timezone), config, RollupMetrics())
+        for _ in range(20):
+            await rollup.cycle()
+            if not rollup.backlog:
+                break
+        settings = QualitySettings(start_lookback_h=lookback_h)
+        worker_config = WorkerConfig(
+            rules=settings.rules(),
+            lookback_h=settings.lookback_h,
+            start_lookback_h=settings.start_lookback_h,
+            max_hours_per_cycle=1_000,
+            warmup_h=settings.warmup_h,
+            flag_memory_days=settings.flag_memory_days,
+        )
+        worker = QualityWorker(influx, city, worker_config, QualityMetrics())
+        for _ in range(20):
+            await worker.cycle()
+            if not worker.backlog:
+                return
+    raise AssertionError("the quality worker never caught up")
