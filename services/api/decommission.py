@@ -8,7 +8,7 @@ The policy, decided per measurement of the device's metrics (:func:`plan`):
 - every other measurement is removed: person-related data (occupancy of schools, hospitals, nursing homes, a
   street parking bay) and everything not published openly;
 - when anything is removed, the platform's own records of the device go too (``device_health``,
-  ``dead_letters``): they carry its id and its traffic pattern.
+  ``dead_letters``, ``quality_flag``): they carry its id and its traffic pattern.
 
 On InfluxDB 1.x one ``DROP SERIES FROM <measurements> WHERE "device" = $device`` removes the series from every
 retention policy of the database at once (raw points in the default policy and the roll-ups in ``rp_1m``,
@@ -26,8 +26,9 @@ from smartcity.city.model import Device
 from smartcity.contract.metrics import DEVICE_METRICS, METRICS
 from smartcity.influx.client import InfluxClient, quote_identifier
 from smartcity.influx.schema import DEAD_LETTERS, DEVICE_HEALTH
+from smartcity.quality_flags import QUALITY_FLAG
 
-PLATFORM_MEASUREMENTS = (DEAD_LETTERS, DEVICE_HEALTH)
+PLATFORM_MEASUREMENTS = (DEAD_LETTERS, DEVICE_HEALTH, QUALITY_FLAG)
 """The platform's own records that carry a device tag."""
 
 

@@ -19,6 +19,7 @@ from smartcity.city.model import City, Device, FacilityKind
 from smartcity.contract.metrics import DEVICE_METRICS, METRICS
 from smartcity.influx.client import ParamValue, quote_identifier
 from smartcity.influx.schema import DEAD_LETTERS, DEVICE_HEALTH, LATE_WINDOWS, ROLLUP_PROGRESS
+from smartcity.quality_flags import QUALITY_FLAG, QUALITY_PROGRESS
 from smartcity.rollups import TIERS
 
 RAW = "raw"
@@ -74,6 +75,8 @@ PLATFORM: tuple[Holding, ...] = (
     Holding("device-health", "platform", DEVICE_HEALTH, (RAW,)),
     Holding("late-windows", "platform", LATE_WINDOWS, (RAW,)),
     Holding("rollup-progress", "platform", ROLLUP_PROGRESS, (RAW,)),
+    Holding("quality-flags", "platform", QUALITY_FLAG, (RAW,)),
+    Holding("quality-progress", "platform", QUALITY_PROGRESS, (RAW,)),
 )
 """The platform's own records in InfluxDB, all in the default policy (raw retention). The audit trail is not
 here: it lives in the API's state database and is kept for ever (its hash chain proves nothing was removed)."""

@@ -99,6 +99,8 @@ def city(tmp_path: Path, influx_settings: InfluxSettings) -> Iterator[City]:
         for device in ("park-s1", "aq-n1"):
             health = _lines(device, "device_health", "readings", hours)
             assert client.post("/write", params={"db": db, "precision": "ms"}, content=health).status_code == 204
+        flag = f"quality_flag,device=park-s1,kind=offline score=2.0,end_ms=0i {BASE_MS}".encode()
+        assert client.post("/write", params={"db": db, "precision": "ms"}, content=flag).status_code == 204
     settings = api_settings(tmp_path, influx_settings)
     keys = {}
     with StateStore(settings.state_file) as store:
@@ -113,11 +115,11 @@ def test_decommissioning_drops_a_devices_series_from_every_retention_policy(city
     answer = city.client.delete("/v1/devices/park-s1", headers=city.keys["city-admin"])
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert body["removed_measurements"] == ["dead_letters", "device_health", "device_vitals", "parking"]
+    assert body["removed_measurements"] == ["dead_letters", "device_health", "device_vitals", "parking", "quality_flag"]
     assert body["kept_measurements"] == []
     # parking (raw, with every registry tag), parking (the roll-up lines here carry only the device tag),
-    # device_vitals and device_health: series belong to the database, all policies together
-    assert body["removed_series"] == 4
+    # device_vitals, device_health and quality_flag: series belong to the database, all policies together
+    assert body["removed_series"] == 5
     assert city.series("park-s1") == {}
     assert city.series("aq-n2") == {policy: {"air_quality"} for policy in POLICIES}  # others untouched
     history = city.client.get("/v1/history", params=OCCUPIED, headers=city.keys["planner"])
@@ -129,7 +131,7 @@ def test_decommissioning_drops_a_devices_series_from_every_retention_policy(city
     records = city.audit("/v1/devices/{device_id}", 2)
     assert [(r["method"], r["params"], r["rows"], r["status"]) for r in records] == [
         ("DELETE", '{"device_id":"park-s1"}', 0, 200),
-        ("DELETE", '{"device_id":"park-s1"}', 4, 200),
+        ("DELETE", '{"device_id":"park-s1"}', 5, 200),
     ]
 
 

@@ -33,7 +33,7 @@ class DecommissionOut(BaseModel):
 
 EXAMPLE = {
     "device_id": "occ-000412",
-    "removed_measurements": ["dead_letters", "device_health", "occupancy"],
+    "removed_measurements": ["dead_letters", "device_health", "occupancy", "quality_flag"],
     "kept_measurements": [],
     "removed_series": 3,
 }
