@@ -8,7 +8,6 @@ Exit codes: 0 done, 1 InfluxDB unreachable or refusing, 2 bad settings or city f
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -101,25 +100,23 @@ def _status(
 @data_app.command("expire")
 def _expire(env_file: EnvFile = None) -> None:
     """Remove the points of every dataset with a retention of its own that are older than it, from every
-    retention policy (run it daily, e.g. from a systemd timer); prints each statement's dataset."""
-    from services.lifecycle.holdings import expiry_statements
+    retention policy (the roll-up worker does this every SMARTCITY_ROLLUP_EXPIRE_INTERVAL_S too)."""
+    from services.lifecycle.expiry import expire
     from smartcity.influx.client import InfluxClient
     from smartcity.influx.errors import InfluxError
 
     settings = _settings(env_file)
-    statements = expiry_statements(int(time.time() * 1000))
 
-    async def run() -> None:
+    async def run() -> int:
         async with InfluxClient(settings.influx) as influx:
-            for statement, params in statements:
-                await influx.query(statement, params)
+            return await expire(influx)
 
     try:
-        asyncio.run(run())
+        ran = asyncio.run(run())
     except InfluxError as exc:
         typer.echo(f"error: InfluxDB at {settings.influx.url} refused the expiry: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"expired: {len(statements)} statements run")
+    typer.echo(f"expired: {ran} datasets with a retention of their own")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,6 +1,7 @@
 """``run(settings)``: the roll-up process. Owns its clients in one ``async with`` and its tasks in one TaskGroup.
 
-Start: create the tiers' retention policies, read progress. Then one cycle after another (:mod:`services.rollup
+Start: create the tiers' retention policies, read progress; the expiry of datasets with a retention of their own
+runs beside the cycles (:mod:`services.lifecycle.expiry`). Then one cycle after another (:mod:`services.rollup
 .worker`), at once while a backlog remains, else every ``interval_s``; a failed cycle is retried with backoff from
 the recorded progress. Shutdown (SIGTERM/SIGINT or ``stop`` set): the window being computed is finished, progress
 recorded, the HTTP endpoints closed, the clients closed; exit 0.
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 
+from services.lifecycle.expiry import expire_every
 from services.rollup.metrics import RollupMetrics
 from services.rollup.settings import RollupSettings
 from services.rollup.tiers import TierClients, ensure_retention
@@ -60,12 +62,16 @@ async def _run(settings: RollupSettings, stop: asyncio.Event) -> None:
             )
             async with asyncio.TaskGroup() as tasks:
                 loop_task = tasks.create_task(_loop(settings, worker, stop, state, metrics), name="rollup-loop")
+                expiry_task = tasks.create_task(
+                    expire_every(influx, settings.expire_interval_s, stop), name="dataset-expiry"
+                )
                 await stop.wait()
                 try:
                     await asyncio.wait_for(asyncio.shield(loop_task), _DRAIN_TIMEOUT_S)
                 except TimeoutError:
                     log.warning("shutdown: the window in progress did not finish in %.0f s", _DRAIN_TIMEOUT_S)
                     loop_task.cancel()
+                expiry_task.cancel()
     log.info("roll-up worker stopped")
 
 

@@ -33,6 +33,13 @@ class RollupSettings(BaseSettings):
         description="an hour is rolled up this long after it ended (later points are recomputed from late marks)",
     )
     interval_s: float = Field(default=30.0, gt=0, le=3600, description="how often to look for closed windows")
+    expire_interval_s: float = Field(
+        default=3600.0,
+        gt=0,
+        le=7 * 86_400,
+        description="how often points of datasets with a retention of their own (person-related occupancy: 366 d) "
+        "older than it are deleted from every tier",
+    )
     max_windows_per_cycle: int = Field(
         default=24, ge=1, le=10_000, description="hours computed per cycle at most (catch-up after downtime)"
     )

@@ -4,6 +4,7 @@ own retention from every policy and nothing else; an unreachable InfluxDB is a c
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +15,8 @@ from typer.testing import CliRunner
 
 from services.lifecycle.cli import register
 from services.opendata.datasets import PERSON_RELATED_RETENTION_DAYS
+from services.rollup.service import run
+from services.rollup.settings import RollupSettings
 from smartcity.contract.reading import Reading
 from smartcity.settings import InfluxSettings
 from tests.support.api_support import influxql, write_api_city, write_readings
@@ -92,3 +95,31 @@ def test_status_against_an_unreachable_influxdb_is_an_error_with_exit_code_1(tmp
     code, out, err = _cli(tmp_path, gone, "expire")
     assert code == 1
     assert "error: InfluxDB" in err
+
+
+async def test_the_rollup_worker_expires_what_a_dataset_no_longer_keeps(
+    tmp_path: Path, influx_settings: InfluxSettings
+) -> None:
+    _setup(influx_settings)
+    settings = RollupSettings(
+        influx=influx_settings,
+        city_file=write_api_city(tmp_path / "city.json"),
+        state_dir=tmp_path / "rollup",
+        http_port=0,
+        interval_s=0.2,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(settings, stop=stop))
+    db = influx_settings.database
+    deadline = time.monotonic() + 10
+    while True:
+        left = influxql(influx_settings, f'SELECT * FROM "{db}"."rp_1d"."occupancy" WHERE "facility_kind" = \'school\'')
+        times = [row[0] for row in left.json()["results"][0]["series"][0]["values"]]
+        if times == [NOW_MS - 2 * DAY_MS]:
+            break
+        assert time.monotonic() < deadline, times
+        await asyncio.sleep(0.1)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    cars = influxql(influx_settings, f'SELECT * FROM "{db}"."rp_1d"."occupancy" WHERE "facility_kind" = \'car_park\'')
+    assert [row[0] for row in cars.json()["results"][0]["series"][0]["values"]] == [OLD_MS]
