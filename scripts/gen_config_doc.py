@@ -10,6 +10,7 @@ from devices.settings import SimulatorSettings
 from gateway.settings import GatewaySettings
 from grafana_view.push import PushSettings
 from services.api.settings import ApiSettings
+from services.quality.settings import QualitySettings
 from services.rollup.settings import RollupSettings
 from smartcity.configdoc import render
 from smartcity.up import UpSettings
@@ -20,6 +21,7 @@ SETTINGS: list[type[BaseSettings]] = [
     SimulatorSettings,
     ApiSettings,
     RollupSettings,
+    QualitySettings,
     PushSettings,
 ]
 DOC = Path(__file__).resolve().parents[1] / "docs" / "CONFIGURATION.md"
