@@ -111,6 +111,13 @@ class InfluxdProcess(ManagedProcess):
         """Base URL of the v1 HTTP API, e.g. ``http://127.0.0.1:40123``."""
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def rpc_address(self) -> str:
+        """``host:port`` of the RPC service that ``influxd backup`` and ``influxd restore`` talk to."""
+        if self._rpc_port is None:
+            raise ServiceError("influxd has no RPC port yet: start() it first")
+        return f"127.0.0.1:{self._rpc_port}"
+
     def _choose_ports(self) -> None:
         if self._given_port is None:
             self._port = free_port()
