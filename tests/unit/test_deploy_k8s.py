@@ -242,3 +242,21 @@ def test_postgres_takes_only_the_api_and_its_backup_and_the_public_reaches_api_a
     assert _reach(overlay, MONITORING) == {("gateway", 9108), ("api", 8000), ("rollup", 9110), ("quality", 9120)}
     assert ("broker", 1883) in _reach(overlay, _as_pod(overlay, "gateway"))
     assert ("broker", 1883) not in _reach(overlay, _as_pod(overlay, "rollup"))
+
+
+def _city_volumes(overlay: str) -> set[str]:
+    """How the pods that read the city model get it: ``configMap`` or ``persistentVolumeClaim``."""
+    found = set()
+    for document in documents(overlay):
+        if document["kind"] in {"Deployment", "StatefulSet"}:
+            for volume in _pod_spec(document)["spec"].get("volumes", []):
+                if volume["name"] == "city":
+                    found |= set(volume) - {"name"}
+    return found
+
+
+def test_the_large_city_reads_its_model_from_a_volume_as_it_outgrows_a_configmap() -> None:
+    assert _city_volumes("small") == {"configMap"}
+    assert _city_volumes("large") == {"persistentVolumeClaim"}
+    claims = [d for d in documents("large") if d["kind"] == "PersistentVolumeClaim"]
+    assert "smartcity-city" in {claim["metadata"]["name"] for claim in claims}
