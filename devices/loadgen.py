@@ -41,12 +41,18 @@ def run_load(
     seed: int = 1,
     burst: int = 1,
     settings: SimulatorSettings | None = None,
+    city: City | None = None,
 ) -> Summary:
-    """Publish ``rate`` readings/s in total from ``devices`` sessions for ``duration_s``; returns the summary."""
+    """Publish ``rate`` readings/s in total from ``devices`` sessions for ``duration_s``; returns the summary.
+    The sessions are the first ``devices`` devices of ``city`` (a generated broadband city when not given)."""
     if devices < 1 or rate <= 0 or duration_s <= 0:
         raise ValueError(f"devices, rate and duration must be positive (got {devices}, {rate}, {duration_s})")
     base = settings or SimulatorSettings()
     chosen = base.model_copy(update={"mqtt": mqtt, "workers": workers})
-    city = broadband_city(devices, seed)
+    if city is None:
+        city = broadband_city(devices, seed)
+    elif len(city.devices) < devices:
+        raise ValueError(f"the city has {len(city.devices)} devices, fewer than the {devices} asked for")
+    city = city.model_copy(update={"devices": city.devices[:devices]})
     options = RunOptions(seed=seed, duration_s=duration_s, rate=rate, burst=burst)
     return run_simulation(chosen, city, city.devices, options)
