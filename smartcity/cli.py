@@ -12,6 +12,7 @@ import typer
 from smartcity.city.cli import app as city_app
 from smartcity.deploy_cli import app as deploy_app
 from smartcity.logs import configure_logging
+from smartcity.up_background_cli import down, status
 from smartcity.up_cli import up
 
 app = typer.Typer(
@@ -23,6 +24,8 @@ app = typer.Typer(
 app.add_typer(city_app, name="city")
 app.add_typer(deploy_app, name="deploy")
 app.command("up")(up)
+app.command("status")(status)
+app.command("down")(down)
 
 
 def _load_components(argv: Sequence[str] = ()) -> None:

@@ -32,10 +32,14 @@ from smartcity.city.generate import generate_city
 from smartcity.city.load import dump_city, load_city
 from smartcity.contract.metrics import MEASUREMENTS
 from smartcity.localservices import InfluxdProcess, MosquittoProcess
+from smartcity.localservices.influxd import INFLUXD_BINARY
+from smartcity.localservices.mosquitto import MOSQUITTO_BINARY
 from smartcity.localservices.process import free_port
 from smartcity.up_children import ChildSpec, StackContext, api_state_file, children, spawn, stop, wait_ready
+from smartcity.up_preflight import check_binaries, check_port_free, check_workdir, mark_workdir
+from smartcity.up_state import StackState, remove_state, write_state
 from smartcity.up_status import gateway_counters
-from smartcity.workdir_lock import WorkdirLock
+from smartcity.workdir_lock import WorkdirLock, start_time
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,11 @@ class UpSettings(BaseSettings):
     database: str = Field(default="city", pattern=r"^[A-Za-z0-9_\-]+$", description="InfluxDB database")
     topic_root: str = Field(default="city", description="first level of every MQTT topic")
     refresh_s: float = Field(default=5.0, gt=0, description="how often the status line is printed")
+    api_port: int = Field(
+        default=0, ge=0, le=65_535, description="port of the planning API and the city page (0: a free one)"
+    )
+    mosquitto_binary: Path = Field(default=MOSQUITTO_BINARY, description="the Mosquitto broker to run")
+    influxd_binary: Path = Field(default=INFLUXD_BINARY, description="the InfluxDB 1.x server to run")
 
 
 @dataclass
@@ -93,6 +102,19 @@ class Platform:
         out = {name: s.pid for name, s in (("influxd", self.influxd), ("mosquitto", self.mosquitto)) if s.running}
         return out | {name: child.pid for name, child in self.children.items() if child.poll() is None}
 
+    def state(self) -> StackState:
+        """The running stack as ``smartcity status`` and ``smartcity down`` read it (``<workdir>/up.json``)."""
+        pid = os.getpid()
+        return StackState(
+            pid=pid,
+            start=start_time(pid),
+            mqtt_port=self.mosquitto.port,
+            influx_url=self.influxd.url,
+            database=self.settings.database,
+            ports=dict(self.ports),
+            log_dir=str(self.settings.workdir.resolve() / "logs"),
+        )
+
 
 def _city_file(settings: UpSettings, work: Path, city: Path | None) -> Path:
     if city is not None:
@@ -111,11 +133,18 @@ def platform(
 ) -> Iterator[Platform]:
     """Start everything; on exit stop it in reverse order (children, broker, database), then unlock.
 
-    Raises :class:`smartcity.workdir_lock.WorkdirInUse` before touching anything when another stack uses the work
-    directory, :class:`RuntimeError` (or :class:`smartcity.localservices.ServiceError`) when a piece fails to start.
+    Raises, before starting or writing anything, :class:`smartcity.up_preflight.UpError` (a binary missing, the
+    API port taken, a data directory of another version) and :class:`smartcity.workdir_lock.WorkdirInUse` (another
+    stack uses the work directory); :class:`RuntimeError` (or :class:`smartcity.localservices.ServiceError`) when
+    a piece fails to start.
     """
     work = settings.workdir.resolve()
+    check_binaries({"mosquitto": settings.mosquitto_binary, "influxd": settings.influxd_binary})
+    check_port_free(settings.api_port, "the planning API")
+    check_workdir(work)  # before the lock file is written; again under the lock, against a concurrent `up`
     with WorkdirLock(work) as lock:
+        check_workdir(work)
+        mark_workdir(work)
         logs = work / "logs"
         secret_file = work / "secret"
         secret = read_or_create_secret(secret_file)
@@ -129,8 +158,9 @@ def platform(
             password_file=credentials.password_file,
             acl_file=credentials.acl_file,
             extra_conf="max_connections -1\n",
+            binary=settings.mosquitto_binary,
         )
-        influxd = InfluxdProcess(work / "influxd")
+        influxd = InfluxdProcess(work / "influxd", binary=settings.influxd_binary)
         running = Platform(settings, mosquitto, influxd, lock)
         specs: list[ChildSpec] = []
         try:
@@ -145,7 +175,7 @@ def platform(
                 gateway_password=service_password(secret, "gateway"),
                 netserver_password=service_password(secret, "netserver"),
                 api_password=service_password(secret, "api"),
-                api_port=free_port(),
+                api_port=settings.api_port or free_port(),
                 mqtt_port=mosquitto.port,
                 influx_url=influxd.url,
                 database=settings.database,
@@ -164,8 +194,10 @@ def platform(
                     running.ports[spec.name] = port
                 if spec.name == "api" and first_start:
                     running.operator_key = _create_key(spec, "operator", "smartcity up: local operator")
+            write_state(work, running.state())
             yield running
         finally:
+            remove_state(work)
             with _signals_held():
                 for spec in reversed(specs):
                     stop(spec, running.children[spec.name])

@@ -5,8 +5,10 @@ interrupts whatever ``up`` is doing (starting, or watching), further ones wait f
 children run in sessions of their own, so only ``up`` gets the terminal's signals. After SIGHUP the terminal is
 gone: output that went to it goes to /dev/null from then on, so stopping cannot fail on a dead terminal.
 
-Exit codes: 0 after an orderly stop, 1 when something failed to start or died, 3 when the work directory is in
-use by another live stack.
+Exit codes: 0 after an orderly stop, 1 when something failed to start or died, 2 for a bad setting, 3 when the
+work directory is in use by another live stack, 4 when the API port asked for is taken, 5 when mosquitto or
+influxd is missing, 6 when the data directory was written by another version (:mod:`smartcity.up_preflight`).
+``smartcity status`` exits 0 when every service answers, 1 when one does not, 7 when no stack runs.
 """
 
 from __future__ import annotations
@@ -22,11 +24,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 
 if TYPE_CHECKING:
     from smartcity.up import Platform, UpSettings
-    from smartcity.up_status import StatusLine, StatusProbe
+    from smartcity.up_screen import StackProbe
 
 log = logging.getLogger(__name__)
 
@@ -67,18 +68,11 @@ def _install_stop_handlers() -> None:
         signal.signal(signum, _on_signal)
 
 
-def _table(line: StatusLine) -> Table:
-    table = Table(title=f"smartcity up: {line.elapsed_s:.0f} s", show_header=True)
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    for what, value in line.rows():
-        table.add_row(what, value)
-    return table
-
-
-def _watch(running: Platform, probe: StatusProbe, console: Console, duration: float | None) -> None:
+def _watch(running: Platform, probe: StackProbe, console: Console, duration: float | None) -> None:
     """Until ``duration`` has passed (or a stop signal interrupts): a live table on a terminal, plain lines
     anywhere else (a log file, ``| tee``)."""
+    from smartcity.up_screen import render
+
     refresh_s = running.settings.refresh_s
     started = time.monotonic()
     next_status = started
@@ -91,11 +85,12 @@ def _watch(running: Platform, probe: StatusProbe, console: Console, duration: fl
                 if child.poll() is not None and name == "gateway":
                     raise RuntimeError(f"the gateway exited with code {child.returncode}")
             if time.monotonic() >= next_status:
-                line = probe.look()
+                view = probe.look()
                 if live is not None:
-                    live.update(_table(line), refresh=True)
+                    title = f"smartcity up: {view.gateway.elapsed_s:.0f} s (Ctrl-C stops it, keeping the data)"
+                    live.update(render(view, title), refresh=True)
                 else:
-                    console.out(line.plain(), highlight=False)
+                    console.out(view.plain(), highlight=False)
                     console.file.flush()
                 next_status += refresh_s
             time.sleep(0.2)
@@ -112,14 +107,20 @@ def up(
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds (default: Ctrl-C)")] = None,
     workdir: Annotated[Path | None, typer.Option(help="where data, logs and secrets go (default var/)")] = None,
     city: Annotated[Path | None, typer.Option(help="run this city file instead of the generated one")] = None,
+    api_port: Annotated[int | None, typer.Option(help="API and city page port (default: a free one)")] = None,
+    detach: Annotated[bool, typer.Option(help="run in the background (`smartcity status`, `smartcity down`)")] = False,
+    ready_fd: Annotated[int | None, typer.Option(hidden=True, help="report readiness on this descriptor")] = None,
 ) -> None:
-    """Run the whole platform locally: Mosquitto, InfluxDB, the gateway and the simulated city, end to end."""
+    """Run the whole platform locally: Mosquitto, InfluxDB, the gateway, the workers, the API with the city page
+    and the simulated city, end to end."""
     # Imported here so that `smartcity --help` and the components' commands stay fast.
     from smartcity.envsettings import SettingsError, load_settings
     from smartcity.localservices import ServiceError
     from smartcity.logs import configure_logging
     from smartcity.up import UpSettings, platform
-    from smartcity.up_status import StatusProbe
+    from smartcity.up_background import report_ready
+    from smartcity.up_preflight import UpError
+    from smartcity.up_screen import StackProbe
     from smartcity.workdir_lock import EXIT_IN_USE, WorkdirInUse
 
     configure_logging("INFO")
@@ -130,6 +131,7 @@ def up(
         "speed": speed,
         "backfill": backfill,
         "workdir": workdir,
+        "api_port": api_port,
     }
     # Flags override the environment: validated through the same model, by the same convention as every process.
     try:
@@ -137,6 +139,11 @@ def up(
     except SettingsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if detach:
+        from smartcity.up_background_cli import run_detached
+
+        run_detached(settings, _up_args(flags, duration, city))
+        return
     console = Console()
     _install_stop_handlers()
     try:
@@ -152,14 +159,16 @@ def up(
                 f" {running.api_url}/metrics)",
                 highlight=False,
             )
-            if running.operator_key is not None:
+            if ready_fd is not None:  # detached: the URLs and the key go to the command that started us
+                report_ready(ready_fd, {"api_url": running.api_url, "operator_key": running.operator_key})
+            elif running.operator_key is not None:
                 console.print(
                     f"operator key, shown only now (stored hashed): {running.operator_key}\n"
                     f"  curl -H 'Authorization: Bearer {running.operator_key}' {running.api_url}/v1/districts",
                     highlight=False,
                     soft_wrap=True,
                 )
-            probe = StatusProbe(running.gateway_http_port, running.influxd.url, settings.database)
+            probe = StackProbe(running.state())
             try:
                 _watch(running, probe, console, duration)
             finally:
@@ -167,6 +176,9 @@ def up(
     except _StopRequested as stop:
         console.print(f"{stop.signal_name}: {_status_after(settings)}")
         return
+    except UpError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
     except WorkdirInUse as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_IN_USE) from None
@@ -174,6 +186,13 @@ def up(
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     console.print(_status_after(settings))
+
+
+def _up_args(flags: dict[str, object], duration: float | None, city: Path | None) -> list[str]:
+    """The flags given, as ``smartcity up`` arguments again (for the detached process)."""
+    out = [f"--{name.replace('_', '-')}={value}" for name, value in flags.items() if value is not None]
+    out += [f"--duration={duration}"] if duration is not None else []
+    return out + ([f"--city={city.resolve()}"] if city is not None else [])
 
 
 def _status_after(settings: UpSettings) -> str:
