@@ -155,8 +155,8 @@ def up(
                 f" http://127.0.0.1:{running.gateway_http_port}/metrics, logs in {settings.workdir}/logs"
             )
             console.print(
-                f"[bold]planning API[/bold] {running.api_url}/docs (roll-ups by the worker, metrics at"
-                f" {running.api_url}/metrics)",
+                f"[bold]city page[/bold] {running.api_url}/  [bold]planning API[/bold] {running.api_url}/docs"
+                f" (metrics at {running.api_url}/metrics)",
                 highlight=False,
             )
             if ready_fd is not None:  # detached: the URLs and the key go to the command that started us
@@ -172,7 +172,9 @@ def up(
             try:
                 _watch(running, probe, console, duration)
             finally:
-                console.print("stopping: simulator, API, roll-up worker, gateway (flushes), broker, database")
+                console.print(
+                    "stopping: simulator, API, quality and roll-up workers, gateway (flushes), broker, database"
+                )
     except _StopRequested as stop:
         console.print(f"{stop.signal_name}: {_status_after(settings)}")
         return
