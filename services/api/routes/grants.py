@@ -117,7 +117,7 @@ def router() -> APIRouter:
         grants = _store(state).list()
         return JSONResponse([grant_item(grant, now_ms) for grant in grants if _sees(caller, grant)])
 
-    @api.post("", response_model=GrantOut, status_code=201, responses=problem_responses(422))
+    @api.post("", response_model=GrantOut, status_code=201, responses=problem_responses(400, 422))
     async def create_grant(state: StateDep, caller: Admin, body: GrantIn) -> JSONResponse:
         """Let `to` read what `from` owns until `expires`: the `metrics`, the `facility_kinds`, or (neither)
         everything. A department's admin key grants what its own department owns only."""
