@@ -1,5 +1,5 @@
 """A private Prometheus (Debian's ``prometheus`` binary) for tests: its own config, data dir and free loopback port,
-scraping the given targets every second; plus a small client for its HTTP query API.
+scraping the given targets every half second; plus a small client for its HTTP query API.
 
 Never the machine's own Prometheus service on 9090: the port is picked free, and only this PID is stopped.
 """
@@ -16,7 +16,8 @@ import yaml  # type: ignore[import-untyped]
 from smartcity.localservices.process import ManagedProcess, free_port
 
 PROMETHEUS = "/usr/bin/prometheus"
-SCRAPE_INTERVAL_S = 1
+SCRAPE_INTERVAL_MS = 500
+"""How often this Prometheus scrapes (and evaluates): fast, so a test sees several samples within seconds."""
 
 
 class PrometheusProcess(ManagedProcess):
@@ -41,7 +42,7 @@ class PrometheusProcess(ManagedProcess):
     def _prepare(self) -> None:
         (self.workdir / "data").mkdir(parents=True, exist_ok=True)
         config = {
-            "global": {"scrape_interval": f"{SCRAPE_INTERVAL_S}s", "evaluation_interval": f"{SCRAPE_INTERVAL_S}s"},
+            "global": {"scrape_interval": f"{SCRAPE_INTERVAL_MS}ms", "evaluation_interval": f"{SCRAPE_INTERVAL_MS}ms"},
             "rule_files": [str(path) for path in self.rule_files],
             "scrape_configs": [
                 {"job_name": job, "metrics_path": "/metrics", "static_configs": [{"targets": list(targets)}]}
