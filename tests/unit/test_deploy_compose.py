@@ -96,6 +96,9 @@ def test_every_variable_is_a_setting_of_the_process_and_a_value_it_takes(
         return
     names = variables_set(argv, environment)
     assert unknown(process, names) == [], f"{name}: not settings of {PROCESSES[process][0]}"
+    for key, value in environment.items():
+        if key.endswith("_HTTP_HOST") and value == "":  # every address: each family would pick its own port 0
+            assert environment[key.replace("_HOST", "_PORT")] != "0", name
     for key in [key for key in list(os.environ) if key.startswith("SMARTCITY_")]:
         monkeypatch.delenv(key)
     example = _example()

@@ -133,6 +133,10 @@ def test_every_variable_is_a_setting_of_the_process_and_a_value_it_takes(
             continue
         names = variables_set(container["args"], [entry["name"] for entry in env])
         assert unknown(process, names) == [], f"{workload}: not settings of {PROCESSES[process][0]}"
+        literal = {entry["name"]: entry.get("value") for entry in env}
+        for key, value in literal.items():
+            if key.endswith("_HTTP_HOST") and value == "":  # every address: each family would pick its own port 0
+                assert literal[key.replace("_HOST", "_PORT")] not in {None, "0"}, workload
         for key in [key for key in os.environ if key.startswith("SMARTCITY_")]:
             monkeypatch.delenv(key)
         for entry in env:
