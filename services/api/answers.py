@@ -85,6 +85,32 @@ def series_bytes(series: list[Series]) -> int:
     return 200 + sum(64 * len(s.values[0]) * len(s.values) if s.values else 100 for s in series)
 
 
+class Flights(Generic[T]):
+    """One computation per key at a time: requests that find one running wait for its answer (or its error)."""
+
+    def __init__(self) -> None:
+        self._pending: dict[Hashable, asyncio.Future[T]] = {}
+
+    async def run(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
+        """The answer, and whether this call computed it."""
+        pending = self._pending.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending), False
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            answer = await compute()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
+            raise
+        else:
+            future.set_result(answer)
+            return answer, True
+        finally:
+            del self._pending[key]
+
+
 class AnswerCache(Generic[T]):
     """Answers by key (encoded ones, or the series of a roll-up statement), each valid for the generation it was
     computed under; ``weigh`` tells an answer's size in bytes."""
@@ -94,7 +120,7 @@ class AnswerCache(Generic[T]):
         self._weigh = weigh
         self._answers: OrderedDict[Hashable, tuple[int, T, int]] = OrderedDict()
         self._size = 0
-        self._pending: dict[tuple[Hashable, int], asyncio.Future[T]] = {}
+        self._flights: Flights[T] = Flights()
         self.hits = 0
         self.misses = 0
 
@@ -112,25 +138,13 @@ class AnswerCache(Generic[T]):
             self._answers.move_to_end(key)
             self.hits += 1
             return kept[1]
-        pending = self._pending.get((key, generation))
-        if pending is not None:
-            self.hits += 1
-            return await asyncio.shield(pending)
-        self.misses += 1
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending[key, generation] = future
-        try:
-            answer = await compute()
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
-            raise
-        else:
-            future.set_result(answer)
+        answer, computed = await self._flights.run((key, generation), compute)
+        if computed:
+            self.misses += 1
             self._keep(key, generation, answer)
-            return answer
-        finally:
-            del self._pending[key, generation]
+        else:
+            self.hits += 1
+        return answer
 
     def _keep(self, key: Hashable, generation: int, answer: T) -> None:
         size = self._weigh(answer)
@@ -144,3 +158,27 @@ class AnswerCache(Generic[T]):
         while self._size > self.max_bytes:
             _key, (_generation, _dropped, dropped_size) = self._answers.popitem(last=False)
             self._size -= dropped_size
+
+
+class RecentAnswers(Generic[T]):
+    """Answers by key for ``ttl_s`` (what another process writes now and then, such as the quality worker's flags):
+    one computation for concurrent requests, at most ``max_entries`` kept."""
+
+    def __init__(self, ttl_s: float, *, max_entries: int = 256, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl_s = ttl_s
+        self._max_entries = max_entries
+        self._clock = clock
+        self._answers: dict[Hashable, tuple[float, T]] = {}
+        self._flights: Flights[T] = Flights()
+
+    async def get(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+        kept = self._answers.get(key)
+        if kept is not None and self._clock() - kept[0] < self._ttl_s:
+            return kept[1]
+        started = self._clock()
+        answer, computed = await self._flights.run(key, compute)
+        if computed:
+            if len(self._answers) >= self._max_entries:
+                self._answers.clear()
+            self._answers[key] = (started, answer)
+        return answer

@@ -54,6 +54,12 @@ class ApiSettings(BaseSettings):
     rollup_watch_s: float = Field(
         default=1.0, gt=0, le=60, description="how often the roll-up worker's progress is read (at most)"
     )
+    flags_watch_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="how long indicators use the quality flags they read before reading them again",
+    )
     latest_window_s: int = Field(
         default=86_400,
         ge=60,
@@ -114,6 +120,21 @@ class ApiSettings(BaseSettings):
         default=True,
         description="DELETE /v1/devices/{id} keeps a device's environmental measurements (published per sensor: "
         "air quality, noise, weather, flood levels) as the city's history; off: removes every series of the device",
+    )
+    decommission_edits_city: bool = Field(
+        default=False,
+        description="DELETE /v1/devices/{id} also removes the device from CITY_FILE (written next to it and renamed "
+        "over it): the gateway and the API stop accepting it, regenerated broker credentials leave it out",
+    )
+    broker_password_file: Path | None = Field(
+        default=None,
+        description="the broker's password file: DELETE /v1/devices/{id} removes the device's account from it "
+        "(unset: credentials are the city file's, see docs/PRIVACY.md)",
+    )
+    broker_pid_file: Path | None = Field(
+        default=None,
+        description="a file holding the broker's PID: sent SIGHUP after BROKER_PASSWORD_FILE changed, so Mosquitto "
+        "re-reads it and closes the removed device's session",
     )
     log_level: LogLevel = Field(default="INFO", description="DEBUG logs every request")
     log_format: LogFormat = Field(default="text", description="text, or json: one JSON object per line")

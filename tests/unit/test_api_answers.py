@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from services.api.answers import Answer, AnswerCache, RollupWatch, answer_bytes
+from services.api.answers import Answer, AnswerCache, RecentAnswers, RollupWatch, answer_bytes
 from smartcity.influx.client import ParamValue, Series
 from smartcity.rollups import REWRITTEN
 
@@ -126,3 +126,21 @@ async def test_marks_without_a_tier_or_value_are_ignored(tags: dict[str, str]) -
             return [Series("rollup_progress", tags, ["time", "last"], [[0, None]])]
 
     assert await RollupWatch(Odd(), ttl_s=1.0).progress() == {}
+
+
+async def test_recent_answers_are_read_again_after_their_time() -> None:
+    now = [0.0]
+    recent: RecentAnswers[Answer] = RecentAnswers(5.0, max_entries=2, clock=lambda: now[0])
+    compute = Counting()
+    compute.release.clear()
+    together = [asyncio.create_task(recent.get("flags", compute)) for _ in range(8)]
+    await asyncio.sleep(0)
+    compute.release.set()
+    first = await asyncio.gather(*together)
+    assert compute.calls == 1
+    assert all(answer is first[0] for answer in first)
+    now[0] = 4.9
+    assert await recent.get("flags", compute) is first[0]
+    now[0] = 5.0
+    assert await recent.get("flags", compute) is not first[0]
+    assert compute.calls == 2

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from services.api.answers import Answer
+from services.api.answers import Answer, RecentAnswers
 from services.api.audit import count_rows
 from services.api.compression import respond
 from services.api.deps import Planner, StateDep
@@ -27,6 +27,7 @@ from services.api.problems import invalid, not_found, problem_responses
 from services.api.quality import exclusion, flags_over
 from services.api.settings import ApiSettings
 from smartcity.city.model import FacilityKind
+from smartcity.quality_flags import Flag
 from smartcity.rollups import LocalDays
 
 DEFAULT_DAYS = 7
@@ -39,6 +40,10 @@ def _ms(moment: datetime) -> int:
 
 
 def router(settings: ApiSettings) -> APIRouter:
+    recent_flags: RecentAnswers[list[Flag]] = RecentAnswers(settings.flags_watch_s)
+    """The quality worker's flags over a period, read again after ``flags_watch_s``."""
+    coverage: dict[tuple[object, ...], list[str]] = {}
+    """The devices an indicator covers in a selection."""
     api = APIRouter(prefix="/v1", tags=["indicators"], responses=problem_responses(401, 403, 404, 422, 429, 503))
 
     @api.get("/indicators", response_model=IndicatorList)
@@ -116,11 +121,13 @@ def router(settings: ApiSettings) -> APIRouter:
             kind=facility_kind,
         )
         state.access.require(caller.department, state.access.indicator_pairs(definition, request.kinds))
-        flagged = exclusion(
-            await flags_over(state.influx, period.start_ms, period.end_ms),
-            sorted(membership(state.index, request).device_group),
-            include_flagged=include_flagged or definition.method is Method.QUALITY,
+        flags = await recent_flags.get(
+            (period.start_ms, period.end_ms), lambda: flags_over(state.influx, period.start_ms, period.end_ms)
         )
+        covers = (name, group_by, districts, facility_kind)
+        if (members := coverage.get(covers)) is None:  # the city model is fixed while the API runs
+            members = coverage[covers] = sorted(membership(state.index, request).device_group)
+        flagged = exclusion(flags, members, include_flagged=include_flagged or definition.method is Method.QUALITY)
         request = replace(request, exclude=flagged.excluded)
 
         async def answer() -> Answer:
