@@ -1,6 +1,7 @@
 """The broker files ``smartcity deploy broker`` writes for a container run a real Mosquitto 2.0: the gateway's
-account (password from ``with-password``'s derivation) connects and publishes, an anonymous client and a wrong
-password are refused, and the persistence directory receives the broker's database at a clean stop."""
+account (password from ``with-password``'s derivation) connects, an anonymous client and a wrong password are
+refused, the compose file's broker healthcheck tells a running broker from a stopped one, and the persistence
+directory receives the broker's database at a clean stop."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+import yaml  # type: ignore[import-untyped]
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 from typer.testing import CliRunner
@@ -23,6 +25,16 @@ from smartcity.localservices.process import free_port, tcp_accepts
 from tests.support.cities import write_city
 
 SECRET = "fedcba9876543210" * 4
+COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+
+
+def _compose_healthcheck(port: int) -> int:
+    """The exit status of docker-compose.yml's broker healthcheck, run here against ``port``."""
+    test = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))["services"]["mosquitto"]["healthcheck"]["test"]
+    assert test[0] == "CMD-SHELL", test
+    command = test[1].replace("-h 127.0.0.1 -p 1883", f"-h 127.0.0.1 -p {port}")
+    assert command != test[1], "the healthcheck names the broker's address and port"
+    return subprocess.run(["/bin/sh", "-c", command], capture_output=True, check=False, timeout=30).returncode
 
 
 def _connect(port: int, username: str | None, password: str | None) -> ReasonCode | str:
@@ -83,8 +95,10 @@ def test_the_deployed_config_runs_a_broker_that_knows_only_the_citys_accounts(br
             refused = _connect(port, username, password)
             assert not isinstance(refused, str), refused
             assert refused.is_failure, (username, refused)
+        assert _compose_healthcheck(port) == 0, "the compose healthcheck calls a running broker unhealthy"
     finally:
         process.terminate()
         process.wait(timeout=10)
     assert process.returncode == 0
+    assert _compose_healthcheck(port) != 0, "the compose healthcheck calls a stopped broker healthy"
     assert (out.parent / "data" / "mosquitto.db").exists()
