@@ -17,6 +17,8 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from grafana_view.cli import demo_city
+from grafana_view.configmaps import CONFIGMAPS
+from grafana_view.datasources import ENVIRONMENT
 from tests.support.deploy_settings import PROCESSES, process_of, settings_class, unknown, variables_set
 from tests.support.netpolicy import Peer, Target, allowed
 
@@ -264,3 +266,16 @@ def test_the_large_city_reads_its_model_from_a_volume_as_it_outgrows_a_configmap
     assert _city_volumes("large") == {"persistentVolumeClaim"}
     claims = [d for d in documents("large") if d["kind"] == "PersistentVolumeClaim"]
     assert "smartcity-city" in {claim["metadata"]["name"] for claim in claims}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_grafana_gets_its_provisioning_variables_and_every_configmap_it_mounts(overlay: str) -> None:
+    (grafana,) = [
+        d for d in documents(overlay) if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("grafana")
+    ]
+    spec = grafana["spec"]["template"]["spec"]
+    names = {entry["name"] for entry in spec["containers"][0]["env"]}
+    assert {name for name in names if name.startswith("SMARTCITY_")} == set(ENVIRONMENT)
+    mounted = {volume["configMap"]["name"] for volume in spec["volumes"] if "configMap" in volume}
+    built = {d["metadata"]["name"] for d in documents(overlay) if d["kind"] == "ConfigMap"}
+    assert mounted == set(CONFIGMAPS) <= built
