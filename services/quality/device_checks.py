@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -177,3 +177,66 @@ def battery(levels: Sequence[tuple[int, float]], rules: BatteryRules) -> Finding
         return None
     reason = f"{newest:.0f} % falling {-per_day:.1f} %/day: empty in {days_left:.1f} days"
     return Finding(FlagKind.BATTERY, recent[0][0], None, rules.horizon_days / max(days_left, 0.01), reason)
+
+
+class CadenceRules(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    threshold_ms: int = Field(
+        default=5_000, ge=1, description="readings shifted off their cadence by more than this (ms) are skewed"
+    )
+    around: int = Field(default=4, ge=2, le=50, description="steps each side whose median interval is the cadence")
+
+
+@dataclass(slots=True)
+class CadenceState:
+    """What the cadence check carries from one window to the next for one device."""
+
+    tail: list[tuple[int, int]] = field(default_factory=list)
+    """Recent readings (ts, seq): judged ones as context, then those not judged yet."""
+    judged: int = 0
+    """How many of ``tail``'s first readings were judged."""
+    offset_ms: int = 0
+    """The clock shift accumulated since the last reading on the cadence."""
+    skew_start_ms: int | None = None
+
+
+def cadence_skew(
+    readings: Sequence[tuple[int, int]], state: CadenceState, rules: CadenceRules, *, final: bool = False
+) -> list[Finding]:
+    """Clock skew from the readings' own timestamps and sequence numbers: a device samples on a cadence, so a
+    clock that jumps shows as one step between two readings off the cadence (the median interval per sequence
+    number of the ``around`` steps each side), and its return as the opposite step. An offline gap keeps the
+    cadence (sequence numbers jump with it); a new report interval changes every later step, so the median
+    follows it; a sequence number going back (a restart) starts afresh. ``readings`` (ts, seq, oldest first)
+    follow the state's; the newest ``around`` wait for the next call (steps after them), unless ``final``."""
+    known = set(state.tail)
+    points = state.tail + sorted(r for r in set(readings) if r not in known)
+    findings: list[Finding] = []
+    until = len(points) if final else max(state.judged, len(points) - rules.around)
+    steps = [(b[0] - a[0]) / (b[1] - a[1]) if b[1] > a[1] else None for a, b in itertools.pairwise(points)]
+    for index in range(max(1, state.judged), until):
+        (t0, s0), (t1, s1) = points[index - 1], points[index]
+        if s1 <= s0:
+            state.offset_ms, state.skew_start_ms = 0, None  # a restart (or a repeat): no cadence across it
+            continue
+        near = sorted(s for s in steps[max(0, index - 1 - rules.around) : index + rules.around] if s is not None)
+        cadence = near[len(near) // 2]
+        jump = int((t1 - t0) - (s1 - s0) * cadence)
+        if abs(jump) <= rules.threshold_ms:
+            continue
+        state.offset_ms += jump
+        if state.skew_start_ms is None and abs(state.offset_ms) > rules.threshold_ms:
+            state.skew_start_ms = t1 - state.offset_ms
+        elif state.skew_start_ms is not None and abs(state.offset_ms) <= rules.threshold_ms:
+            reason = "readings back on their cadence"
+            findings.append(Finding(FlagKind.SKEW, state.skew_start_ms, t1, 1.0, reason, "timestamps"))
+            state.offset_ms, state.skew_start_ms = 0, None
+    if state.skew_start_ms is not None:
+        score = abs(state.offset_ms) / rules.threshold_ms
+        reason = f"readings {state.offset_ms / 1000:+.0f} s off their cadence (device clock shifted)"
+        findings.append(Finding(FlagKind.SKEW, state.skew_start_ms, None, score, reason, "timestamps"))
+    drop = max(0, until - rules.around - 1)
+    state.tail = points[drop:]
+    state.judged = until - drop
+    return findings

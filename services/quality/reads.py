@@ -74,3 +74,29 @@ async def read_stats(
             raise
         stats.update(decode_stats(answer, names))
     return stats
+
+
+async def read_sequences(
+    store: QueryStore, measurements: Iterable[str], since_ms: int, until_ms: int
+) -> dict[str, list[tuple[int, int]]]:
+    """Per device, the (timestamp, sequence number) of its raw readings in ``[since_ms, until_ms)`` from each of
+    ``measurements`` (every reading line carries its ``seq``), oldest first."""
+    params: dict[str, ParamValue] = {"since": since_ms * NS_PER_MS, "until": until_ms * NS_PER_MS}
+    found: dict[str, set[tuple[int, int]]] = {}
+    for measurement in sorted(set(measurements)):
+        query = (
+            f'SELECT "seq" FROM {quote_identifier(measurement)} '
+            'WHERE time >= $since AND time < $until GROUP BY "device"'
+        )
+        try:
+            answer = await store.query(query, params)
+        except InfluxQueryError as exc:
+            if "database not found" in str(exc):
+                return {}
+            raise
+        for series in answer:
+            device = series.tags.get("device", "")
+            for ts, seq in ((row[0], row[1]) for row in series.values if len(row) > 1):
+                if isinstance(ts, int) and isinstance(seq, int) and not isinstance(seq, bool):
+                    found.setdefault(device, set()).add((ts, seq))
+    return {device: sorted(points) for device, points in found.items()}

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.quality.device_checks import BatteryRules, DeliveryRules, SilenceRules, SkewRules
+from services.quality.device_checks import BatteryRules, CadenceRules, DeliveryRules, SilenceRules, SkewRules
 from services.quality.peer_checks import DriftRules
 from services.quality.value_checks import CommonModeRules, SpikeRules, StuckRules
 from services.quality.worker import Rules
@@ -45,6 +45,7 @@ class QualitySettings(BaseSettings):
     spike: SpikeRules = Field(default_factory=SpikeRules)
     common_mode: CommonModeRules = Field(default_factory=CommonModeRules)
     drift: DriftRules = Field(default_factory=DriftRules)
+    cadence: CadenceRules = Field(default_factory=CadenceRules)
     http_host: str = Field(default="127.0.0.1", description="bind address of /metrics, /healthz, /readyz")
     http_port: int = Field(default=9120, ge=0, le=65535, description="0 picks a free port (written to state_dir)")
     log_level: LogLevel = Field(default="INFO", description="DEBUG logs every pass")
@@ -60,4 +61,5 @@ class QualitySettings(BaseSettings):
             spike=self.spike,
             common=self.common_mode,
             drift=self.drift,
+            cadence=self.cadence,
         )

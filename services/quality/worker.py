@@ -30,10 +30,13 @@ from services.quality.book import FlagBook, Scope
 from services.quality.device_checks import (
     BatteryRules,
     Cadence,
+    CadenceRules,
+    CadenceState,
     DeliveryRules,
     SilenceRules,
     SkewRules,
     battery,
+    cadence_skew,
     delivery,
     offline,
     skew,
@@ -42,10 +45,11 @@ from services.quality.findings import Finding, HourStat
 from services.quality.limits import CHECKED_METRICS, limits_of
 from services.quality.metrics import QualityMetrics
 from services.quality.peer_checks import DriftRules, drift, peer_medians
-from services.quality.reads import StatKey, read_stats
+from services.quality.reads import StatKey, read_sequences, read_stats
 from services.quality.value_checks import CommonModeRules, SpikeRules, StuckRules, drop_common_mode, spikes, stuck
 from smartcity.city.directory import DeviceInfo
 from smartcity.city.model import City, Device, NetworkClass
+from smartcity.contract.metrics import DEVICE_METRICS, METRICS
 from smartcity.health import DeviceHealth, read_device_health
 from smartcity.influx.client import InfluxClient
 from smartcity.quality_flags import Flag, FlagKind, flag_point, progress_point, read_flags, read_quality_progress
@@ -66,6 +70,7 @@ class Rules:
     spike: SpikeRules
     common: CommonModeRules
     drift: DriftRules
+    cadence: CadenceRules
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +114,8 @@ class QualityWorker:
         self._last_minute: dict[str, int] = {}
         self._intervals: dict[str, list[tuple[int, float]]] = {}
         self._health: dict[str, DeviceHealth] = {}
+        self._cadences: dict[str, CadenceState] = {}
+        self._primary = {d.id: METRICS[DEVICE_METRICS[d.type][0]].measurement for d in city.devices}
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -122,6 +129,7 @@ class QualityWorker:
         self.progress = progress if progress is not None else (now // HOUR_MS - self._config.start_lookback_h) * HOUR_MS
         self._history.clear()
         self._last_minute.clear()
+        self._cadences.clear()
         log.info("quality judged up to %s; %d open flags", _iso(self.progress), len(self.book.open))
 
     async def cycle(self, *, stopping: Callable[[], bool] = lambda: False) -> int:
@@ -157,6 +165,8 @@ class QualityWorker:
         written: list[Flag] = []
         written += self._minute_checks(minutes, hour, end)
         written += self._hour_checks(hourly, end)
+        sequences = await read_sequences(self.influx, set(self._primary.values()), since, end)
+        written += self._cadence_checks(sequences, end)
         await self._write(written)
         assert self.book is not None
         self.book.forget_before(end - (self._config.lookback_h + self._config.warmup_h) * HOUR_MS)
@@ -236,6 +246,18 @@ class QualityWorker:
         written: list[Flag] = []
         for device_id, scope in scopes.items():
             written += self.book.observe(device_id, findings.get(device_id, []), scope, close_at=end, detected_ms=end)
+        return written
+
+    def _cadence_checks(self, sequences: dict[str, list[tuple[int, int]]], end: int) -> list[Flag]:
+        assert self.book is not None
+        written: list[Flag] = []
+        for device_id, points in sequences.items():
+            if device_id not in self._devices:
+                continue
+            state = self._cadences.setdefault(device_id, CadenceState())
+            found = cadence_skew(points, state, self._rules.cadence)
+            scope: Scope = {(FlagKind.SKEW, "timestamps")}
+            written += self.book.observe(device_id, found, scope, close_at=points[0][0], detected_ms=end)
         return written
 
     # -- the live pass ------------------------------------------------------------------------------------------------

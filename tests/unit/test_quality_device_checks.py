@@ -9,10 +9,13 @@ from services.quality.device_checks import (
     DAY_MS,
     BatteryRules,
     Cadence,
+    CadenceRules,
+    CadenceState,
     DeliveryRules,
     SilenceRules,
     SkewRules,
     battery,
+    cadence_skew,
     delivery,
     interval_at,
     offline,
@@ -115,3 +118,35 @@ def test_a_battery_emptying_within_days_is_flagged_a_slowly_ageing_one_is_not() 
     low = [(i * DAY_MS, 9.0) for i in range(3)]
     assert battery(low, BatteryRules()) is not None
     assert battery([], BatteryRules()) is None
+
+
+def _cadence(n: int, interval: int = 600_000, start: int = 0, seq0: int = 0) -> list[tuple[int, int]]:
+    return [(start + i * interval, seq0 + i) for i in range(n)]
+
+
+def test_a_clock_that_jumps_and_comes_back_is_skew_over_the_jump() -> None:
+    readings = _cadence(40)
+    skewed = [(t + 90_000, s) if 10 <= s < 25 else (t, s) for t, s in readings]
+    state = CadenceState()
+    found = cadence_skew(skewed[:20], state, CadenceRules()) + cadence_skew(skewed[20:], state, CadenceRules())
+    found += cadence_skew([], state, CadenceRules(), final=True)
+    closed = [f for f in found if f.end_ms is not None]
+    assert [(f.kind, f.start_ms, f.end_ms) for f in closed] == [(FlagKind.SKEW, 10 * 600_000, 25 * 600_000)]
+
+
+def test_an_ongoing_skew_is_open_and_cadence_alone_is_nothing() -> None:
+    state = CadenceState()
+    assert cadence_skew(_cadence(30), state, CadenceRules(), final=True) == []
+    skewed = [(t - 120_000, s) if s >= 20 else (t, s) for t, s in _cadence(40)]
+    (finding,) = cadence_skew(skewed, CadenceState(), CadenceRules(), final=True)
+    assert (finding.start_ms, finding.end_ms) == (20 * 600_000, None)
+    assert "-120 s" in finding.reason
+
+
+def test_offline_gaps_new_intervals_and_restarts_keep_the_cadence() -> None:
+    gap = [r for r in _cadence(40) if not 10 <= r[1] < 20]  # lost readings: the sequence jumps with the time
+    assert cadence_skew(gap, CadenceState(), CadenceRules(), final=True) == []
+    changed = _cadence(20) + _cadence(20, interval=60_000, start=20 * 600_000, seq0=20)  # a command: 1 min
+    assert cadence_skew(changed, CadenceState(), CadenceRules(), final=True) == []
+    restarted = _cadence(20) + _cadence(20, start=20 * 600_000 + 37_000)  # seq from 0 again, a new phase
+    assert cadence_skew(restarted, CadenceState(), CadenceRules(), final=True) == []
