@@ -126,6 +126,11 @@ class SkewRules(BaseModel):
     narrowband_late_ms: int = Field(
         default=1_800_000, ge=0, description="narrowband readings arrive late: behind by up to this more is not skew"
     )
+    late_data_ms: int = Field(
+        default=600_000,
+        ge=0,
+        description="behind by more than the skew limits plus this is late data (a backlog, a back-fill), not a clock",
+    )
 
 
 def skew(health: DeviceHealth, *, narrowband: bool, rules: SkewRules, at_ms: int) -> Finding | None:
@@ -137,7 +142,7 @@ def skew(health: DeviceHealth, *, narrowband: bool, rules: SkewRules, at_ms: int
     behind_limit = rules.threshold_ms + (rules.narrowband_late_ms if narrowband else 0)
     if offset > rules.threshold_ms:
         score = offset / rules.threshold_ms
-    elif offset < -behind_limit:
+    elif -behind_limit - rules.late_data_ms <= offset < -behind_limit:
         score = -offset / behind_limit
     else:
         return None

@@ -105,6 +105,8 @@ def test_clock_skew_either_way_but_narrowband_lateness_is_not_skew() -> None:
     assert skew(_health(clock_offset_ms=90_000), narrowband=True, rules=rules, at_ms=5) is not None
     assert skew(_health(clock_offset_ms=-1_500), narrowband=False, rules=rules, at_ms=5) is None
     assert skew(_health(clock_offset_ms=None), narrowband=False, rules=rules, at_ms=5) is None
+    # a back-fill: the newest reading is days old when it arrives, which says nothing about the clock
+    assert skew(_health(clock_offset_ms=-3 * DAY_MS), narrowband=False, rules=rules, at_ms=5) is None
 
 
 def test_a_battery_emptying_within_days_is_flagged_a_slowly_ageing_one_is_not() -> None:
