@@ -15,13 +15,23 @@ retention policy of the database at once (raw points in the default policy and t
 ``rp_1h``, ``rp_1d``): series and shards belong to the database, the statement takes no retention policy. The
 device id is a bind parameter; the measurement names come from the metric registry, never from the request.
 How InfluxDB 2.x and 3.x do the same is in docs/PRIVACY.md.
+
+Where the API is given the broker's password file and PID file (``SMARTCITY_API_BROKER_PASSWORD_FILE``,
+``SMARTCITY_API_BROKER_PID_FILE``), the device's account leaves the password file first and Mosquitto is told to
+re-read it (SIGHUP: the device cannot connect again and its open session is closed); with
+``SMARTCITY_API_DECOMMISSION_EDITS_CITY`` the device leaves the city file too, so a running gateway and API stop
+accepting it and regenerated credentials leave it out. Each step finds nothing to do when repeated.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 from services.opendata.datasets import DATASETS, SpatialGranularity
+from smartcity.city.load import dump_city, load_city
 from smartcity.city.model import Device
 from smartcity.contract.metrics import DEVICE_METRICS, METRICS
 from smartcity.influx.client import InfluxClient, quote_identifier
@@ -66,6 +76,41 @@ def plan(device: Device, *, keep_environmental: bool) -> Plan:
 
 def _from(measurements: tuple[str, ...]) -> str:
     return ", ".join(quote_identifier(m) for m in measurements)
+
+
+def revoke_account(password_file: Path, device_id: str) -> bool:
+    """Remove the device's line from the broker's password file (written next to it, renamed over it, owner-only);
+    False when it had none."""
+    lines = password_file.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.split(":", 1)[0] != device_id]
+    if len(kept) == len(lines):
+        return False
+    fresh = password_file.with_name(password_file.name + ".new")
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.writelines(kept)
+    os.replace(fresh, password_file)
+    return True
+
+
+def reload_broker(pid_file: Path) -> int:
+    """SIGHUP to the broker whose PID the file holds (Mosquitto re-reads its password and ACL files and closes the
+    sessions of accounts that are gone); returns the PID."""
+    pid = int(pid_file.read_text(encoding="utf-8").strip())
+    os.kill(pid, signal.SIGHUP)
+    return pid
+
+
+def remove_from_city(city_file: Path, device_id: str) -> bool:
+    """Write the city file without the device (next to it, renamed over it); False when it was not in it."""
+    city = load_city(city_file)
+    kept = [device for device in city.devices if device.id != device_id]
+    if len(kept) == len(city.devices):
+        return False
+    fresh = city_file.with_name(city_file.name + ".new")
+    fresh.write_bytes(dump_city(city.model_copy(update={"devices": kept})))
+    os.replace(fresh, city_file)
+    return True
 
 
 async def count_series(influx: InfluxClient, device_id: str, measurements: tuple[str, ...]) -> int:

@@ -5,23 +5,28 @@ only and is audited; ``/v1/grants`` makes, lists and revokes grants in the CLI's
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import paho.mqtt.client as mqtt
 import pytest
 import typer
 from fastapi.testclient import TestClient
+from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
 from services.api.keys import Role
 from services.api.settings import ApiSettings
 from services.api.state import StateStore
 from services.cli import register
+from smartcity.city.credentials import device_password, write_credentials
+from smartcity.city.load import load_city
 from smartcity.contract.reading import Reading
+from smartcity.localservices import MosquittoProcess
 from smartcity.settings import InfluxSettings
-from tests.support.api_support import api_settings, auth, influxql, running, write_readings
+from tests.support.api_support import api_city, api_settings, auth, influxql, running, write_readings
 
 NOW_MS = int(time.time() * 1000) // 60_000 * 60_000
 BASE_MS = NOW_MS - 2 * 3_600_000
@@ -117,6 +122,7 @@ def test_decommissioning_drops_a_devices_series_from_every_retention_policy(city
     body = answer.json()
     assert body["removed_measurements"] == ["dead_letters", "device_health", "device_vitals", "parking", "quality_flag"]
     assert body["kept_measurements"] == []
+    assert (body["broker_account"], body["city_file"]) == ("unmanaged", "unchanged")
     # parking (raw, with every registry tag), parking (the roll-up lines here carry only the device tag),
     # device_vitals, device_health and quality_flag: series belong to the database, all policies together
     assert body["removed_series"] == 5
@@ -263,3 +269,77 @@ def test_grants_are_for_admins_and_a_department_admin_grants_its_own_data_only(c
         "/v1/grants", json=body | {"from": "education", "to": "transport"}, headers=keys["education-admin"]
     )
     assert own.status_code == 201, own.text
+
+
+def _session(broker: MosquittoProcess, device: str, events: list[str]) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{device}-live", protocol=mqtt.MQTTv5)
+    client.username_pw_set(device, device_password(SECRET, device))
+    client.on_connect = lambda c, u, flags, rc, props: events.append(f"connack {rc.value}")
+    client.on_disconnect = lambda c, u, flags, rc, props: events.append("disconnected")
+    client.reconnect_delay_set(60, 60)
+    client.connect("::1", broker.port)
+    client.loop_start()
+    return client
+
+
+def _until(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 5
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+SECRET = b"lifecycle-test-deployment-secret"
+
+
+def test_decommissioning_revokes_the_broker_account_and_leaves_the_city_file(
+    city: City, tmp_path: Path, mosquitto_factory: Callable[..., MosquittoProcess]
+) -> None:
+    files = write_credentials(api_city(), SECRET, tmp_path / "auth")
+    broker = mosquitto_factory(password_file=files.password_file, acl_file=files.acl_file)
+    pid_file = tmp_path / "mosquitto.pid"
+    pid_file.write_text(f"{broker.pid}\n", encoding="utf-8")
+    settings = city.settings.model_copy(
+        update={
+            "broker_password_file": files.password_file,
+            "broker_pid_file": pid_file,
+            "decommission_edits_city": True,
+            "city_reload_s": 0.1,
+        }
+    )
+    events: list[str] = []
+    live = _session(broker, "park-s1", events)
+    _until(lambda: events == ["connack 0"], "park-s1 connects")
+    try:
+        with running(settings) as client:
+            answer = client.delete("/v1/devices/park-s1", headers=city.keys["city-admin"])
+            assert answer.status_code == 200, answer.text
+            assert (answer.json()["broker_account"], answer.json()["city_file"]) == ("revoked", "removed")
+            _until(lambda: events == ["connack 0", "disconnected"], "the broker closes park-s1's session")
+            assert "park-s1:" not in files.password_file.read_text()
+            assert "aq-n1:" in files.password_file.read_text()
+            assert files.password_file.stat().st_mode & 0o777 == 0o600
+            assert "park-s1" not in {d.id for d in load_city(settings.city_file).devices}
+            assert city.series("park-s1") == {}
+            _until(lambda: client.get("/v1/devices/park-s1").status_code == 404, "the API forgets park-s1")
+            assert client.delete("/v1/devices/park-s1", headers=city.keys["city-admin"]).status_code == 404
+        refused: list[str] = []
+        _session(broker, "park-s1", refused).loop_stop()
+        _until(lambda: bool(refused) and refused[0] != "connack 0", "park-s1 is refused")
+    finally:
+        live.loop_stop()
+
+
+def test_a_broker_that_cannot_be_told_stops_the_decommissioning_before_any_data_goes(
+    city: City, tmp_path: Path
+) -> None:
+    files = write_credentials(api_city(), SECRET, tmp_path / "auth")
+    settings = city.settings.model_copy(
+        update={"broker_password_file": files.password_file, "broker_pid_file": tmp_path / "no-such.pid"}
+    )
+    with running(settings) as client:
+        answer = client.delete("/v1/devices/park-s1", headers=city.keys["city-admin"])
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["type"] == "/problems/decommission-incomplete"
+    assert "repeat the request" in answer.json()["detail"]
+    assert set(city.series("park-s1")) == set(POLICIES)  # nothing dropped

@@ -1,10 +1,13 @@
 """``DELETE /v1/devices/{device_id}``: decommission a device, for admins (policy in :mod:`services.api.decommission`).
 
 The request is audited like every request with a key (route, device id, status); its ``rows`` are the series
-removed, so the audit says what was done.
+removed, so the audit says what was done. Order: the broker account first (no new data), then the city file, then
+the series; a failed step answers 503 and a repeated request finishes the rest.
 """
 
-from typing import Annotated
+import asyncio
+import logging
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
@@ -13,8 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.api import decommission
 from services.api.audit import count_rows
 from services.api.deps import Admin, StateDep
-from services.api.problems import not_found, problem_responses
+from services.api.problems import ApiProblem, not_found, problem_responses
 from services.api.settings import ApiSettings
+from smartcity.city.load import CityFileError
+
+log = logging.getLogger(__name__)
 
 
 class DecommissionOut(BaseModel):
@@ -29,6 +35,14 @@ class DecommissionOut(BaseModel):
         "ENVIRONMENTAL)"
     )
     removed_series: int = Field(description="series dropped (one per measurement and tag set, all policies together)")
+    broker_account: Literal["revoked", "absent", "unmanaged"] = Field(
+        description="revoked: removed from the broker's password file (and the broker told to re-read it); absent: "
+        "it had none; unmanaged: no SMARTCITY_API_BROKER_PASSWORD_FILE, credentials follow the city file"
+    )
+    city_file: Literal["removed", "absent", "unchanged"] = Field(
+        description="removed: the device left the city file; absent: it was not in it; unchanged: "
+        "SMARTCITY_API_DECOMMISSION_EDITS_CITY is off"
+    )
 
 
 EXAMPLE = {
@@ -36,7 +50,19 @@ EXAMPLE = {
     "removed_measurements": ["dead_letters", "device_health", "occupancy", "quality_flag"],
     "kept_measurements": [],
     "removed_series": 3,
+    "broker_account": "revoked",
+    "city_file": "removed",
 }
+
+
+def _incomplete(step: str, exc: Exception) -> ApiProblem:
+    log.warning("decommissioning stopped at %s: %s", step, exc)
+    return ApiProblem(
+        503,
+        "decommission-incomplete",
+        f"could not {step} ({type(exc).__name__}); nothing after it was done: repeat the request",
+        headers={"Retry-After": "5"},
+    )
 
 
 def router(settings: ApiSettings) -> APIRouter:
@@ -48,22 +74,41 @@ def router(settings: ApiSettings) -> APIRouter:
         caller: Admin,
         device_id: Annotated[str, Path(max_length=200, examples=["occ-000412"])],
     ) -> JSONResponse:
-        """Decommission a device: drop its series from InfluxDB (raw points and every roll-up tier) but for
-        environmental measurements the policy keeps, and the platform's own records of it. Repeating it removes
-        nothing more. The device stays in the city file until the file is changed; broker credentials are the
-        city file's (docs/PRIVACY.md)."""
+        """Decommission a device: revoke its broker account (where the API manages the password file), remove
+        it from the city file (where allowed), then drop its series from InfluxDB (raw points and every roll-up
+        tier) but for environmental measurements the policy keeps, and the platform's own records of it.
+        Repeating it does nothing more (once the device left the city file: 404)."""
         device = state.index.devices.get(device_id)
         if device is None or not caller.sees(device.district_id):
             raise not_found("device", device_id)
+        account = "unmanaged"
+        if settings.broker_password_file is not None:
+            try:
+                revoked = await asyncio.to_thread(decommission.revoke_account, settings.broker_password_file, device.id)
+                if revoked and settings.broker_pid_file is not None:
+                    await asyncio.to_thread(decommission.reload_broker, settings.broker_pid_file)
+            except (OSError, ValueError) as exc:
+                raise _incomplete("revoke the broker account", exc) from None
+            account = "revoked" if revoked else "absent"
+        city = "unchanged"
+        if settings.decommission_edits_city:
+            try:
+                removed = await asyncio.to_thread(decommission.remove_from_city, settings.city_file, device.id)
+            except (OSError, CityFileError) as exc:
+                raise _incomplete("remove the device from the city file", exc) from None
+            city = "removed" if removed else "absent"
         chosen = decommission.plan(device, keep_environmental=settings.decommission_keeps_environmental)
-        removed = await decommission.remove(state.influx, device.id, chosen.remove)
-        count_rows(removed)
+        series = await decommission.remove(state.influx, device.id, chosen.remove)
+        count_rows(series)
+        log.info("decommissioned %s: %d series dropped, broker account %s, city %s", device.id, series, account, city)
         return JSONResponse(
             {
                 "device_id": device.id,
                 "removed_measurements": list(chosen.remove),
                 "kept_measurements": list(chosen.keep),
-                "removed_series": removed,
+                "removed_series": series,
+                "broker_account": account,
+                "city_file": city,
             }
         )
 
