@@ -98,8 +98,9 @@ SCRAPE_TARGETS = {
     "smartcity-gateway": "127.0.0.1:9108",
     "smartcity-api": "127.0.0.1:8000",
     "smartcity-rollup": "127.0.0.1:9110",
+    "smartcity-quality": "127.0.0.1:9120",
 }
-"""Each process's ``/metrics`` at its default port (gateway ``HTTP_PORT``, API ``PORT``, roll-up ``HTTP_PORT``)."""
+"""Each process's ``/metrics`` at its default port (gateway ``HTTP_PORT``, API ``PORT``, the workers' ``HTTP_PORT``)."""
 
 
 def prometheus_file() -> dict[str, object]:

@@ -33,6 +33,7 @@ from services.api.keys import Role
 from services.api.observability import ApiMetrics
 from services.api.routes.catalogue import _feature, district_item
 from services.api.settings import ApiSettings
+from services.quality.settings import QualitySettings
 from services.rollup.metrics import RollupMetrics
 from services.rollup.settings import RollupSettings
 from smartcity.contract.metrics import METRICS
@@ -160,6 +161,7 @@ def test_constants_agree_with_the_components() -> None:
         "smartcity-gateway": GatewaySettings.model_fields["http_port"].default,
         "smartcity-api": ApiSettings.model_fields["port"].default,
         "smartcity-rollup": RollupSettings.model_fields["http_port"].default,
+        "smartcity-quality": QualitySettings.model_fields["http_port"].default,
     }
     assert {job: int(target.rsplit(":", 1)[1]) for job, target in SCRAPE_TARGETS.items()} == ports
 
