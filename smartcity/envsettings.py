@@ -72,8 +72,24 @@ def explain(cls: type[BaseSettings], error: ValidationError) -> list[str]:
     for problem in error.errors():
         name = prefix + delimiter.join(str(part).upper() for part in problem["loc"])
         given = f" (got {problem['input']!r})" if problem.get("type") != "missing" else ""
+        if given and _is_secret(cls, problem["loc"]):
+            given = " (the value is a secret: not shown)"
         lines.append(f"  {name}: {problem['msg']}{given}")
     return lines
+
+
+def _is_secret(cls: type[BaseModel], loc: tuple[int | str, ...]) -> bool:
+    """Whether the setting at ``loc`` holds a secret (a ``SecretStr``), whose value never goes into a message."""
+    model: object = cls
+    for part in loc:
+        fields = model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else {}
+        field = fields.get(str(part))
+        if field is None:
+            return False
+        if "SecretStr" in repr(field.annotation):
+            return True
+        model = field.annotation
+    return False
 
 
 def load_settings(

@@ -3,6 +3,7 @@ version counter, the audit chain written by two connections, and the shared rate
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from services.api.settings import ApiSettings
 from services.api.state import StateError, StateStore
 from services.api.statedb import open_database
 from smartcity.city.model import FacilityKind
+from smartcity.envsettings import SettingsError, load_settings
 
 T0 = 1_790_000_000_000
 """Past 2**31 ms: PostgreSQL's 32-bit INTEGER would refuse it, so the columns must be BIGINT there."""
@@ -76,11 +78,7 @@ def test_grants_change_their_version_also_when_written_elsewhere(state_location:
         GrantStore(other.connection).revoke(grant.grant_id, now_ms=T0 + 5)  # another process, as the CLI would
         assert grants.version() > after_add
         assert grants.live_to("transport", T0 + 1) == []
-        assert grants.get(grant.grant_id) == grant.__class__(**{**_fields(grant), "revoked_ms": T0 + 5})
-
-
-def _fields(grant: object) -> dict[str, object]:
-    return {name: getattr(grant, name) for name in grant.__slots__}  # type: ignore[attr-defined]
+        assert grants.get(grant.grant_id) == dataclasses.replace(grant, revoked_ms=T0 + 5)
 
 
 def _entry(n: int) -> AuditEntry:
@@ -128,11 +126,16 @@ def test_the_shared_bucket_is_one_budget_across_replicas(state_location: Path | 
         second.close()
 
 
-def test_a_bad_state_url_or_an_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_bad_state_url_or_an_unreachable_server_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match=r"state_url\n.*must be a postgresql:// URL"):
-        ApiSettings(state_url="mysql://x@y/z")  # type: ignore[arg-type]
-    settings = ApiSettings(state_url="postgresql://smartcity:s3cret@127.0.0.1:9/none")  # type: ignore[arg-type]
+        ApiSettings(state_url="mysql://x@y/z")
+    settings = ApiSettings(state_url="postgresql://smartcity:s3cret@127.0.0.1:9/none")
     with pytest.raises(StateError, match=r"cannot open the state database postgresql://smartcity:\*\*\*@") as caught:
         StateStore(settings.state_location())
     assert "s3cret" not in str(caught.value)
     assert "s3cret" not in repr(settings)
+    monkeypatch.setenv("SMARTCITY_API_STATE_URL", "mysql://smartcity:s3cret@db/state")
+    with pytest.raises(SettingsError) as refused:  # what the process prints before it exits 2
+        load_settings(ApiSettings)
+    assert "SMARTCITY_API_STATE_URL: Value error, must be a postgresql:// URL" in str(refused.value)
+    assert "s3cret" not in str(refused.value)
