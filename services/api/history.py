@@ -17,7 +17,7 @@ import json
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from services.api.problems import ApiProblem
 from services.api.queries import Agg, history_query, rollup_query
@@ -37,6 +37,8 @@ class Resolution(enum.StrEnum):
     DAY = "1d"
     AUTO = "auto"
 
+
+T = TypeVar("T")
 
 BUCKET_S = {Resolution.MINUTE: 60, Resolution.HOUR: 3600, Resolution.DAY: 86_400}
 _NUMERIC = (MetricKind.FLOAT, MetricKind.INT)
@@ -105,17 +107,17 @@ async def read_history(
     timezone: str,
     limit: int,
     completed: int | None,
-    closed: ClosedReader | None = None,
-) -> list[Series]:
-    """The answer's series: roll-ups for the whole windows in ``span`` that the worker completed (up to
-    ``completed``, its progress in the plan's tier), raw points for the rest (``GROUP BY time`` over them, or every
-    point for raw plans, at most ``limit``). ``closed`` answers the roll-up statement when given (a cache of closed
-    windows); the raw pieces are read alongside."""
+    closed: Callable[[str, dict[str, ParamValue]], Awaitable[T]],
+) -> tuple[list[Series], T | None]:
+    """The answer's pieces: raw points for what is not rolled up (a partial first bucket, the windows after
+    ``completed``, the worker's progress in the plan's tier; ``GROUP BY time`` over them, or every point for raw
+    plans, at most ``limit``) in one request, and what ``closed`` makes of the roll-up statement over the whole
+    completed windows in between (None when there are none), read alongside."""
     start_ms, end_ms = span
     cut = rollup_cut(span, plan, completed, timezone)
     statements: list[str] = []
     params: dict[str, ParamValue] = {}
-    kept: Awaitable[list[Series]] | None = None
+    kept: Awaitable[T] | None = None
     for piece_start, piece_end, from_rollup in ((start_ms, cut[0], False), (*cut, True), (cut[1], end_ms, False)):
         if piece_start >= piece_end:
             continue
@@ -132,27 +134,21 @@ async def read_history(
                 timezone=timezone,
                 bucket_s=plan.bucket_s,
             )
-            if closed is not None:
-                kept = closed(query, values)
-                continue
-        else:
-            query, values = history_query(metric, scope, ident, piece_start, piece_end, plan.bucket_s, agg, timezone)
-            values = {("head" if piece_start == start_ms else "tail") + k: v for k, v in values.items()}
-            query = _renamed(query, "head" if piece_start == start_ms else "tail")
-            if plan.bucket_s is None:
-                query += f" LIMIT {limit}"  # a device reporting faster than its interval
+            kept = closed(query, values)
+            continue
+        query, values = history_query(metric, scope, ident, piece_start, piece_end, plan.bucket_s, agg, timezone)
+        values = {("head" if piece_start == start_ms else "tail") + k: v for k, v in values.items()}
+        query = _renamed(query, "head" if piece_start == start_ms else "tail")
+        if plan.bucket_s is None:
+            query += f" LIMIT {limit}"  # a device reporting faster than its interval
         statements.append(query)
         params |= values
     if kept is None:
-        return await influx.query("; ".join(statements), params)
+        return await influx.query("; ".join(statements), params), None
     if not statements:
-        return await kept
+        return [], await kept
     rolled_up, rest = await asyncio.gather(kept, influx.query("; ".join(statements), params))
-    return [*rolled_up, *rest]
-
-
-ClosedReader = Callable[[str, dict[str, ParamValue]], Awaitable[list[Series]]]
-"""Answers one roll-up statement over closed windows (with its bind parameters)."""
+    return rest, rolled_up
 
 
 def rollup_cut(span: tuple[int, int], plan: Plan, completed: int | None, timezone: str) -> tuple[int, int]:

@@ -182,6 +182,11 @@ async def test_a_history_past_the_closed_windows_keeps_its_rollups_and_reads_its
         await _write_async(influx_settings, lines_of(readings({"aq-n1": [(tail_ms, 1.0)]}, [])))
         first = ask(client)
         assert first[-1] == 1.0
+        as_csv = client.get("/v1/history", params=params | {"format": "csv"}, headers=auth(key))
+        assert as_csv.status_code == 200, as_csv.text
+        header, *rows = as_csv.text.splitlines()
+        assert header == "time,value"
+        assert [float(row.split(",")[1]) for row in rows] == pytest.approx(first)  # spliced the same way
         _rewrite_rollups(influx_settings, "aq-n1", 1000.0)
         await _write_async(influx_settings, lines_of(readings({"aq-n1": [(tail_ms, 3.0)]}, [])))
         second = ask(client)

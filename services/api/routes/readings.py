@@ -3,9 +3,9 @@
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated, Literal
 
-import msgspec
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
@@ -15,18 +15,13 @@ from services.api.catalogue import Selection, reporting
 from services.api.compression import respond
 from services.api.deps import ApiState, Caller, Planner, StateDep
 from services.api.history import (
-    Plan,
-    Point,
     Resolution,
     aggregations_for,
     choose_resolution,
     read_history,
     rollup_cut,
-    to_csv,
-    to_json,
-    to_senml,
-    too_many_points,
 )
+from services.api.history_answers import SPLICED_FORMATS, HistoryAsked, encode_fragment, encode_history, splice_history
 from services.api.latest_answers import LatestAnswers
 from services.api.problems import ApiProblem, invalid, not_found, problem_responses
 from services.api.queries import Agg
@@ -36,7 +31,6 @@ from smartcity.contract.metrics import METRICS, MetricSpec
 from smartcity.influx.client import ParamValue, Series
 
 SENML_JSON = "application/senml+json"
-_JSON = msgspec.json.Encoder()
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
@@ -63,14 +57,6 @@ def select(
     if selection is None or not all(caller.sees(d) for d in selection.district_ids):
         raise not_found(scope, ident)
     return selection
-
-
-def _by_time(point: Point) -> int:
-    return point.ts_ms
-
-
-def _by_time_and_device(point: Point) -> tuple[int, str]:
-    return point.ts_ms, point.device or ""
 
 
 def metric_of(name: str) -> MetricSpec:
@@ -178,27 +164,41 @@ def router(settings: ApiSettings) -> APIRouter:
         completed = await state.rollups.completed(plan.tier.name.value) if plan.tier is not None else None
         timezone = state.index.city.timezone
 
-        def closed(query: str, values: dict[str, ParamValue]) -> Awaitable[list[Series]]:
+        span = (start_ms, end_ms)
+        asked = HistoryAsked(spec, selection, plan, agg, span, format, settings.max_points)
+        cut = rollup_cut(span, plan, completed, timezone)
+
+        def closed_series(query: str, values: dict[str, ParamValue]) -> Awaitable[list[Series]]:
             key = (query, tuple(sorted(values.items())))
             return state.closed.get(key, generation, lambda: state.influx.query(query, values))
 
+        def closed_fragment(query: str, values: dict[str, ParamValue]) -> Awaitable[Answer]:
+            async def encoded() -> Answer:
+                return encode_fragment(await state.influx.query(query, values), format)
+
+            return state.answers.get(("fragment", format, query, tuple(sorted(values.items()))), generation, encoded)
+
         async def answer() -> Answer:
-            series = await read_history(
+            read = partial(
+                read_history,
                 state.influx,
                 spec,
                 selection.scope,
                 selection.ident,
-                (start_ms, end_ms),
+                span,
                 plan,
                 agg,
                 timezone=timezone,
                 limit=settings.max_points + 1,
                 completed=completed,
-                closed=closed,
             )
-            return encode_history(series, spec, selection, plan, agg, (start_ms, end_ms), format, settings.max_points)
+            if plan.bucket_s is not None and format in SPLICED_FORMATS:
+                raw, fragment = await read(closed=closed_fragment)
+                return splice_history(raw, fragment, cut, asked)
+            raw, series = await read(closed=closed_series)
+            return encode_history([*raw, *(series or [])], asked)
 
-        if rollup_cut((start_ms, end_ms), plan, completed, timezone) == (start_ms, end_ms):
+        if cut == span:
             # wholly from closed roll-up windows: the same answer until the worker redoes one
             key = ("history", spec.name, selection.scope, selection.ident, start_ms, end_ms, plan, agg, format)
             found = await state.answers.get(key, generation, answer)
@@ -212,47 +212,3 @@ def router(settings: ApiSettings) -> APIRouter:
 
 
 _MEDIA_TYPES = {"json": "application/json", "csv": "text/csv", "senml": SENML_JSON}
-
-
-def encode_history(
-    series: list[Series],
-    spec: MetricSpec,
-    selection: Selection,
-    plan: Plan,
-    agg: Agg,
-    span: tuple[int, int],
-    format: str,
-    max_points: int,
-) -> Answer:
-    """A history answer in ``format``: its points in time order (raw points by time, then device)."""
-    start_ms, end_ms = span
-    raw = plan.bucket_s is None
-    points: list[Point] = []
-    for one in series:
-        device = one.tags.get("device") if raw else None
-        points += [
-            Point(ts, value, device)
-            for ts, value in one.values
-            if isinstance(ts, int) and value is not None and not isinstance(value, list)
-        ]
-    if len(points) > max_points:
-        raise too_many_points(len(points), max_points)
-    points.sort(key=_by_time_and_device if raw else _by_time)  # buckets have no device
-    if format == "csv":
-        return Answer(to_csv(points, raw=raw).encode(), len(points))
-    if format == "senml":
-        name = f"{selection.scope}:{selection.ident}"
-        return Answer(to_senml(points, spec, name=name, unit=raw or agg is not Agg.COUNT), len(points))
-    body = {
-        "metric": spec.name,
-        "unit": spec.unit if raw or agg is not Agg.COUNT else "count",
-        "scope": selection.scope,
-        "id": selection.ident,
-        "resolution": plan.resolution.value,
-        "agg": None if raw else agg.value,
-        "start": iso(start_ms),
-        "end": iso(end_ms),
-        "points": to_json(points),
-    }
-    # msgspec encodes a 10,000-point answer several times faster than the standard library
-    return Answer(_JSON.encode(body), len(points))
