@@ -103,7 +103,7 @@ class SharedRateLimiter:
         self._clock = clock
         self._sql = _take_sql(db.dialect)
         self._takes = 0
-        self._fallback = RateLimiter(rate, burst)
+        self._fallback = RateLimiter(rate, burst, clock=clock)
         self._degraded = False
         db.create(_SCHEMA)
 
