@@ -191,3 +191,28 @@ def test_the_api_serves_https_with_its_certificate(tmp_path: Path, pki: Pki, inf
             httpx.get(f"{api.url}/healthz", trust_env=False)  # the system's CAs do not know the city's
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{api.port}/healthz", trust_env=False)  # plain HTTP on the HTTPS port
+
+
+def test_the_api_with_a_client_ca_refuses_clients_without_its_certificate(
+    tmp_path: Path, pki: Pki, influx_settings: InfluxSettings
+) -> None:
+    env = {
+        "SMARTCITY_API_CITY_FILE": str(write_api_city(tmp_path / "city.json")),
+        "SMARTCITY_API_STATE_FILE": str(tmp_path / "state.sqlite"),
+        "SMARTCITY_API_INFLUX__URL": influx_settings.url,
+        "SMARTCITY_API_INFLUX__DATABASE": influx_settings.database,
+        "SMARTCITY_API_TLS_CERT_FILE": str(pki.api.cert),
+        "SMARTCITY_API_TLS_KEY_FILE": str(pki.api.key),
+        "SMARTCITY_API_TLS_CLIENT_CA_FILE": str(pki.ca.cert_file),
+    }
+    member = ssl.create_default_context(cafile=pki.ca.cert_file)
+    member.load_cert_chain(pki.gateway.cert, pki.gateway.key)
+    replica = ApiReplica(tmp_path / "api", env, ca_file=pki.ca.cert_file)
+    replica.verify = member  # the readiness probe presents the city's client certificate too
+    with replica as api:
+        assert httpx.get(f"{api.url}/healthz", verify=member, trust_env=False).status_code == 200
+        outsider = ssl.create_default_context(cafile=pki.ca.cert_file)
+        outsider.load_cert_chain(pki.intruder.cert, pki.intruder.key)
+        for context in (ssl.create_default_context(cafile=pki.ca.cert_file), outsider):
+            with pytest.raises(httpx.HTTPError):
+                httpx.get(f"{api.url}/healthz", verify=context, trust_env=False)
