@@ -92,7 +92,9 @@ def score(
     end_ms: int,
     slack_ms: int = 600_000,
 ) -> Score:
-    """The score of ``flags`` against ``truth`` over ``devices`` devices and ``[start_ms, end_ms)``."""
+    """The score of ``flags`` against ``truth`` over ``devices`` devices and ``[start_ms, end_ms)``; flags
+    outside that span (the devices going offline after the data ends) are not scored."""
+    flags = [flag for flag in flags if flag.overlaps(start_ms, end_ms)]
     truth_spans = [(r, _span(r.start_ms, r.end_ms, end_ms, slack_ms)) for r in truth]
     flag_spans = [(f, _span(f.start_ms, None if f.open else f.end_ms, end_ms, slack_ms)) for f in flags]
     kinds: dict[FaultKind, KindScore] = {}

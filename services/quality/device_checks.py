@@ -122,28 +122,27 @@ def delivery(previous: DeviceHealth | None, current: DeviceHealth, rules: Delive
 class SkewRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    threshold_ms: int = Field(default=5_000, ge=1, description="device clock offset (ms, either way) that is skew")
-    narrowband_late_ms: int = Field(
-        default=1_800_000, ge=0, description="narrowband readings arrive late: behind by up to this more is not skew"
-    )
-    late_data_ms: int = Field(
-        default=600_000,
+    threshold_ms: int = Field(default=5_000, ge=1, description="a device clock ahead by more than this (ms) is skew")
+    behind_ms: int = Field(
+        default=0,
         ge=0,
-        description="behind by more than the skew limits plus this is late data (a backlog, a back-fill), not a clock",
+        description="a clock behind by more than this is skew too (0: never judged from the live offset, which "
+        "late delivery, backlogs and back-fills lower as much as a slow clock)",
     )
 
 
 def skew(health: DeviceHealth, *, narrowband: bool, rules: SkewRules, at_ms: int) -> Finding | None:
     """Clock skew from the gateway's per-device clock offset (``clock_offset_ms``: device clock minus receive
-    time, the largest of the last 15-30 minutes, so transport delay only makes it smaller)."""
+    time, the largest of the last 15-30 minutes). Transport delay only makes it smaller, so a clock ahead is
+    unambiguous; one behind looks like late delivery and is judged only with ``behind_ms`` set, and never for
+    narrowband devices, whose uplinks arrive late by design."""
     offset = health.clock_offset_ms
     if offset is None:
         return None
-    behind_limit = rules.threshold_ms + (rules.narrowband_late_ms if narrowband else 0)
     if offset > rules.threshold_ms:
         score = offset / rules.threshold_ms
-    elif -behind_limit - rules.late_data_ms <= offset < -behind_limit:
-        score = -offset / behind_limit
+    elif rules.behind_ms and not narrowband and offset < -rules.behind_ms:
+        score = -offset / rules.behind_ms
     else:
         return None
     side = "ahead of" if offset > 0 else "behind"

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.quality.findings import Finding, HourStat
 from services.quality.limits import MetricLimits
-from services.quality.robust import median, robust_scale
+from services.quality.robust import mad, median, robust_scale
 from smartcity.quality_flags import FlagKind
 
 HOUR_MS = 3_600_000
@@ -60,7 +60,7 @@ class SpikeRules(BaseModel):
 
     window: int = Field(default=30, ge=3, le=1000, description="recent readings each reading is compared with")
     min_history: int = Field(default=10, ge=3, description="readings of history before spikes are looked for")
-    threshold: float = Field(default=6.0, gt=0, description="robust z (MAD-estimated sigmas from the median)")
+    threshold: float = Field(default=8.0, gt=0, description="robust z (MAD-estimated sigmas from the median)")
     settle: float = Field(
         default=0.5, gt=0, le=1, description="the next reading comes back within this share (else a step)"
     )
@@ -69,13 +69,18 @@ class SpikeRules(BaseModel):
 def spikes(points: Sequence[tuple[int, float]], metric: str, limits: MetricLimits, rules: SpikeRules) -> list[Finding]:
     """Hampel-filter outliers of one device's readings (sorted by time): a reading further than ``threshold``
     robust standard deviations from the median of the ``window`` readings before it, which the following reading
-    leaves again. Outliers never join the history (a burst of spikes does not teach the filter)."""
+    leaves again. Outliers never join the history (a burst of spikes does not teach the filter). A history mostly
+    at one value the metric does not rest at (a stuck sensor) judges nothing."""
     findings: list[Finding] = []
     history: list[float] = []
     for index, (ts, value) in enumerate(points):
         if len(history) >= rules.min_history:
             window = history[-rules.window :]
             centre = median(window)
+            flat = mad(window) <= limits.resolution  # most of the window holds one value
+            if flat and not any(abs(centre - rest) <= limits.resolution for rest in limits.rests_at):
+                history.append(value)  # a stuck history says nothing about what the signal does
+                continue
             scale = robust_scale(window, limits.spread)
             excursion = value - centre
             score = abs(excursion) / scale / rules.threshold

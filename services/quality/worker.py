@@ -225,7 +225,10 @@ class QualityWorker:
             if device is None or metric in _VITALS:
                 continue
             scopes.setdefault(device_id, set()).update({(FlagKind.STUCK, metric), (FlagKind.DRIFT, metric)})
-            findings.setdefault(device_id, []).extend(stuck(stats, metric, limits_of(metric), rules.stuck))
+            stuck_runs = stuck(stats, metric, limits_of(metric), rules.stuck)
+            findings.setdefault(device_id, []).extend(stuck_runs)
+            if stuck_runs:  # a stuck value departs from the peers too: stuck explains it, drift would not
+                continue
             groups.setdefault((device.type.value, device.district_id, metric), {})[device_id] = stats
         by_city: dict[tuple[str, str], dict[str, list[HourStat]]] = {}
         for (kind, _district, metric), members in groups.items():

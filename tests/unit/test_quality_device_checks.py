@@ -95,18 +95,20 @@ def test_gaps_and_duplicates_that_grew_by_a_large_share_are_flagged() -> None:
     assert delivery(_health(), _health(readings=200, gaps=3, duplicates=2), rules) == []
 
 
-def test_clock_skew_either_way_but_narrowband_lateness_is_not_skew() -> None:
-    rules = SkewRules(threshold_ms=5_000, narrowband_late_ms=30 * MIN)
+def test_a_clock_ahead_is_skew_and_one_behind_only_when_asked() -> None:
+    rules = SkewRules(threshold_ms=5_000)
     ahead = skew(_health(clock_offset_ms=90_000), narrowband=False, rules=rules, at_ms=5)
     assert ahead is not None
     assert (ahead.kind, ahead.start_ms) == (FlagKind.SKEW, 5)
-    assert skew(_health(clock_offset_ms=-90_000), narrowband=False, rules=rules, at_ms=5) is not None
-    assert skew(_health(clock_offset_ms=-90_000), narrowband=True, rules=rules, at_ms=5) is None
     assert skew(_health(clock_offset_ms=90_000), narrowband=True, rules=rules, at_ms=5) is not None
-    assert skew(_health(clock_offset_ms=-1_500), narrowband=False, rules=rules, at_ms=5) is None
+    assert skew(_health(clock_offset_ms=1_500), narrowband=False, rules=rules, at_ms=5) is None
     assert skew(_health(clock_offset_ms=None), narrowband=False, rules=rules, at_ms=5) is None
-    # a back-fill: the newest reading is days old when it arrives, which says nothing about the clock
+    # behind: late delivery, a backlog or a back-fill look the same as a slow clock
+    assert skew(_health(clock_offset_ms=-90_000), narrowband=False, rules=rules, at_ms=5) is None
     assert skew(_health(clock_offset_ms=-3 * DAY_MS), narrowband=False, rules=rules, at_ms=5) is None
+    asked = SkewRules(threshold_ms=5_000, behind_ms=60_000)
+    assert skew(_health(clock_offset_ms=-90_000), narrowband=False, rules=asked, at_ms=5) is not None
+    assert skew(_health(clock_offset_ms=-90_000), narrowband=True, rules=asked, at_ms=5) is None
 
 
 def test_a_battery_emptying_within_days_is_flagged_a_slowly_ageing_one_is_not() -> None:

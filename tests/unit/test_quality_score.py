@@ -40,6 +40,7 @@ FLAGS = [
     _flag("d", FlagKind.SPIKE, 70 * H, 70 * H + 1),
     _flag("e", FlagKind.STUCK, 85 * H, 86 * H),  # wrong kind on a faulty device: not a false flag on a healthy one
     _flag("f", FlagKind.GAPS, 5 * H),  # transport figure: never scored
+    _flag("b", FlagKind.OFFLINE, END + H),  # after the data: not scored
 ]
 
 

@@ -112,3 +112,10 @@ def test_spikes_in_neighbouring_buckets_count_as_one_event() -> None:
     rules = CommonModeRules(bucket_ms=30 * MIN)
     found = {"a": at(29 * MIN), "b": at(31 * MIN), "c": []}
     assert drop_common_mode(found, peers=3, rules=rules) == {"a": [], "b": [], "c": []}
+
+
+def test_normal_values_after_a_stuck_stretch_are_not_spikes() -> None:
+    points = [(i * 5 * MIN, 400.0) for i in range(30)] + [
+        (i * 5 * MIN, 460.0 + 40 * math.sin(i)) for i in range(30, 60)
+    ]
+    assert spikes(points, "co2", limits_of("co2"), SpikeRules()) == []
