@@ -16,7 +16,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.routing import BaseRoute, Route
+from starlette.applications import Starlette
+from starlette.routing import Match
 
 from services.api.deps import CallerDep
 
@@ -28,8 +29,11 @@ OPTIONAL_ROUTES = {"quality": "/v1/quality"}
 _NO_CACHE = {"Cache-Control": "no-cache"}
 
 
-def _paths(routes: list[BaseRoute]) -> set[str]:
-    return {route.path for route in routes if isinstance(route, Route)}
+def serves(app: Starlette, path: str) -> bool:
+    """True when a GET of ``path`` reaches a route of ``app`` (asked the way requests are routed: FastAPI keeps an
+    included router as one entry, so the route list does not name its paths)."""
+    scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": [], "query_string": b""}
+    return any(route.matches(scope)[0] is Match.FULL for route in app.router.routes)
 
 
 def router() -> APIRouter:
@@ -48,8 +52,7 @@ def router() -> APIRouter:
     @page.get(f"{PAGE_PREFIX}/config.json")
     async def config(request: Request) -> JSONResponse:
         """Which optional routes this API serves."""
-        present = _paths(request.app.routes)
-        routes = {name: path in present for name, path in OPTIONAL_ROUTES.items()}
+        routes = {name: serves(request.app, path) for name, path in OPTIONAL_ROUTES.items()}
         keepalive = request.app.state.api.settings.stream_keepalive_s
         return JSONResponse({"routes": routes, "stream_keepalive_s": keepalive}, headers=_NO_CACHE)
 

@@ -8,10 +8,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 from playwright.async_api import Page, expect
 
 from services.api.keys import Role
+from services.api.routes import quality
 from services.api.settings import ApiSettings
+from services.citypage.routes import serves
+from smartcity.city.directory import DeviceDirectory
+from smartcity.quality_flags import Flag, FlagKind, flag_point
 from smartcity.settings import InfluxSettings, MqttSettings
 from tests.support.api_server import serving
 from tests.support.api_support import api_city, create_key
@@ -58,7 +63,9 @@ async def test_the_page_loads_clean_draws_every_district_and_follows_a_published
         await expect(north).not_to_have_attribute("data-value", str(before), timeout=5_000)
         after = float(await north.get_attribute("data-value") or "nan")
         assert abs(after - before - (87.25 - 11.0 * 1.275) / 2) < 5, (before, after)
-        await expect(page.locator("[data-quality]")).to_have_text("Quality checks not running.")
+        served_quality = serves(stack.served.app, "/v1/quality")
+        quality = "No open quality flags." if served_quality else "Quality checks not running."
+        await expect(page.locator("[data-quality]")).to_have_text(quality)
         assert await page.locator("#open-data a").count() >= 3
         first = await page.locator("#open-data a").first.get_attribute("href")
         assert first is not None
@@ -151,3 +158,35 @@ async def test_a_generated_city_with_days_of_history_renders_clean(filled_city: 
         await expect(page.locator(".spark[data-points]").first).to_be_visible(timeout=10_000)
         await screenshot(page, "generated-city", full_page=False)  # docs/city-page.png is one of these
         assert watch.problems() == []
+
+
+async def test_open_quality_flags_are_listed_and_one_opens_its_facility(
+    tmp_path: Path, influx_settings: InfluxSettings, mqtt_settings: MqttSettings
+) -> None:
+    now = int(time.time() * 1000)
+    info = DeviceDirectory.from_city(api_city()).get("aq-s1")
+    assert info is not None
+    flags = [
+        Flag("aq-s1", FlagKind.STUCK, now - 3 * 3_600_000, "pm25 held 12.0 for 3 h", 2.0, "pm25", 0, now),
+        Flag("aq-s1", FlagKind.OFFLINE, now - 9 * 3_600_000, "silent for 2 h", 1.5, "", now - 7 * 3_600_000, now),
+    ]
+    body = "\n".join(flag_point(info, flag) for flag in flags).encode()
+    async with httpx.AsyncClient(base_url=influx_settings.url) as influx:
+        written = await influx.post("/write", params={"db": influx_settings.database, "precision": "ms"}, content=body)
+        assert written.status_code == 204, written.text
+    async with page_stack(tmp_path, influx_settings, mqtt_settings) as stack, chromium() as browser:
+        if not serves(stack.served.app, "/v1/quality"):
+            stack.served.app.include_router(quality.router(stack.served.state.settings))  # the API without it yet
+        async with open_page(browser, stack.base_url + "/", key=stack.planner_key) as (page, watch):
+            listed = page.locator("[data-quality='flags'] li")
+            await expect(listed).to_have_count(1)  # the closed offline flag is not open
+            await expect(listed).to_contain_text("stuck (pm25) at aq-s1: pm25 held 12.0 for 3 h")
+            await listed.get_by_role("button").click()
+            await expect(page.locator("#details-title")).to_have_text("School-S")
+            await screenshot(page, "quality-flags")
+            assert watch.problems() == []
+        async with open_page(browser, stack.base_url + "/") as (page, watch):
+            await expect(page.locator("[data-quality]")).to_have_text(
+                "Enter a planner or operator key to see the quality flags."
+            )
+            assert watch.problems() == []

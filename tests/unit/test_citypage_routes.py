@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.api.keys import Role
-from services.citypage.routes import STATIC
+from services.citypage.routes import STATIC, serves
 from smartcity.settings import InfluxSettings
 from tests.support.api_support import api_settings, auth, create_key, running
 
@@ -33,11 +33,14 @@ def test_the_page_and_every_file_it_names_are_served(tmp_path: Path) -> None:
         assert (icon.headers["content-type"], icon.content[:4]) == ("image/svg+xml", b"<svg")
         assert client.get("/page/static/nope.js").status_code == 404
         assert "/" not in client.get("/openapi.json").json()["paths"]
+        assert serves(client.app, "/v1/districts")  # type: ignore[arg-type]
+        assert not serves(client.app, "/v1/nope")  # type: ignore[arg-type]
 
 
 def test_config_names_the_optional_routes_and_the_keepalive(tmp_path: Path) -> None:
     with running(api_settings(tmp_path, _NOWHERE, stream_keepalive_s=7.5)) as client:
-        assert client.get("/page/config.json").json() == {"routes": {"quality": False}, "stream_keepalive_s": 7.5}
+        served = serves(client.app, "/v1/quality")  # type: ignore[arg-type]
+        assert client.get("/page/config.json").json() == {"routes": {"quality": served}, "stream_keepalive_s": 7.5}
 
 
 @pytest.mark.parametrize(("role", "districts"), [(Role.PLANNER, ()), (Role.OPERATOR, ("south",))])

@@ -253,7 +253,7 @@ async function start() {
   kindsLegend(facilities);
   indicatorOptions();
   await recolour();
-  showQuality(ui.quality, config);
+  showQuality(ui.quality, config, city.role, (id) => select("facility", id));
   panel.reopen();
   if (planner) stream.start();
   else showLive("off", 0);
@@ -282,7 +282,7 @@ async function boot() {
   stream.staleAfterMs = Math.max(5, config.stream_keepalive_s * 2) * 1000;
   showOpenData(ui.openData);
   await start();
-  setInterval(() => showQuality(ui.quality, config), 30000);
+  setInterval(() => showQuality(ui.quality, config, city.role, (id) => select("facility", id)), 30000);
   document.body.dataset.ready = "true";
 }
 

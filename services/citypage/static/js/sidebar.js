@@ -1,38 +1,41 @@
 // The side panels: open quality flags (from /v1/quality where the API serves it) and the open-data downloads
 // listed in the DCAT-AP catalogue.
 
-import { ApiError, getJson } from "./api.js";
+import { ApiError, atLeast, getJson } from "./api.js";
 import { h, formatTime } from "./dom.js";
 
 const NOT_RUNNING = "Quality checks not running.";
 
-function flagText(flag) {
-  const what = flag.check || flag.kind || flag.rule || flag.reason || flag.type || "flag";
-  const where = flag.device || flag.facility || flag.district || flag.subject || flag.series || "";
-  const detail = flag.detail || flag.message || flag.description || "";
-  const since = flag.since || flag.opened || flag.start || flag.raised || flag.time;
-  return [what, where && `at ${where}`, detail && `: ${detail}`, since && ` (since ${formatTime(since)})`].filter(Boolean).join(" ");
+function flagItem(flag, onFacility) {
+  const what = flag.metric ? `${flag.kind} (${flag.metric})` : flag.kind;
+  const label = `${what} at ${flag.device}: ${flag.reason}, since ${formatTime(flag.start)}`;
+  if (!flag.facility || !onFacility) return h("li", {}, label);
+  return h("li", {}, h("button", { type: "button", class: "flag", onclick: () => onFacility(flag.facility) }, label));
 }
 
-export async function showQuality(root, config) {
+// Open flags from /v1/quality (planner and above) where the API serves it; "not running" where it does not.
+export async function showQuality(root, config, role, onFacility) {
   if (!config.routes.quality) {
     root.replaceChildren(h("p", { dataset: { quality: "not-running" } }, NOT_RUNNING));
     return;
   }
+  if (!atLeast(role, "planner")) {
+    root.replaceChildren(h("p", { class: "note", dataset: { quality: "key" } }, "Enter a planner or operator key to see the quality flags."));
+    return;
+  }
   try {
-    const body = await getJson("/v1/quality");
-    const flags = Array.isArray(body) ? body : body.items || body.flags || [];
-    const open = flags.filter((f) => !f.state || f.state === "open");
+    const body = await getJson("/v1/quality?state=open&limit=100");
+    const flags = body.items;
+    const more = body.next_cursor ? h("p", { class: "note" }, "The 100 newest are shown.") : null;
     root.replaceChildren(
-      open.length
-        ? h("ul", { dataset: { quality: "flags" } }, open.slice(0, 100).map((f) => h("li", {}, flagText(f))))
+      flags.length
+        ? h("ul", { dataset: { quality: "flags" } }, flags.map((f) => flagItem(f, onFacility)))
         : h("p", { dataset: { quality: "none" } }, "No open quality flags."),
+      ...(more ? [more] : []),
     );
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) {
       root.replaceChildren(h("p", { dataset: { quality: "not-running" } }, NOT_RUNNING));
-    } else if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
-      root.replaceChildren(h("p", { class: "note" }, "Enter a planner or operator key to see the quality flags."));
     } else {
       root.replaceChildren(h("p", { class: "bad" }, `Quality flags unavailable: ${error.message}`));
     }
