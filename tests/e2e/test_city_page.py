@@ -190,3 +190,22 @@ async def test_open_quality_flags_are_listed_and_one_opens_its_facility(
                 "Enter a planner or operator key to see the quality flags."
             )
             assert watch.problems() == []
+
+
+async def test_the_live_indicator_turns_stale_when_the_stream_stops(
+    tmp_path: Path, influx_settings: InfluxSettings, mqtt_settings: MqttSettings
+) -> None:
+    async with (
+        page_stack(tmp_path, influx_settings, mqtt_settings) as stack,
+        chromium() as browser,
+        open_page(browser, stack.base_url + "/", key=stack.planner_key) as (page, watch),
+    ):
+        live = page.locator("#live")
+        await expect(live).to_have_attribute("data-state", "live", timeout=10_000)
+        await expect(live).to_have_text("Live")
+        stack.served.stop()  # the API shuts down: its streams end, reconnecting is refused
+        await expect(live).to_have_attribute("data-state", "stale", timeout=10_000)
+        await expect(live).to_contain_text("Stale: no update for")
+        await screenshot(page, "stale")
+        refused = [p for p in watch.problems() if "/v1/stream" not in p and "ERR_CONNECTION_REFUSED" not in p]
+        assert refused == []  # only the stream's reconnects failed
