@@ -41,17 +41,30 @@ def peer_medians(series: Mapping[str, list[HourStat]], min_peers: int) -> dict[i
     return {hour: median(values) for hour, values in by_hour.items() if len(values) >= min_peers}
 
 
+Reference = tuple[float, float]
+"""(baseline, scale) of a device's residuals."""
+
+
 def drift(
-    hours: list[HourStat], medians: Mapping[int, float], metric: str, limits: MetricLimits, rules: DriftRules
-) -> list[Finding]:
-    """Drift spans of one device (module docstring) against ``medians`` of its peers."""
+    hours: list[HourStat],
+    medians: Mapping[int, float],
+    metric: str,
+    limits: MetricLimits,
+    rules: DriftRules,
+    reference: Reference | None = None,
+) -> tuple[list[Finding], Reference | None]:
+    """Drift spans of one device (module docstring) against ``medians`` of its peers, and the reference they were
+    judged against. A ``reference`` given (the one a drift was found against, kept while it lasts) judges every
+    hour of the look-back against it: a drift longer than the look-back would otherwise become its own baseline."""
     residuals = [(h.hour_ms, h.mean - medians[h.hour_ms]) for h in hours if h.hour_ms in medians]
-    if len(residuals) < rules.baseline_h + rules.min_hours:
-        return []
-    reference = [r for _, r in residuals[: rules.baseline_h]]
-    baseline = median(reference)
-    scale = robust_scale(reference, limits.spread)
-    scores = [(ts, (r - baseline) / scale) for ts, r in residuals[rules.baseline_h :]]
+    if reference is None:
+        if len(residuals) < rules.baseline_h + rules.min_hours:
+            return [], None
+        sample = [r for _, r in residuals[: rules.baseline_h]]
+        reference = (median(sample), robust_scale(sample, limits.spread))
+        residuals = residuals[rules.baseline_h :]
+    baseline, scale = reference
+    scores = [(ts, (r - baseline) / scale) for ts, r in residuals]
     smoothed = [
         (ts, median([s for _, s in scores[max(0, i - rules.smooth_h + 1) : i + 1]])) for i, (ts, _) in enumerate(scores)
     ]
@@ -75,4 +88,4 @@ def drift(
         close(ts)
         run = [(ts, score)] if abs(score) >= rules.threshold else []
     close(None)
-    return findings
+    return findings, reference

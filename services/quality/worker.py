@@ -44,7 +44,7 @@ from services.quality.device_checks import (
 from services.quality.findings import Finding, HourStat
 from services.quality.limits import CHECKED_METRICS, limits_of
 from services.quality.metrics import QualityMetrics
-from services.quality.peer_checks import DriftRules, drift, peer_medians
+from services.quality.peer_checks import DriftRules, Reference, drift, peer_medians
 from services.quality.reads import StatKey, read_sequences, read_stats
 from services.quality.value_checks import CommonModeRules, SpikeRules, StuckRules, drop_common_mode, spikes, stuck
 from smartcity.city.directory import DeviceInfo
@@ -115,6 +115,7 @@ class QualityWorker:
         self._intervals: dict[str, list[tuple[int, float]]] = {}
         self._health: dict[str, DeviceHealth] = {}
         self._cadences: dict[str, CadenceState] = {}
+        self._drift_refs: dict[StatKey, Reference] = {}
         self._primary = {d.id: METRICS[DEVICE_METRICS[d.type][0]].measurement for d in city.devices}
 
     def _now_ms(self) -> int:
@@ -237,15 +238,21 @@ class QualityWorker:
             peers = members if len(members) >= rules.drift.min_peers else by_city[(kind, metric)]
             medians = peer_medians(peers, rules.drift.min_peers)
             for device_id, stats in members.items():
-                findings[device_id].extend(drift(stats, medians, metric, limits_of(metric), rules.drift))
+                key = (device_id, metric)
+                found, used = drift(stats, medians, metric, limits_of(metric), rules.drift, self._drift_refs.get(key))
+                findings[device_id].extend(found)
+                if used is not None and any(f.end_ms is None for f in found):
+                    self._drift_refs[key] = used  # judged against the reference it was found with while it lasts
+                else:
+                    self._drift_refs.pop(key, None)
         for (device_id, metric), stats in hourly.items():
             device = self._devices.get(device_id)
             if metric != "battery" or device is None or device.network is not NetworkClass.NARROWBAND:
                 continue
             scopes.setdefault(device_id, set()).add((FlagKind.BATTERY, ""))
-            found = battery([(s.hour_ms, s.mean) for s in stats], rules.battery)
-            if found is not None:
-                findings.setdefault(device_id, []).append(found)
+            depleting = battery([(s.hour_ms, s.mean) for s in stats], rules.battery)
+            if depleting is not None:
+                findings.setdefault(device_id, []).append(depleting)
         written: list[Flag] = []
         for device_id, scope in scopes.items():
             written += self.book.observe(device_id, findings.get(device_id, []), scope, close_at=end, detected_ms=end)
