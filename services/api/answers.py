@@ -146,6 +146,11 @@ class AnswerCache(Generic[T]):
             self.hits += 1
         return answer
 
+    def clear(self) -> None:
+        """Forget every answer (data they were computed from was deleted: a decommissioned device)."""
+        self._answers.clear()
+        self._size = 0
+
     def _keep(self, key: Hashable, generation: int, answer: T) -> None:
         size = self._weigh(answer)
         if size > self.max_bytes // 4:

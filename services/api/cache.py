@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -70,6 +70,13 @@ class LatestCache:
             if self._on_change is not None:
                 self._on_change(changed)
         return len(changed)
+
+    def forget(self, device: str, metrics: Iterable[str]) -> None:
+        """Drop what is held of ``metrics`` of ``device`` (its series were deleted: a decommissioned device)."""
+        held = self._by_device.get(device, {})
+        for metric in metrics:
+            held.pop(metric, None)
+        self.version += 1
 
     def values(self, device: str, *, since_ms: int, metric: str | None = None) -> list[LatestValue]:
         held = self._by_device.get(device, {})

@@ -74,6 +74,11 @@ def plan(device: Device, *, keep_environmental: bool) -> Plan:
     return Plan(tuple(remove), tuple(keep))
 
 
+def metrics_in(device: Device, measurements: tuple[str, ...]) -> list[str]:
+    """The device's metrics that live in ``measurements``."""
+    return [metric for metric in DEVICE_METRICS[device.type] if METRICS[metric].measurement in measurements]
+
+
 def _from(measurements: tuple[str, ...]) -> str:
     return ", ".join(quote_identifier(m) for m in measurements)
 

@@ -117,6 +117,11 @@ def city(tmp_path: Path, influx_settings: InfluxSettings) -> Iterator[City]:
 
 def test_decommissioning_drops_a_devices_series_from_every_retention_policy(city: City) -> None:
     assert set(city.series("park-s1")) == set(POLICIES)
+    latest = {"device": "park-s1"}
+    deadline = time.monotonic() + 5
+    while not city.client.get("/v1/latest", params=latest, headers=city.keys["planner"]).json()["items"]:
+        assert time.monotonic() < deadline, "the latest values never arrived"
+        time.sleep(0.05)
     answer = city.client.delete("/v1/devices/park-s1", headers=city.keys["city-admin"])
     assert answer.status_code == 200, answer.text
     body = answer.json()
@@ -128,6 +133,9 @@ def test_decommissioning_drops_a_devices_series_from_every_retention_policy(city
     assert body["removed_series"] == 5
     assert city.series("park-s1") == {}
     assert city.series("aq-n2") == {policy: {"air_quality"} for policy in POLICIES}  # others untouched
+    after = city.client.get("/v1/latest", params=latest, headers=city.keys["planner"])
+    assert after.status_code == 200, after.text
+    assert after.json()["items"] == []  # the cache let go of them too
     history = city.client.get("/v1/history", params=OCCUPIED, headers=city.keys["planner"])
     assert history.status_code == 200, history.text
     assert history.json()["points"] == []

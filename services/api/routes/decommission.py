@@ -99,6 +99,11 @@ def router(settings: ApiSettings) -> APIRouter:
             city = "removed" if removed else "absent"
         chosen = decommission.plan(device, keep_environmental=settings.decommission_keeps_environmental)
         series = await decommission.remove(state.influx, device.id, chosen.remove)
+        # What this process holds of the dropped data goes too: the latest values, and answers computed from it
+        # (other API processes: within their latest window and at the roll-up worker's next redo).
+        state.latest.forget(device.id, decommission.metrics_in(device, chosen.remove))
+        state.answers.clear()
+        state.closed.clear()
         count_rows(series)
         log.info("decommissioned %s: %d series dropped, broker account %s, city %s", device.id, series, account, city)
         return JSONResponse(
