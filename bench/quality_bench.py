@@ -22,8 +22,9 @@ from typing import Any
 
 from bench.quality_data import DataSpec, QualityDataSet, build, serving
 from services.quality.metrics import QualityMetrics
+from services.quality.rules import WorkerConfig
 from services.quality.settings import QualitySettings
-from services.quality.worker import QualityWorker, WorkerConfig
+from services.quality.worker import QualityWorker
 from services.rollup.metrics import RollupMetrics
 from services.rollup.tiers import TierClients, ensure_retention
 from services.rollup.worker import RollupWorker

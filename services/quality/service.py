@@ -14,8 +14,9 @@ import contextlib
 import logging
 
 from services.quality.metrics import QualityMetrics
+from services.quality.rules import WorkerConfig
 from services.quality.settings import QualitySettings
-from services.quality.worker import QualityWorker, WorkerConfig
+from services.quality.worker import QualityWorker
 from smartcity.backoff import Backoff
 from smartcity.city.load import load_city
 from smartcity.httpendpoints import HttpEndpoints, serve_http

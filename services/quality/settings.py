@@ -9,8 +9,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.quality.device_checks import BatteryRules, CadenceRules, DeliveryRules, SilenceRules, SkewRules
 from services.quality.peer_checks import DriftRules
+from services.quality.rules import Rules
 from services.quality.value_checks import CommonModeRules, SpikeRules, StuckRules
-from services.quality.worker import Rules
 from smartcity.logs import LogFormat, LogLevel
 from smartcity.settings import InfluxSettings
 

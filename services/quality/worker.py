@@ -24,29 +24,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from services.quality.book import FlagBook, Scope
 from services.quality.device_checks import (
-    BatteryRules,
     Cadence,
-    CadenceRules,
     CadenceState,
-    DeliveryRules,
-    SilenceRules,
-    SkewRules,
     battery,
     cadence_skew,
-    delivery,
     offline,
-    skew,
 )
 from services.quality.findings import Finding, HourStat
 from services.quality.limits import CHECKED_METRICS, limits_of
+from services.quality.live import LiveRules, judge_live
 from services.quality.metrics import QualityMetrics
-from services.quality.peer_checks import DriftRules, Reference, drift, peer_medians
+from services.quality.peer_checks import Reference, drift, peer_medians
 from services.quality.reads import StatKey, read_sequences, read_stats
-from services.quality.value_checks import CommonModeRules, SpikeRules, StuckRules, drop_common_mode, spikes, stuck
+from services.quality.rules import WorkerConfig
+from services.quality.value_checks import drop_common_mode, spikes, stuck
 from smartcity.city.directory import DeviceInfo
 from smartcity.city.model import City, Device, NetworkClass
 from smartcity.contract.metrics import DEVICE_METRICS, METRICS
@@ -58,29 +52,6 @@ from smartcity.rollups import HOUR, HOUR_MS, MINUTE, read_progress
 log = logging.getLogger(__name__)
 
 _VITALS = ("battery", "report_interval")
-
-
-@dataclass(frozen=True, slots=True)
-class Rules:
-    silence: SilenceRules
-    delivery: DeliveryRules
-    skew: SkewRules
-    battery: BatteryRules
-    stuck: StuckRules
-    spike: SpikeRules
-    common: CommonModeRules
-    drift: DriftRules
-    cadence: CadenceRules
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerConfig:
-    rules: Rules
-    lookback_h: int
-    start_lookback_h: int
-    max_hours_per_cycle: int
-    warmup_h: int
-    flag_memory_days: int
 
 
 class QualityWorker:
@@ -276,38 +247,24 @@ class QualityWorker:
         now = self._now_ms()
         health = await read_device_health(self.influx, since_ms=now - 7 * 86_400_000)
         written: list[Flag] = []
+        rules = LiveRules(self._rules.silence, self._rules.delivery, self._rules.skew)
         for device_id, current in health.items():
             device = self._devices.get(device_id)
             if device is None:
                 continue
-            findings: list[Finding] = []
-            scope: Scope = {(FlagKind.SKEW, "")}
-            narrowband = device.network is NetworkClass.NARROWBAND
-            found = skew(current, narrowband=narrowband, rules=self._rules.skew, at_ms=now)
-            if found is not None:
-                findings.append(found)
-            previous = self._health.get(device_id)
-            if previous is not None:
-                scope |= {(FlagKind.GAPS, ""), (FlagKind.DUPLICATES, "")}
-                findings += delivery(previous, current, self._rules.delivery)
-            self._health[device_id] = current
-            last_ts = self._last_minute.get(device_id, 0)
-            silent = offline(
-                [max(last_ts, current.last_seen_ms)] if current.last_seen_ms or last_ts else [],
-                now_ms=now,
+            verdict = judge_live(
+                current,
+                self._health.get(device_id),
                 cadence=self._cadence(device),
-                rules=self._rules.silence,
-                last_seen_ms=current.last_seen_ms,
-                will_fired=current.online is False,
+                last_reading_ms=self._last_minute.get(device_id, 0),
                 interval_changes=self._intervals.get(device_id, ()),
+                now_ms=now,
+                rules=rules,
             )
-            findings += silent
-            if current.online is not False and now - current.last_seen_ms <= self._rules.silence.allowance_ms(
-                self._cadence(device)
-            ):
-                scope.add((FlagKind.OFFLINE, ""))
-            close_at = current.last_seen_ms if current.last_seen_ms else now
-            written += self.book.observe(device_id, findings, scope, close_at=close_at, detected_ms=now)
+            self._health[device_id] = current
+            written += self.book.observe(
+                device_id, verdict.findings, verdict.scope, close_at=verdict.close_at, detected_ms=now
+            )
         await self._write(written)
 
     # -- helpers ------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Faults through the whole path: the simulator back-fills two days of a small city with fault episodes of every
+"""Faults through the whole path: the simulator back-fills three days of a small city with fault episodes of every
 kind through the real broker into a real ``smartcity gateway``; the real roll-up worker and quality worker run;
 the flags appear in ``/v1/quality`` on the devices the ground-truth log names, and a fault that ended has a flag
 that cleared (an ``end``)."""
@@ -14,8 +14,9 @@ from devices.episodes import SHAPES, EpisodePlan
 from devices.run_options import RunOptions
 from services.api.keys import Role
 from services.quality.metrics import QualityMetrics
+from services.quality.rules import WorkerConfig
 from services.quality.settings import QualitySettings
-from services.quality.worker import QualityWorker, WorkerConfig
+from services.quality.worker import QualityWorker
 from services.rollup.metrics import RollupMetrics
 from services.rollup.tiers import TierClients, ensure_retention
 from services.rollup.worker import RollupWorker
@@ -30,7 +31,7 @@ from tests.support.api_support import api_settings, auth, create_key, running
 from tests.support.devices import simulator_city
 from tests.support.faulty_city import run_faulty_city
 
-DAYS = 2
+DAYS = 3
 DETECTED = tuple(FaultKind)
 """Every kind shows in a back-filled history (skew through the readings' cadence: back-filled readings never raise
 the gateways' live clock offset)."""

@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from services.quality.metrics import QualityMetrics
+from services.quality.rules import WorkerConfig
 from services.quality.settings import QualitySettings
-from services.quality.worker import QualityWorker, WorkerConfig
+from services.quality.worker import QualityWorker
 from smartcity.influx.client import InfluxClient
 from smartcity.quality_flags import QUALITY_FLAG, Flag, FlagKind, read_flags
 from smartcity.settings import InfluxSettings

@@ -9,8 +9,9 @@ from ipaddress import IPv6Address
 from pathlib import Path
 
 from services.quality.metrics import QualityMetrics
+from services.quality.rules import WorkerConfig
 from services.quality.settings import QualitySettings
-from services.quality.worker import QualityWorker, WorkerConfig
+from services.quality.worker import QualityWorker
 from services.rollup.metrics import RollupMetrics
 from services.rollup.tiers import TierClients, ensure_retention
 from services.rollup.worker import RollupWorker
