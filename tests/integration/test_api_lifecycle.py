@@ -184,9 +184,14 @@ def test_decommissioning_is_for_admins_and_known_devices_only(city: City) -> Non
         assert refused.status_code == 403, name
         assert refused.json()["type"] == "/problems/forbidden"
     assert client.delete("/v1/devices/park-s1").status_code == 401
+    other = client.delete("/v1/devices/park-s1", headers=keys["education-admin"])  # a car park: transport's
+    assert other.status_code == 403
+    assert "car_park is not education's" in other.json()["detail"]
     injected = client.delete('/v1/devices/park-s1" OR 1=1', headers=keys["city-admin"])
     assert injected.status_code == 404
     assert set(city.series("park-s1")) == set(POLICIES)
+    own = client.delete("/v1/devices/aq-s1", headers=keys["education-admin"])  # at a school: education's
+    assert own.status_code == 200, own.text
 
 
 def _cli(settings: ApiSettings, *args: str) -> tuple[int, str]:

@@ -77,10 +77,20 @@ def router(settings: ApiSettings) -> APIRouter:
         """Decommission a device: revoke its broker account (where the API manages the password file), remove
         it from the city file (where allowed), then drop its series from InfluxDB (raw points and every roll-up
         tier) but for environmental measurements the policy keeps, and the platform's own records of it.
-        Repeating it does nothing more (once the device left the city file: 404)."""
+        Repeating it does nothing more (once the device left the city file: 404). An admin key of a department
+        decommissions devices at facilities of the kinds its department owns."""
         device = state.index.devices.get(device_id)
         if device is None or not caller.sees(device.district_id):
             raise not_found("device", device_id)
+        if caller.department is not None:
+            kind = state.index.facilities[device.facility_id].kind
+            if state.access.ownership.kind_owner.get(kind) != caller.department:
+                raise ApiProblem(
+                    403,
+                    "forbidden",
+                    f"an admin key of a department decommissions devices at its own facility kinds only: "
+                    f"{kind.value} is not {caller.department}'s",
+                )
         account = "unmanaged"
         if settings.broker_password_file is not None:
             try:
