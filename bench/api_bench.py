@@ -159,6 +159,13 @@ def profile(
         print(f"\nprofile of the API answering {route.what} (under py-spy):\n{summary}")
 
 
+def _setting(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE, e.g. answer_cache_mb=0")
+    return name, value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=10_000)
@@ -172,6 +179,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1, help="rounds of all phases; the best of each is reported")
     parser.add_argument("--indicators", nargs="+", default=["pm25_hours_above_who"], help="30-day indicators to ask")
     parser.add_argument("--quick", action="store_true", help="200 requests per route and side (latest: 2,000)")
+    parser.add_argument(
+        "--api-setting",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the measured API (repeatable): answer_cache_mb=0 history_fresh_s=0 measure it uncached",
+    )
     parser.add_argument("--rebuild", action="store_true", help="build the data set even when it is cached")
     parser.add_argument(
         "--profile", type=Path, default=None, help="also run each route under py-spy, write profiles here"
@@ -199,6 +214,7 @@ def main() -> int:
         )
         recorded, failed = asyncio.run(record(data, state_file, key, rs, workdir, args.api_tree))
         env = api_env(data.city_file, data.influx.url, data.influx.database, state_file, tree=args.api_tree)
+        env |= {f"SMARTCITY_API_{name.upper()}": value for name, value in args.api_setting}
         with ApiProcess(workdir / "api", env, key, rs[0].urls[0]) as api:
             phases = asyncio.run(measure(data, api, data.influxd_pid, key, rs, recorded, failed, args))
         report(rs, phases, args, data)

@@ -54,6 +54,12 @@ class ApiSettings(BaseSettings):
     rollup_watch_s: float = Field(
         default=1.0, gt=0, le=60, description="how often the roll-up worker's progress is read (at most)"
     )
+    history_fresh_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="how long a history answer that reads raw points is answered again as computed (0: never)",
+    )
     flags_watch_s: float = Field(
         default=5.0,
         gt=0,

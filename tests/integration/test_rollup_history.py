@@ -167,7 +167,7 @@ async def test_a_history_past_the_closed_windows_keeps_its_rollups_and_reads_its
     settings_and_key: tuple[ApiSettings, str], influx_settings: InfluxSettings
 ) -> None:
     settings, key = settings_and_key
-    settings = settings.model_copy(update={"rollup_watch_s": 0.1})
+    settings = settings.model_copy(update={"rollup_watch_s": 0.1, "history_fresh_s": 0.2})
     await _roll_up(influx_settings)
     tail_ms = int(time.time() * 1000) - 1_000  # after anything the worker completed
     params = {"metric": "pm25", "device": "aq-n1", "resolution": "1h", "agg": "mean"}
@@ -189,6 +189,8 @@ async def test_a_history_past_the_closed_windows_keeps_its_rollups_and_reads_its
         assert [float(row.split(",")[1]) for row in rows] == pytest.approx(first)  # spliced the same way
         _rewrite_rollups(influx_settings, "aq-n1", 1000.0)
         await _write_async(influx_settings, lines_of(readings({"aq-n1": [(tail_ms, 3.0)]}, [])))
+        assert ask(client) == first  # answered again as computed for history_fresh_s
+        await asyncio.sleep(0.3)
         second = ask(client)
         assert second == [*first[:-1], 3.0]  # the closed windows as kept, the raw tail as it is now
         await _write_async(influx_settings, progress_line(REWRITTEN, int(time.time() * 1000)).encode())

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from services.api.answers import Answer
+from services.api.answers import Answer, RecentAnswers
 from services.api.audit import count_rows
 from services.api.catalogue import Selection, reporting
 from services.api.compression import respond
@@ -72,6 +72,8 @@ def _utc(moment: datetime) -> datetime:
 
 def router(settings: ApiSettings) -> APIRouter:
     answers = LatestAnswers()
+    recent: RecentAnswers[Answer] = RecentAnswers(settings.history_fresh_s)
+    """History answers that read raw points, for ``history_fresh_s``."""
     api = APIRouter(prefix="/v1", tags=["readings"], responses=problem_responses(401, 403, 404, 422, 429, 503))
 
     @api.get("/latest", response_model=LatestOut)
@@ -202,6 +204,11 @@ def router(settings: ApiSettings) -> APIRouter:
             # wholly from closed roll-up windows: the same answer until the worker redoes one
             key = ("history", spec.name, selection.scope, selection.ident, start_ms, end_ms, plan, agg, format)
             found = await state.answers.get(key, generation, answer)
+            count_rows(found.rows)
+            return respond(request, found.body, _MEDIA_TYPES[format], found.gzipped)
+        if settings.history_fresh_s:  # its newest raw minutes at most history_fresh_s old, compressed once
+            key = ("history", spec.name, selection.scope, selection.ident, start_ms, end_ms, plan, agg, format)
+            found = await recent.get((key, generation, completed), answer)
             count_rows(found.rows)
             return respond(request, found.body, _MEDIA_TYPES[format], found.gzipped)
         found = await answer()
