@@ -8,6 +8,7 @@ Exit codes: 0 done, 1 InfluxDB unreachable or refusing, 2 bad settings or city f
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -40,7 +41,13 @@ def _days(days: float | None) -> str:
     return "for ever" if days is None else f"{days:g} d"
 
 
-def table(rows: list[HeldRow]) -> list[str]:
+def _leaves(row: HeldRow, now_ms: int) -> str:
+    expires = row.expires_ms
+    due = expires is not None and expires <= now_ms  # the next expiry (or the policy's next check) removes it
+    return _when(expires) + (" (due)" if due else "")
+
+
+def table(rows: list[HeldRow], now_ms: int) -> list[str]:
     """The status as aligned text lines, a header first."""
     head = ("holding", "kind", "measurement", "policy", "oldest", "newest", "points (est.)", "kept", "oldest leaves")
     body = [
@@ -53,7 +60,7 @@ def table(rows: list[HeldRow]) -> list[str]:
             _when(row.newest_ms),
             "-" if row.points_estimate is None else f"{row.points_estimate:,}",
             f"{_days(row.kept_days)} ({row.kept_by})",
-            _when(row.expires_ms),
+            _leaves(row, now_ms),
         )
         for row in rows
     ]
@@ -93,7 +100,7 @@ def _status(
         where = f"{settings.influx.url} (database {settings.influx.database})"
         typer.echo(f"error: InfluxDB at {where} did not answer the status queries: {exc}", err=True)
         raise typer.Exit(1) from None
-    for line in table([row for row in rows if empty or row.oldest_ms is not None]):
+    for line in table([row for row in rows if empty or row.oldest_ms is not None], int(time.time() * 1000)):
         typer.echo(line)
 
 

@@ -71,6 +71,7 @@ def test_status_shows_what_each_dataset_holds_and_the_expiry_enforces_its_retent
     assert "for ever (retention policy)" in air  # autogen keeps for ever here
     school = next(line for line in lines if line.startswith("school-occupancy") and " rp_1d " in line)
     assert f"{PERSON_RELATED_RETENTION_DAYS} d (smartcity data expire)" in school
+    assert school.endswith(" (due)")  # its oldest point is past the retention: the next expiry removes it
     cars = next(line for line in lines if line.startswith("car-parks") and " rp_1d " in line)
     assert "for ever (retention policy)" in cars
 

@@ -30,9 +30,10 @@ def test_a_row_says_when_its_oldest_point_leaves_and_the_table_shows_it() -> Non
     assert row.expires_ms == 366 * DAY_MS
     forever = HeldRow(school, "rp_1d", 0, DAY_MS, None, None, "retention policy")
     assert forever.expires_ms is None
-    head, first, second = table([row, forever])
+    head, first, second = table([row, forever], now_ms=DAY_MS)
     assert head.split()[:3] == ["holding", "kind", "measurement"]
     assert "366 d (smartcity data expire)" in first
     assert first.rstrip().endswith("1971-01-02T00:00Z")
     assert "for ever (retention policy)" in second
+    assert table([row], now_ms=400 * DAY_MS)[1].endswith("1971-01-02T00:00Z (due)")
     assert second.split()[7] == "-"  # no estimate ("open dataset" is two words)
