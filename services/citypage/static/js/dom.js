@@ -14,7 +14,7 @@ export function h(tag, attributes = {}, ...children) {
 
 export function formatNumber(value) {
   if (!Number.isFinite(value)) return "–";
-  if (Number.isInteger(value)) return value.toLocaleString("en");
+  if (value === 0) return "0";
   const magnitude = Math.abs(value);
   if (magnitude >= 1000) return Math.round(value).toLocaleString("en");
   if (magnitude >= 100) return value.toFixed(0);
@@ -22,9 +22,13 @@ export function formatNumber(value) {
   return value.toFixed(2);
 }
 
-export function formatValue(value, unit) {
+// ``kind`` is the metric's type in the registry: an int metric's values are whole numbers ("80 %", not "80.0 %").
+export function formatValue(value, unit, kind = "float") {
   if (typeof value === "boolean") return value ? "yes" : "no";
-  if (typeof value === "number") return unit ? `${formatNumber(value)} ${unit}` : formatNumber(value);
+  if (typeof value === "number") {
+    const text = kind === "int" && Number.isInteger(value) ? value.toLocaleString("en") : formatNumber(value);
+    return unit ? `${text} ${unit}` : text;
+  }
   return String(value);
 }
 

@@ -5,6 +5,7 @@ import { h, formatNumber } from "./dom.js";
 import { CityMap, KIND_COLOURS, NO_DATA, areaKm2, kindLabel } from "./map.js";
 import { DetailsPanel } from "./panel.js";
 import { showOpenData, showQuality } from "./sidebar.js";
+import { OPEN_METRICS, openDistrictMeans } from "./opendata.js";
 import { LiveStream } from "./stream.js";
 
 const LIVE_SKIP = new Set(["battery", "rssi", "report_interval", "energy", "water_volume"]);
@@ -131,7 +132,10 @@ function indicatorOptions() {
   const groups = [
     h("optgroup", { label: "City model" }, h("option", { value: "density" }, "Population density (people/km²)"), h("option", { value: "devices" }, "Devices per km²")),
   ];
-  if (atLeast(city.role, "planner")) {
+  if (!atLeast(city.role, "planner")) {
+    const open = Object.keys(OPEN_METRICS).filter((m) => city.metrics.has(m));
+    groups.push(h("optgroup", { label: "Open data: newest reading per sensor, last hour" }, open.map((m) => h("option", { value: `open:${m}` }, `${m}: ${city.metrics.get(m).description} (${city.metrics.get(m).unit})`))));
+  } else {
     const live = [...city.metrics.values()].filter((m) => (m.kind === "float" || m.kind === "int") && !LIVE_SKIP.has(m.name));
     groups.push(h("optgroup", { label: "Live: mean of the latest values" }, live.map((m) => h("option", { value: `live:${m.name}` }, `${m.name}: ${m.description} (${m.unit})`))));
     if (city.indicators.length) {
@@ -176,6 +180,10 @@ async function indicatorValues(choice) {
     }
     return { values, unit: choice === "density" ? "people/km²" : "devices/km²" };
   }
+  if (choice.startsWith("open:")) {
+    const metric = choice.slice(5);
+    return { values: await openDistrictMeans(metric), unit: city.metrics.get(metric)?.unit || "" };
+  }
   if (choice.startsWith("live:")) {
     const metric = choice.slice(5);
     for (const id of city.districts.keys()) {
@@ -193,6 +201,18 @@ async function indicatorValues(choice) {
   }
   for (const group of answer.groups) if (typeof group.value === "number") values.set(group.group, group.value);
   return { values, unit: answer.unit };
+}
+
+// The public view colours by the open air-quality data when it has any (else by population density).
+async function preferOpenData() {
+  try {
+    if ((await openDistrictMeans("pm25")).size && !chosenByUser) {
+      ui.indicator.value = "open:pm25";
+      await recolour();
+    }
+  } catch (error) {
+    ui.indicatorNote.textContent = `Open data unavailable: ${error.message}`;
+  }
 }
 
 async function recolour() {
@@ -253,6 +273,7 @@ async function start() {
   kindsLegend(facilities);
   indicatorOptions();
   await recolour();
+  if (!planner && !chosenByUser) await preferOpenData();
   showQuality(ui.quality, config, city.role, (id) => select("facility", id));
   panel.reopen();
   if (planner) stream.start();

@@ -65,6 +65,8 @@ export class CityMap {
     const height = Math.round((maxLat - minLat) * scale + 2 * PAD);
     this.project = ([lon, lat]) => [PAD + (lon - minLon) * kx * scale, PAD + (maxLat - lat) * scale];
     this.svg.setAttribute("viewBox", `0 0 ${WIDTH} ${height}`);
+    // Markers and labels keep their size on screen whatever the city's shape (a tall map is drawn smaller).
+    const unit = Math.max(WIDTH, height) / 1000;
     this.svg.replaceChildren();
     const districts = element("g", { class: "districts" });
     const labels = element("g", { class: "labels", "aria-hidden": "true" });
@@ -96,7 +98,13 @@ export class CityMap {
       this.paths.set(feature.id, path);
       this.names.set(feature.id, name);
       const [cx, cy] = this.project([feature.properties.centre.lon, feature.properties.centre.lat]);
-      const label = element("text", { x: cx.toFixed(1), y: cy.toFixed(1), class: "district-label", "text-anchor": "middle" });
+      const label = element("text", {
+        x: cx.toFixed(1),
+        y: cy.toFixed(1),
+        class: "district-label",
+        "text-anchor": "middle",
+        "font-size": (15 * unit).toFixed(1),
+      });
       label.textContent = name;
       labels.append(label);
     }
@@ -105,7 +113,7 @@ export class CityMap {
       const marker = element("circle", {
         cx: x.toFixed(1),
         cy: y.toFixed(1),
-        r: "6",
+        r: (6 * unit).toFixed(1),
         class: `facility kind-${facility.kind}`,
         fill: KIND_COLOURS[facility.kind] || "#333",
         "data-facility": facility.id,

@@ -6,6 +6,7 @@ import { h, formatNumber, formatTime, formatValue, percent } from "./dom.js";
 import { kindLabel, areaKm2 } from "./map.js";
 import { sparkline } from "./sparkline.js";
 import { lightControl } from "./lights.js";
+import { OPEN_DATASETS, openLatest } from "./opendata.js";
 
 const DEVICE_LEVEL = new Set(["battery", "rssi", "report_interval", "message", "energy", "water_volume"]);
 const DISTRICT_SPARKS = ["pm25", "no2", "laeq", "temperature", "humidity", "occupancy", "vehicle_count", "fill_level", "power", "water_level"];
@@ -56,7 +57,7 @@ export class DetailsPanel {
     for (const cell of this.body.querySelectorAll("[data-metric][data-device]")) {
       const entry = this.city.latest.get(cell.dataset.device)?.get(cell.dataset.metric);
       if (entry) {
-        cell.textContent = formatValue(entry.value, entry.unit);
+        cell.textContent = formatValue(entry.value, entry.unit, this.metricSpec(cell.dataset.metric).kind);
         const time = cell.parentElement.querySelector("[data-time]");
         if (time) time.textContent = formatTime(entry.time);
       }
@@ -173,6 +174,40 @@ export class DetailsPanel {
     return section;
   }
 
+  // The public's latest values: the open environmental datasets' newest reading per sensor in the last hour.
+  async openValues(devices, generation) {
+    const sensors = devices.filter((d) => OPEN_DATASETS[d.type]);
+    if (!sensors.length) return h("p", { class: "note" }, "No open data from this facility's devices.");
+    const rows = [];
+    try {
+      for (const device of sensors) {
+        const found = (await openLatest(OPEN_DATASETS[device.type])).get(device.id);
+        if (this.stale(generation)) return h("p");
+        for (const [metric, value] of Object.entries(found?.values || {})) {
+          rows.push(
+            h(
+              "tr",
+              {},
+              h("td", {}, device.id),
+              h("th", { scope: "row" }, metric),
+              h("td", { class: "num", dataset: { open: metric } }, formatValue(value, this.metricSpec(metric).unit, this.metricSpec(metric).kind)),
+              h("td", {}, formatTime(found.time)),
+            ),
+          );
+        }
+      }
+    } catch (error) {
+      return h("p", { class: "bad" }, `Open data unavailable: ${error.message}`);
+    }
+    if (!rows.length) return h("p", { class: "note" }, "No open data from this facility in the last hour.");
+    return h(
+      "div",
+      {},
+      h("h3", {}, "Open data: newest readings of the last hour"),
+      h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "sensor"), h("th", { scope: "col" }, "metric"), h("th", { scope: "col" }, "value"), h("th", { scope: "col" }, "time"))), h("tbody", {}, rows)),
+    );
+  }
+
   async district(id, generation) {
     const city = this.city;
     const feature = city.districts.get(id);
@@ -234,8 +269,11 @@ export class DetailsPanel {
     );
     const planner = atLeast(city.role, "planner");
     if (!planner) {
+      const open = await this.openValues(devices, generation);
+      if (this.stale(generation)) return;
       this.body.append(
         h("ul", {}, devices.map((d) => h("li", {}, `${d.id} (${d.type.replace(/_/g, " ")})`))),
+        open,
         h("p", { class: "note" }, "Enter a planner or operator key for latest values, history and device health."),
       );
       return;
@@ -253,7 +291,7 @@ export class DetailsPanel {
             {},
             h("td", {}, device.id),
             h("th", { scope: "row" }, metric),
-            h("td", { class: "num", dataset: { device: device.id, metric } }, entry ? formatValue(entry.value, entry.unit) : "–"),
+            h("td", { class: "num", dataset: { device: device.id, metric } }, entry ? formatValue(entry.value, entry.unit, this.metricSpec(metric).kind) : "–"),
             h("td", { dataset: { time: "" } }, entry ? formatTime(entry.time) : "–"),
           ),
         );
