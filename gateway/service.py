@@ -137,7 +137,12 @@ async def _run(settings: GatewaySettings, stop: asyncio.Event) -> None:
                         name="clock-guard",
                     ),
                     tasks.create_task(
-                        follow_city(settings.city_file, directory.replace, interval_s=settings.city_reload_s),
+                        follow_city(
+                            settings.city_file,
+                            DeviceDirectory.from_city,
+                            directory.adopt,
+                            interval_s=settings.city_reload_s,
+                        ),
                         name="city-watch",
                     ),
                 ]

@@ -150,7 +150,8 @@ def create_app(
                     tasks.create_task(
                         follow_city(
                             settings.city_file,
-                            lambda city: reload_city(app.state.api, city),
+                            CityIndex,
+                            lambda fresh: reload_city(app.state.api, fresh),
                             interval_s=settings.city_reload_s,
                         ),
                         name="city-watch",

@@ -12,14 +12,12 @@ import logging
 from services.api.access import DepartmentAccess
 from services.api.catalogue import CityIndex
 from services.api.deps import ApiState
-from smartcity.city.model import City
 
 log = logging.getLogger(__name__)
 
 
-def reload_city(state: ApiState, city: City) -> None:
-    """Serve ``city`` from now on."""
-    index = CityIndex(city)
+def reload_city(state: ApiState, index: CityIndex) -> None:
+    """Serve the city of ``index`` (built off the event loop: :class:`CityIndex` of the new city) from now on."""
     access = DepartmentAccess(index, state.access.grants)
     state.index, state.access = index, access
     log.info("API serves the changed city: %d districts, %d devices", len(index.districts), len(index.devices))

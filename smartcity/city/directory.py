@@ -20,7 +20,7 @@ class DeviceInfo:
 
 
 class DeviceDirectory:
-    """Map of device id -> :class:`DeviceInfo`, read-only to its users; :meth:`replace` swaps in a new city's
+    """Map of device id -> :class:`DeviceInfo`, read-only to its users; :meth:`adopt` swaps in a new city's
     devices whole (one assignment, so a reader sees the old map or the new one, never a mix)."""
 
     def __init__(self, devices: Iterable[DeviceInfo]) -> None:
@@ -38,9 +38,10 @@ class DeviceDirectory:
     def from_city(cls, city: City) -> DeviceDirectory:
         return cls(cls._infos(city))
 
-    def replace(self, city: City) -> None:
-        """Take ``city``'s devices instead of the current ones (a city file changed at run time)."""
-        self._by_id = {info.device_id: info for info in self._infos(city)}
+    def adopt(self, other: DeviceDirectory) -> None:
+        """Take ``other``'s devices instead of the current ones (a city file changed at run time; build ``other``
+        with :meth:`from_city` off the event loop)."""
+        self._by_id = other._by_id
         self.generation += 1
 
     def get(self, device_id: str) -> DeviceInfo | None:
