@@ -1,10 +1,11 @@
 // The details panel: a district's or a facility's latest values (kept current from the stream), a 24-hour
 // sparkline per metric, device health and data completeness, and the street lights an operator may dim.
 
-import { ApiError, allPages, atLeast, getJson, withQuery } from "./api.js";
-import { h, formatNumber, formatTime, formatValue, percent } from "./dom.js";
+import { ApiError, atLeast, getJson, withQuery } from "./api.js";
+import { h, formatNumber, formatTime, formatValue } from "./dom.js";
 import { kindLabel, areaKm2 } from "./map.js";
 import { sparkline } from "./sparkline.js";
+import { healthSection } from "./health.js";
 import { lightControl } from "./lights.js";
 import { OPEN_DATASETS, openLatest } from "./opendata.js";
 
@@ -130,48 +131,8 @@ export class DetailsPanel {
   }
 
   async health(params, devices, generation) {
-    const section = h("div", {}, h("h3", {}, "Device health"), h("p", { class: "note" }, "loading…"));
     if (!atLeast(this.city.role, "operator")) return null;
-    allPages(withQuery("/v1/health/devices", params))
-      .then((items) => {
-        if (this.stale(generation)) return;
-        const wanted = new Set(devices.map((d) => d.id));
-        const rows = items.filter((item) => wanted.has(item.device));
-        const online = rows.filter((r) => r.online).length;
-        const losses = rows.map((r) => r.loss).filter((v) => typeof v === "number");
-        const received = losses.length ? 1 - losses.reduce((a, b) => a + b, 0) / losses.length : null;
-        const summary = h(
-          "p",
-          { dataset: { health: "summary" } },
-          `${online} of ${devices.length} devices online; ${rows.length} reported by the gateway`,
-          received === null ? "" : `; data completeness ${percent(received)} of readings received`,
-        );
-        const table = h(
-          "table",
-          {},
-          h("caption", { class: "note" }, "Health per device"),
-          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "device"), h("th", { scope: "col" }, "online"), h("th", { scope: "col" }, "last seen"), h("th", { scope: "col" }, "received"))),
-          h(
-            "tbody",
-            {},
-            rows.slice(0, 50).map((r) =>
-              h(
-                "tr",
-                {},
-                h("td", {}, r.device),
-                h("td", { class: r.online ? "ok" : "bad" }, r.online === null ? "unknown" : r.online ? "online" : "offline"),
-                h("td", {}, formatTime(r.last_seen)),
-                h("td", { class: "num" }, typeof r.loss === "number" ? percent(1 - r.loss) : "–"),
-              ),
-            ),
-          ),
-        );
-        section.replaceChildren(h("h3", {}, "Device health"), summary, rows.length ? table : h("p", { class: "note" }, "No gateway has reported on these devices yet."));
-      })
-      .catch((error) => {
-        if (!this.stale(generation)) section.replaceChildren(h("h3", {}, "Device health"), h("p", { class: "bad" }, problemText(error)));
-      });
-    return section;
+    return healthSection(params, devices, () => this.stale(generation));
   }
 
   // The public's latest values: the open environmental datasets' newest reading per sensor in the last hour.
