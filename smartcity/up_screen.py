@@ -152,7 +152,7 @@ def _first(samples: list[tuple[dict[str, str], float]] | None) -> float | None:
 
 
 def render(view: StackView, title: str) -> RenderableType:
-    """The screen: services with their health, the figures, the URLs to open."""
+    """The screen: services with their health beside the figures, then the URLs to open."""
     services = Table(show_header=True, expand=False)
     services.add_column("service")
     services.add_column("health")
@@ -168,4 +168,6 @@ def render(view: StackView, title: str) -> RenderableType:
     urls.add_column("URL")
     for what, url in view.urls:
         urls.add_row(what, url)
-    return Group(Text(title, style="bold"), services, figures, urls)
+    side_by_side = Table.grid(padding=(0, 2))  # fits a 24-line terminal
+    side_by_side.add_row(services, figures)
+    return Group(Text(title, style="bold"), side_by_side, urls)
