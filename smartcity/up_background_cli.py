@@ -51,7 +51,9 @@ def run_detached(settings: UpSettings, up_args: list[str]) -> None:
     console.print(f"[bold]platform up in the background[/bold] (pid {report['pid']}, log {report['log']})")
     console.print(f"  city page  {api}/\n  API docs   {api}/docs\n  metrics    {api}/metrics", highlight=False)
     if "operator_key" in report:
-        console.print(f"operator key, shown only now (stored hashed): {report['operator_key']}", highlight=False)
+        key = report["operator_key"]
+        console.print(f"operator key, shown only now (stored hashed): {key}", highlight=False, soft_wrap=True)
+        console.print(f"  the city page as operator: {api}/#key={key}", highlight=False, soft_wrap=True)
     console.print("`smartcity status` shows how it runs, `smartcity down` stops it (the data stays).")
 
 

@@ -164,6 +164,7 @@ def up(
             elif running.operator_key is not None:
                 console.print(
                     f"operator key, shown only now (stored hashed): {running.operator_key}\n"
+                    f"  the city page as operator: {running.api_url}/#key={running.operator_key}\n"
                     f"  curl -H 'Authorization: Bearer {running.operator_key}' {running.api_url}/v1/districts",
                     highlight=False,
                     soft_wrap=True,

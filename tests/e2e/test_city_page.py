@@ -82,9 +82,11 @@ async def test_a_facility_opens_with_sparklines_and_an_operator_dims_a_street_li
     async with (
         page_stack(tmp_path, influx_settings, mqtt_settings) as stack,
         chromium() as browser,
-        open_page(browser, stack.base_url + "/", key=stack.operator_key) as (page, watch),
+        open_page(browser, f"{stack.base_url}/#key={stack.operator_key}") as (page, watch),  # as `up` prints it
     ):
         await expect(page.locator("#role-text")).to_have_text("Signed in as operator")
+        assert await page.evaluate("window.location.hash") == ""  # the key left the address bar
+        assert await page.evaluate("sessionStorage.getItem('smartcity.apiKey')") == stack.operator_key
         await _open_facility(page, "school-n")
         spark = page.locator("[data-spark='pm25'] svg path")
         await expect(spark).to_have_count(1)

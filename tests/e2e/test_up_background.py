@@ -76,6 +76,7 @@ def test_detach_status_and_down(tmp_path: Path) -> None:
         assert f"city page  {state.api_url}/" in up.stdout
         assert "operator key, shown only now" in up.stdout
         key = up.stdout.split("(stored hashed): ")[1].split()[0]
+        assert f"the city page as operator: {state.api_url}/#key={key}" in up.stdout
         assert key not in (work / "logs" / "up.log").read_text()  # shown once, to the one who started it
         ready_s = time.monotonic() - started
         assert httpx.get(f"{state.api_url}/", timeout=10).status_code == 200

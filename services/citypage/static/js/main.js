@@ -243,7 +243,17 @@ ui.keyForget.addEventListener("click", () => {
   start();
 });
 
+// A link of the form /#key=sck_... (smartcity up prints one on first start) signs the tab in: the fragment never
+// reaches a server; the key moves to sessionStorage and the address bar loses it.
+function keyFromAddress() {
+  const match = window.location.hash.match(/^#key=(sck_[A-Za-z0-9_-]+)$/);
+  if (!match) return;
+  storeKey(match[1]);
+  history.replaceState(null, "", window.location.pathname + window.location.search);
+}
+
 async function boot() {
+  keyFromAddress();
   config = await getJson("/page/config.json");
   stream.staleAfterMs = Math.max(5, config.stream_keepalive_s * 2) * 1000;
   showOpenData(ui.openData);
