@@ -19,7 +19,7 @@ HOUR_MS = 3_600_000
 class StuckRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    min_readings: int = Field(default=6, ge=2, description="readings a constant run needs to be stuck")
+    min_readings: int = Field(default=10, ge=2, description="readings a constant run needs to be stuck")
     factor: float = Field(default=1.0, gt=0, le=100, description="multiplies every metric's plausible constant run")
 
 

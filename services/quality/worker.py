@@ -191,7 +191,7 @@ class QualityWorker:
         rules = self._rules
         findings: dict[str, list[Finding]] = {}
         scopes: dict[str, Scope] = {}
-        groups: dict[tuple[str, str, str], dict[str, list[HourStat]]] = {}
+        groups: dict[tuple[str, str, str, str], dict[str, list[HourStat]]] = {}
         for (device_id, metric), stats in hourly.items():
             device = self._devices.get(device_id)
             if device is None or metric in _VITALS:
@@ -199,14 +199,15 @@ class QualityWorker:
             scopes.setdefault(device_id, set()).update({(FlagKind.STUCK, metric), (FlagKind.DRIFT, metric)})
             stuck_runs = stuck(stats, metric, limits_of(metric), rules.stuck)
             findings.setdefault(device_id, []).extend(stuck_runs)
-            if stuck_runs:  # a stuck value departs from the peers too: stuck explains it, drift would not
+            if stuck_runs or not limits_of(metric).peers:  # a stuck value departs from the peers too
                 continue
-            groups.setdefault((device.type.value, device.district_id, metric), {})[device_id] = stats
-        by_city: dict[tuple[str, str], dict[str, list[HourStat]]] = {}
-        for (kind, _district, metric), members in groups.items():
-            by_city.setdefault((kind, metric), {}).update(members)
-        for (kind, _district, metric), members in groups.items():
-            peers = members if len(members) >= rules.drift.min_peers else by_city[(kind, metric)]
+            kind = self._infos[device_id].facility_kind.value
+            groups.setdefault((device.type.value, kind, device.district_id, metric), {})[device_id] = stats
+        by_city: dict[tuple[str, str, str], dict[str, list[HourStat]]] = {}
+        for (kind, facility_kind, _district, metric), members in groups.items():
+            by_city.setdefault((kind, facility_kind, metric), {}).update(members)
+        for (kind, facility_kind, _district, metric), members in groups.items():
+            peers = members if len(members) >= rules.drift.min_peers else by_city[(kind, facility_kind, metric)]
             medians = peer_medians(peers, rules.drift.min_peers)
             for device_id, stats in members.items():
                 key = (device_id, metric)
