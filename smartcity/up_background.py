@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from smartcity.up_state import left_running, read_state
+from smartcity.up_state import left_running, read_state, starting_up
 from smartcity.workdir_lock import EXIT_IN_USE, start_time
 
 READY_TIMEOUT_S = 900.0
@@ -112,8 +112,18 @@ def report_ready(fd: int, report: dict[str, str | None]) -> None:
 
 
 def _gone(pid: int, start: int | None) -> bool:
+    """The process has exited: no such PID, another process under it, or a zombie (exited, its parent has not
+    reaped it yet)."""
     now = start_time(pid)
-    return now is None or (start is not None and now != start)
+    return now is None or (start is not None and now != start) or _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2 :].startswith(("Z", "X"))
 
 
 def _wait_gone(pid: int, start: int | None, timeout_s: float) -> bool:
@@ -129,11 +139,15 @@ def stop_stack(workdir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> list[str]
     """Stop the stack of ``workdir``; what was stopped, as lines to show (empty: nothing ran)."""
     state = read_state(workdir)
     done: list[str] = []
-    if state is not None and state.alive():
-        os.kill(state.pid, signal.SIGTERM)
-        if not _wait_gone(state.pid, state.start, timeout_s):
-            raise BackgroundError(f"`smartcity up` (pid {state.pid}) did not stop within {timeout_s:.0f} s", 1)
-        done.append(f"smartcity up (pid {state.pid}) stopped its processes in order")
+    owner = (state.pid, state.start) if state is not None and state.alive() else None
+    if owner is None and (pid := starting_up(workdir)) is not None:
+        owner = (pid, start_time(pid))  # still starting: it stops what it has started, in order, like Ctrl-C
+    if owner is not None:
+        pid, start = owner
+        os.kill(pid, signal.SIGTERM)
+        if not _wait_gone(pid, start, timeout_s):
+            raise BackgroundError(f"`smartcity up` (pid {pid}) did not stop within {timeout_s:.0f} s", 1)
+        done.append(f"smartcity up (pid {pid}) stopped its processes in order")
     for name, pid in reversed(list(left_running(workdir).items())):
         start = start_time(pid)
         os.kill(pid, signal.SIGTERM)

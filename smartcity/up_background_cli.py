@@ -61,12 +61,15 @@ def status(workdir: Annotated[Path | None, _WORKDIR] = None) -> None:
     """How the local stack runs: each service's health, devices online, rates, dead letters, lags, URLs."""
     from smartcity.up_preflight import EXIT_NOT_RUNNING
     from smartcity.up_screen import StackProbe, render
-    from smartcity.up_state import left_running, read_state
+    from smartcity.up_state import left_running, read_state, starting_up
 
     work = _workdir(workdir)
     console = Console()
     state = read_state(work)
     if state is None or not state.alive():
+        if (pid := starting_up(work)) is not None:
+            console.print(f"`smartcity up` (pid {pid}) is starting or stopping the stack in {work}", highlight=False)
+            raise typer.Exit(1)
         left = left_running(work)
         if left:
             names = ", ".join(f"{name} (pid {pid})" for name, pid in left.items())

@@ -81,13 +81,31 @@ def remove_state(workdir: Path) -> None:
         (workdir / STATE_FILE).unlink()
 
 
-def left_running(workdir: Path) -> dict[str, int]:
-    """Processes recorded in the lock file that still run (name -> PID, in the order they were started)."""
+def _lock_record(workdir: Path) -> dict[str, Any]:
     try:
         record: Any = json.loads((workdir / "up.lock").read_text(encoding="utf-8") or "{}")
     except (OSError, ValueError):
         return {}
-    processes = record.get("processes") if isinstance(record, dict) else None
+    return record if isinstance(record, dict) else {}
+
+
+def starting_up(workdir: Path) -> int | None:
+    """The PID of a ``smartcity up`` that holds the work directory but has not written ``up.json`` yet (it is
+    starting, or stopping): the lock file's holder, if that process still runs and is a ``smartcity up``."""
+    pid = _lock_record(workdir).get("pid")
+    if not isinstance(pid, int) or pid == os.getpid():
+        return None
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    is_smartcity = b"smartcity.cli" in argv or any(arg.endswith(b"/smartcity") for arg in argv)
+    return pid if is_smartcity and b"up" in argv else None
+
+
+def left_running(workdir: Path) -> dict[str, int]:
+    """Processes recorded in the lock file that still run (name -> PID, in the order they were started)."""
+    processes = _lock_record(workdir).get("processes")
     if not isinstance(processes, dict):
         return {}
     out: dict[str, int] = {}

@@ -126,3 +126,33 @@ def test_down_stops_what_a_killed_up_left_running_newest_first(tmp_path: Path) -
     assert stopped[0] == "simulator"
     assert stopped[-2:] == ["mosquitto", "influxd"]
     assert all(start_time(pid) is None for pid in left.values())
+
+
+def test_down_while_up_is_still_starting_stops_what_it_started(tmp_path: Path) -> None:
+    work = tmp_path / "var"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCITY_")}
+    up = subprocess.Popen(
+        [sys.executable, "-m", "smartcity.cli", "up", f"--workdir={work}", *_SMALL],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=environment,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "influxd" not in left_running(work) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        started = left_running(work)
+        assert "influxd" in started
+        assert read_state(work) is None  # not ready yet
+        status = _smartcity("status", f"--workdir={work}")
+        assert (status.returncode, "is starting or stopping" in status.stdout) in ((1, True), (0, False)), status.stdout
+        down = _smartcity("down", f"--workdir={work}")
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert f"smartcity up (pid {up.pid}) stopped its processes in order" in down.stdout
+        assert up.wait(timeout=60) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    assert all(start_time(pid) is None for pid in left_running(work).values())
+    assert all(start_time(pid) is None for pid in started.values())

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from smartcity.up_state import StackState, left_running, read_state, remove_state, write_state
+from smartcity.up_state import StackState, left_running, read_state, remove_state, starting_up, write_state
 from smartcity.workdir_lock import start_time
 
 
@@ -69,3 +69,18 @@ def test_left_running_lists_only_live_processes_with_their_start_time(tmp_path: 
         sleeper.wait()
     assert left_running(tmp_path) == {}
     assert left_running(tmp_path / "none") == {}
+
+
+def test_a_starting_up_is_the_lock_files_holder_while_it_runs_as_smartcity_up(tmp_path: Path) -> None:
+    code = "import time; time.sleep(30)"
+    up = subprocess.Popen([sys.executable, "-c", code, "smartcity.cli", "up"])
+    other = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        for holder, expected in ((up.pid, up.pid), (other.pid, None), (999_999_999, None), (os.getpid(), None)):
+            (tmp_path / "up.lock").write_text(json.dumps({"pid": holder, "processes": {}}))
+            assert starting_up(tmp_path) == expected
+    finally:
+        for child in (up, other):
+            child.kill()
+            child.wait()
+    assert starting_up(tmp_path / "none") is None
