@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from smartcity.up_state import left_running, read_state, starting_up
+from smartcity.up_state import left_running, process_running, read_state, starting_up
 from smartcity.workdir_lock import EXIT_IN_USE, start_time
 
 READY_TIMEOUT_S = 900.0
@@ -111,28 +111,18 @@ def report_ready(fd: int, report: dict[str, str | None]) -> None:
         pipe.write(json.dumps({k: v for k, v in report.items() if v is not None}))
 
 
-def _gone(pid: int, start: int | None) -> bool:
-    """The process has exited: no such PID, another process under it, or a zombie (exited, its parent has not
-    reaped it yet)."""
-    now = start_time(pid)
-    return now is None or (start is not None and now != start) or _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat[stat.rindex(")") + 2 :].startswith(("Z", "X"))
+def exited(pid: int, start: int | None = None) -> bool:
+    """The process has exited: no such PID, another process under it, or a zombie not yet reaped by its parent."""
+    return not process_running(pid, start)
 
 
 def _wait_gone(pid: int, start: int | None, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if _gone(pid, start):
+        if exited(pid, start):
             return True
         time.sleep(0.1)
-    return _gone(pid, start)
+    return exited(pid, start)
 
 
 def stop_stack(workdir: Path, *, timeout_s: float = STOP_TIMEOUT_S) -> list[str]:

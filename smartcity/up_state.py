@@ -56,8 +56,20 @@ class StackState:
 
     def alive(self) -> bool:
         """The owning ``up`` still runs (the same process: same PID and start time)."""
-        now = start_time(self.pid)
-        return now is not None and (self.start is None or now == self.start)
+        return process_running(self.pid, self.start)
+
+
+def process_running(pid: int, start: int | None = None) -> bool:
+    """``pid`` runs and is the process that started at ``start`` (None: any); a zombie (exited, not yet reaped by
+    its parent) does not run."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    if stat[stat.rindex(")") + 2 :].startswith(("Z", "X")):
+        return False
+    now = start_time(pid)
+    return now is not None and (start is None or now == start)
 
 
 def write_state(workdir: Path, state: StackState) -> None:
@@ -93,7 +105,7 @@ def starting_up(workdir: Path) -> int | None:
     """The PID of a ``smartcity up`` that holds the work directory but has not written ``up.json`` yet (it is
     starting, or stopping): the lock file's holder, if that process still runs and is a ``smartcity up``."""
     pid = _lock_record(workdir).get("pid")
-    if not isinstance(pid, int) or pid == os.getpid():
+    if not isinstance(pid, int) or pid == os.getpid() or not process_running(pid):
         return None
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -111,7 +123,7 @@ def left_running(workdir: Path) -> dict[str, int]:
     out: dict[str, int] = {}
     for name, entry in processes.items():
         if isinstance(entry, dict) and isinstance(entry.get("pid"), int):
-            now = start_time(entry["pid"])
-            if now is not None and entry.get("start") in (None, now):
+            start = entry.get("start")
+            if process_running(entry["pid"], start if isinstance(start, int) else None):
                 out[str(name)] = entry["pid"]
     return out

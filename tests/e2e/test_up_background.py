@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smartcity.up_background import exited
 from smartcity.up_preflight import (
     EXIT_INCOMPATIBLE,
     EXIT_MISSING_BINARY,
@@ -22,7 +23,7 @@ from smartcity.up_preflight import (
     FORMAT_FILE,
 )
 from smartcity.up_state import left_running, read_state
-from smartcity.workdir_lock import EXIT_IN_USE, start_time
+from smartcity.workdir_lock import EXIT_IN_USE
 
 _SMALL = ["--devices=60", "--backfill=30m", "--seed=5"]
 
@@ -96,8 +97,8 @@ def test_detach_status_and_down(tmp_path: Path) -> None:
         down = _smartcity("down", f"--workdir={work}")
     assert down.returncode == 0, down.stdout + down.stderr
     assert f"smartcity up (pid {state.pid}) stopped its processes in order" in down.stdout
-    assert all(start_time(pid) is None for pid in pids.values())
-    assert start_time(state.pid) is None
+    assert all(exited(pid) for pid in pids.values())
+    assert exited(state.pid)
     assert read_state(work) is None
     assert _smartcity("status", f"--workdir={work}").returncode == EXIT_NOT_RUNNING
     assert ready_s < 120, ready_s
@@ -113,7 +114,7 @@ def test_down_stops_what_a_killed_up_left_running_newest_first(tmp_path: Path) -
     try:
         os.kill(state.pid, signal.SIGKILL)  # up dies; its children, in sessions of their own, stay
         deadline = time.monotonic() + 10
-        while start_time(state.pid) is not None and time.monotonic() < deadline:
+        while not exited(state.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         status = _smartcity("status", f"--workdir={work}")
         assert status.returncode == 1, status.stdout
@@ -125,7 +126,7 @@ def test_down_stops_what_a_killed_up_left_running_newest_first(tmp_path: Path) -
     assert stopped == list(reversed(left)), down.stdout
     assert stopped[0] == "simulator"
     assert stopped[-2:] == ["mosquitto", "influxd"]
-    assert all(start_time(pid) is None for pid in left.values())
+    assert all(exited(pid) for pid in left.values())
 
 
 def test_down_while_up_is_still_starting_stops_what_it_started(tmp_path: Path) -> None:
@@ -154,5 +155,5 @@ def test_down_while_up_is_still_starting_stops_what_it_started(tmp_path: Path) -
         if up.poll() is None:
             up.kill()
             up.wait()
-    assert all(start_time(pid) is None for pid in left_running(work).values())
-    assert all(start_time(pid) is None for pid in started.values())
+    assert all(exited(pid) for pid in left_running(work).values())
+    assert all(exited(pid) for pid in started.values())
