@@ -28,7 +28,8 @@ class MetricLimits:
     """A typical short-term noise level: the floor of a robust scale (a flat history has a MAD of 0)."""
     peers: bool = True
     """Comparable with the same type's devices at the same kind of facility (drift); not for quantities set by
-    each installation (a lamp's rated power, a building's water and power draw)."""
+    each installation (a lamp's rated power, a building's water and power draw) or by its own schedule (a bin's
+    fill level between emptyings)."""
 
 
 _DEFAULT_FLOAT = MetricLimits(resolution=0.01, stuck_after_h=3.0, spread=0.5)
@@ -39,11 +40,11 @@ _OVERRIDES: Mapping[str, MetricLimits] = {
     "pm10": MetricLimits(0.01, 3.0, spread=1.5),
     "no2": MetricLimits(0.01, 3.0, spread=1.5),
     "o3": MetricLimits(0.01, 3.0, spread=2.0),
-    "co2": MetricLimits(0.01, 3.0, spread=10.0),
+    "co2": MetricLimits(0.01, 3.0, rests_at=(250.0,), spread=10.0),
     "laeq": MetricLimits(0.01, 3.0, spread=1.0),
     "lamax": MetricLimits(0.01, 3.0, spread=1.5),
     "power": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=0.5, peers=False),
-    "water_flow": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=0.5, peers=False),
+    "water_flow": MetricLimits(0.01, 24.0, rests_at=(0.0,), spread=0.5, peers=False),
     "occupancy": MetricLimits(0.5, 8.0, rests_at=(0.0,), spread=2.0),
     "vehicle_count": MetricLimits(0.5, 6.0, rests_at=(0.0,), spread=2.0),
     "vehicle_speed": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=2.0),
@@ -58,7 +59,7 @@ _OVERRIDES: Mapping[str, MetricLimits] = {
     "indoor_temperature": MetricLimits(0.01, 6.0, spread=0.2),
     "indoor_humidity": MetricLimits(0.01, 3.0, spread=1.0),
     "water_level": MetricLimits(0.01, 3.0, spread=0.5),
-    "fill_level": MetricLimits(0.01, 6.0, spread=1.5),
+    "fill_level": MetricLimits(0.01, 6.0, spread=1.5, peers=False),
 }
 
 
