@@ -17,6 +17,7 @@ from typing import IO
 import httpx
 
 from smartcity.up import UpSettings, gateway_counters, platform, stored_points
+from smartcity.up_children import StackContext, children
 from smartcity.workdir_lock import EXIT_IN_USE, WorkdirLock, start_time
 
 
@@ -59,6 +60,30 @@ def test_platform_streams_the_city_into_influxdb_and_stops_cleanly(tmp_path: Pat
     assert counters["points written"] >= sum(points.values())
 
 
+def _processes() -> frozenset[str]:
+    """Every process `up` records: the broker, the database and the children it declares as data."""
+    here = Path("/nonexistent")
+    context = StackContext(
+        workdir=here,
+        city_file=here,
+        secret_file=here,
+        gateway_password="",
+        netserver_password="",
+        api_password="",
+        api_port=1,
+        mqtt_port=1,
+        influx_url="http://localhost:8086",
+        database="city",
+        topic_root="city",
+        speed=1.0,
+        backfill="",
+    )
+    return frozenset({"influxd", "mosquitto"} | {spec.name for spec in children(context)})
+
+
+_PROCESSES = _processes()
+
+
 def _up(workdir: Path, log: IO[str]) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "smartcity.cli", "up", "--devices", "40", "--backfill", "", "--workdir"]
     env = {**os.environ, "SMARTCITY_UP_REFRESH_S": "1"}
@@ -66,15 +91,15 @@ def _up(workdir: Path, log: IO[str]) -> subprocess.Popen[str]:
 
 
 def _started(workdir: Path, up: subprocess.Popen[str], timeout_s: float = 90) -> dict[str, int]:
-    """The PIDs `up` recorded in its lock file, once all six processes run."""
+    """The PIDs `up` recorded in its lock file, once all its processes run."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and up.poll() is None:
         with contextlib.suppress(FileNotFoundError, ValueError):
             processes = json.loads((workdir / "up.lock").read_text())["processes"]
-            if len(processes) == 6:
+            if set(processes) == _PROCESSES:
                 return {name: entry["pid"] for name, entry in processes.items()}
         time.sleep(0.2)
-    raise AssertionError(f"smartcity up did not start its six processes (exit code {up.poll()})")
+    raise AssertionError(f"smartcity up did not start {sorted(_PROCESSES)} (exit code {up.poll()})")
 
 
 def test_sighup_stops_everything_and_a_live_data_directory_is_refused(tmp_path: Path) -> None:
@@ -102,9 +127,11 @@ def test_sighup_stops_everything_and_a_live_data_directory_is_refused(tmp_path: 
                     os.kill(pid, signal.SIGKILL)
     assert second.returncode == EXIT_IN_USE, second.stdout + second.stderr
     assert f"in use by a running `smartcity up` (pid {up.pid})" in " ".join((second.stdout + second.stderr).split())
-    assert set(pids) == {"influxd", "mosquitto", "gateway", "rollup", "quality", "api", "simulator"}
+    assert set(pids) == _PROCESSES
+    assert {"influxd", "mosquitto", "gateway", "rollup", "quality", "api", "simulator"} <= _PROCESSES
     assert {name: pid for name, pid in pids.items() if start_time(pid) is not None} == {}
     WorkdirLock(workdir).acquire().release()  # unlocked
     text = out.read_text()
-    assert len(re.findall(r"^up \d+ s: received [\d,]+", text, re.MULTILINE)) >= 2, text  # plain lines, periodic
+    status_line = r"^up \d+ s: all services healthy; devices online \d+, received [\d,]+"
+    assert len(re.findall(status_line, text, re.MULTILINE)) >= 2, text  # plain lines, periodic
     assert "SIGHUP: stopped" in " ".join(text.split()), text
