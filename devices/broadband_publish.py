@@ -57,6 +57,11 @@ class BroadbandPublisher:
     def connected(self) -> bool:
         return self.session is not None and self.session.connected
 
+    @property
+    def idle(self) -> bool:
+        """Nothing waits to be sent or acknowledged."""
+        return not self._outbox and not self._inflight
+
     # -- publishing ----------------------------------------------------------------------------------------
     def _resend(self, session: MqttSession, session_present: bool) -> None:
         """After a reconnect: what the broker never acknowledged goes out again (same packet id and DUP when the

@@ -75,6 +75,11 @@ class NetworkServer:
     def attach(self, device: NarrowbandDevice) -> None:
         self.devices[device.device_id] = device
 
+    @property
+    def idle(self) -> bool:
+        """Nothing waits to be sent or acknowledged (the devices' own radio backlogs aside)."""
+        return not self._outbox and not self._inflight
+
     def total_backlog(self) -> int:
         return sum(len(device.backlog) for device in self.devices.values())
 
