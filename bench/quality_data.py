@@ -18,7 +18,8 @@ API (``bench.quality_bench`` scores the quality worker's flags against it)::
 What is in it, for ``build(seed)`` with the default :class:`DataSpec`:
 
 - the city: ``generate_city(devices=600, seed=seed, districts=6)`` (for seed 1: 399 devices in the old town, 26-74 in
-  each other district; indoor-climate, occupancy, parking and street-light devices in every one, for peer groups);
+  each other district; street lights, parking bays and waste bins in every district, the 147 indoor-climate and 32
+  occupancy sensors in the old town and windmill hill only, a handful of each other type);
 - readings: every device at its own report interval (narrowband ones at their duty-cycle floor at least) from
   ``end_ms - 7 days`` to ``end_ms``, ``end_ms`` = :data:`END_MS` (fixed, so a seed always gives the same
   readings and faults, whenever it is built), shaped by ``--faults realistic`` (:data:`devices.episodes.PRESETS`;
