@@ -36,9 +36,7 @@ class SilenceRules(BaseModel):
     tolerance: float = Field(default=3.0, gt=1, le=100, description="missed report intervals before offline")
     min_silence_ms: int = Field(default=300_000, ge=0, description="shortest silence (ms) that counts as offline")
     narrowband_slack_ms: int = Field(
-        default=7_200_000,
-        ge=0,
-        description="more silence (ms) allowed to narrowband devices (duty cycle, batches, coverage loss)",
+        default=1_800_000, ge=0, description="more silence (ms) allowed to narrowband devices (duty cycle, batches)"
     )
 
     def allowance_ms(self, cadence: Cadence) -> int:
