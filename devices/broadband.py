@@ -211,6 +211,7 @@ class BroadbandDevice(BroadbandPublisher):
         session = self.session
         if session is None or not session.connected:
             return
+        self._release_held()  # before the status, whose PUBACK then follows the reading's
         with contextlib.suppress(SessionError):
             packet_id, _ = session.publish(
                 mqtt5.encode_topic(self._status_topic),

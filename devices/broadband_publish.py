@@ -107,6 +107,12 @@ class BroadbandPublisher:
         publish = functools.partial(self._publish, self._reading_topic)
         send_fault_copies(faults, stats, seq, publish, payload, MALFORMED_PAYLOAD)
 
+    def _release_held(self) -> None:
+        """At a clean end: a reading held back for reordering goes out (it was counted as sent when made)."""
+        if self._held is not None:
+            self._publish(self._reading_topic, self._held)
+            self._held = None
+
     def _publish(self, topic: bytes, payload: bytes, retain: bool = False) -> None:
         enqueue(self._outbox, (topic, payload, retain), self.target.outbox_limit, self.run_ctx.stats, _DROPPED)
         self._flush()

@@ -16,9 +16,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,7 +183,7 @@ def platform(
                 database=settings.database,
                 topic_root=settings.topic_root,
                 speed=settings.speed,
-                backfill=settings.backfill,
+                backfill=_backfill_after_stored(settings.backfill, influxd.url, settings.database),
                 simulate_args=tuple(simulate_args or ()),
             )
             first_start = not api_state_file(work).exists()
@@ -204,6 +206,34 @@ def platform(
                 for service in (mosquitto, influxd):
                     if service.running:
                         service.stop()
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def _backfill_after_stored(backfill: str, influx_url: str, database: str) -> str:
+    """The back-fill to ask of the simulator: on a later start only the time since the newest stored reading
+    (never the history again, which would land on new timestamps beside the stored one), at most ``backfill``."""
+    match = _DURATION.match(backfill)
+    if not backfill or match is None:
+        return backfill  # none, or the simulator names the bad value
+    try:
+        response = httpx.get(
+            f"{influx_url}/query",
+            params={"db": database, "q": 'SELECT last("seq") FROM /.*/', "epoch": "ms"},
+            timeout=30.0,
+        )
+        response.raise_for_status()
+        series = response.json()["results"][0].get("series") or []
+    except (httpx.HTTPError, ValueError, KeyError, IndexError):
+        return backfill
+    newest = max((int(s["values"][0][0]) for s in series if s["name"] in MEASUREMENTS), default=None)
+    if newest is None:
+        return backfill  # first start
+    gap_s = time.time() - newest / 1000
+    wanted = float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
+    return f"{min(wanted, gap_s):.3f}s" if gap_s > 0 else ""
 
 
 def _create_key(api: ChildSpec, role: str, name: str) -> str:
