@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.deps import Planner, StateDep
+from services.api.indicators.period import EARLIEST_MS, LATEST_MS
 from services.api.pagination import paginate, query_fingerprint
 from services.api.problems import invalid, not_found, problem_responses
 from services.api.quality import flags_over
@@ -106,6 +107,9 @@ def router(settings: ApiSettings) -> APIRouter:
         422 for a period that ends before it starts or is longer than 93 days."""
         end_ms = _ms(end) if end is not None else _ms(datetime.now(UTC))
         start_ms = _ms(start) if start is not None else end_ms - DEFAULT_DAYS * 86_400_000
+        for name, moment in (("query.start", start_ms), ("query.end", end_ms)):
+            if not EARLIEST_MS <= moment < LATEST_MS:  # InfluxDB's times end in 2262
+                raise invalid(name, "must lie between 1970-01-01 and 2200-01-01")
         if end_ms <= start_ms:
             raise invalid("query.end", "must be after start")
         if end_ms - start_ms > MAX_DAYS * 86_400_000:
