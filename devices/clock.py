@@ -11,20 +11,12 @@ allow for it, or combine ``--speed`` with a start in the past).
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+from smartcity.durations import parse_duration
 
-
-def parse_duration(text: str) -> float:
-    """``"90"``, ``"90s"``, ``"10m"``, ``"1.5h"``, ``"7d"``, ``"2w"`` -> seconds. Raises ValueError naming the input."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not a duration: use a number with an optional unit ms, s, m, h, d or w")
-    return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
+__all__ = ["SimClock", "now_ms", "parse_duration"]
 
 
 @dataclass(slots=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from smartcity.city.credentials import read_or_create_secret, service_password, 
 from smartcity.city.generate import generate_city
 from smartcity.city.load import dump_city, load_city
 from smartcity.contract.metrics import MEASUREMENTS
+from smartcity.durations import parse_duration
 from smartcity.localservices import InfluxdProcess, MosquittoProcess
 from smartcity.localservices.influxd import INFLUXD_BINARY
 from smartcity.localservices.mosquitto import MOSQUITTO_BINARY
@@ -208,16 +208,15 @@ def platform(
                         service.stop()
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
 def _backfill_after_stored(backfill: str, influx_url: str, database: str) -> str:
     """The back-fill to ask of the simulator: on a later start only the time since the newest stored reading
     (never the history again, which would land on new timestamps beside the stored one), at most ``backfill``."""
-    match = _DURATION.match(backfill)
-    if not backfill or match is None:
-        return backfill  # none, or the simulator names the bad value
+    try:
+        wanted = parse_duration(backfill) if backfill else 0.0
+    except ValueError:
+        return backfill  # the simulator names the bad value
+    if not wanted:
+        return backfill
     try:
         response = httpx.get(
             f"{influx_url}/query",
@@ -232,7 +231,6 @@ def _backfill_after_stored(backfill: str, influx_url: str, database: str) -> str
     if newest is None:
         return backfill  # first start
     gap_s = time.time() - newest / 1000
-    wanted = float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
     return f"{min(wanted, gap_s):.3f}s" if gap_s > 0 else ""
 
 
