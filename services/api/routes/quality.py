@@ -107,7 +107,7 @@ def router(settings: ApiSettings) -> APIRouter:
         422 for a period that ends before it starts or is longer than 93 days."""
         end_ms = _ms(end) if end is not None else _ms(datetime.now(UTC))
         start_ms = _ms(start) if start is not None else end_ms - DEFAULT_DAYS * 86_400_000
-        for name, moment in (("query.start", start_ms), ("query.end", end_ms)):
+        for name, moment in (("query.end", end_ms), ("query.start", start_ms)):
             if not EARLIEST_MS <= moment < LATEST_MS:  # InfluxDB's times end in 2262
                 raise invalid(name, "must lie between 1970-01-01 and 2200-01-01")
         if end_ms <= start_ms:
