@@ -64,7 +64,12 @@ class UpSettings(BaseSettings):
         description="simulated seconds per wall second; above 1 device clocks run ahead of real time and the "
         "gateway dead-letters readings more than its future limit ahead (timestamp-future)",
     )
-    backfill: str = Field(default="1d", description="history published first, so charts have data at once")
+    backfill: str = Field(
+        default="1d",
+        description="history published first, so charts have data at once; on a later start only the time since "
+        "the newest stored reading, at most this",
+    )
+    backfill_rate: float = Field(default=5_000.0, gt=0, description="readings/s of the whole city while back-filling")
     database: str = Field(default="city", pattern=r"^[A-Za-z0-9_\-]+$", description="InfluxDB database")
     topic_root: str = Field(default="city", description="first level of every MQTT topic")
     refresh_s: float = Field(default=5.0, gt=0, description="how often the status line is printed")
@@ -184,6 +189,7 @@ def platform(
                 topic_root=settings.topic_root,
                 speed=settings.speed,
                 backfill=_backfill_after_stored(settings.backfill, influxd.url, settings.database),
+                backfill_rate=settings.backfill_rate,
                 simulate_args=tuple(simulate_args or ()),
             )
             first_start = not api_state_file(work).exists()

@@ -81,6 +81,7 @@ class StackContext:
     speed: float
     backfill: str
     simulate_args: tuple[str, ...] = ()
+    backfill_rate: float = 5_000.0
 
 
 def children(ctx: StackContext) -> tuple[ChildSpec, ...]:
@@ -90,7 +91,7 @@ def children(ctx: StackContext) -> tuple[ChildSpec, ...]:
     spool, rollup = ctx.workdir / "gateway", ctx.workdir / "rollup"
     simulate = ["simulate", "--city", str(ctx.city_file), "--speed", str(ctx.speed), "--json"]
     if ctx.backfill:
-        simulate += ["--backfill", ctx.backfill]
+        simulate += ["--backfill", ctx.backfill, "--backfill-rate", str(ctx.backfill_rate)]
     return (
         ChildSpec(
             name="gateway",

@@ -104,6 +104,7 @@ def up(
     seed: Annotated[int | None, typer.Option(help="seed of the demo city")] = None,
     speed: Annotated[float | None, typer.Option(help="simulated seconds per wall second")] = None,
     backfill: Annotated[str | None, typer.Option(help="history published first, e.g. 1d ('' for none)")] = None,
+    backfill_rate: Annotated[float | None, typer.Option(help="readings/s of the whole city while back-filling")] = None,
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds (default: Ctrl-C)")] = None,
     workdir: Annotated[Path | None, typer.Option(help="where data, logs and secrets go (default var/)")] = None,
     city: Annotated[Path | None, typer.Option(help="run this city file instead of the generated one")] = None,
@@ -130,6 +131,7 @@ def up(
         "seed": seed,
         "speed": speed,
         "backfill": backfill,
+        "backfill_rate": backfill_rate,
         "workdir": workdir,
         "api_port": api_port,
     }
