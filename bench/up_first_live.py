@@ -13,6 +13,7 @@ on ``/v1/stream``. Stops the stack (``smartcity down``) and removes the work dir
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import shutil
@@ -100,7 +101,18 @@ def main() -> None:
         print(f"first SSE event with a live value after {found.get('sse_live', nan):.1f} s")
     finally:
         subprocess.run([*_CLI, "down", "--workdir", str(work)], capture_output=True, text=True, check=False)
+        _print_losses(work / "logs" / "simulator.log")
         shutil.rmtree(work.parent, ignore_errors=True)
+
+
+def _print_losses(log: Path) -> None:
+    """What the simulator sent and anything it dropped or had refused (a back-fill too fast shows here)."""
+    with contextlib.suppress(FileNotFoundError):
+        lines = [line for line in log.read_text().splitlines() if line.startswith('{"counters"')]
+        if lines:
+            counters = json.loads(lines[-1])["counters"]
+            lost = {k: v for k, v in counters.items() if v and (k.startswith(("dropped", "publish_refused")))}
+            print(f"simulator: {counters['readings']:,} readings sent, dropped or refused: {lost or 'none'}")
 
 
 def _live(text: str) -> bool:
