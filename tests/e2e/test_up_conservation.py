@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from smartcity.contract.metrics import MEASUREMENTS
-from smartcity.influx.schema import DEAD_LETTERS
+from smartcity.influx.schema import DEAD_LETTERS, DEVICE_HEALTH
 from smartcity.localservices import InfluxdProcess
 from smartcity.quality_truth import FaultKind, read_truth
 from smartcity.up import UpSettings, platform
@@ -54,6 +54,12 @@ def _stored(url: str) -> dict[str, list[tuple[int, int]]]:
 def _dead_letters(url: str) -> dict[str, int]:
     series = _query(url, f'SELECT count("rejections") FROM "{DEAD_LETTERS}" GROUP BY "reason"')
     return {s["tags"]["reason"]: int(s["values"][0][1]) for s in series}
+
+
+def _health_gaps(url: str) -> int:
+    """Sequence numbers the gateway never saw, summed over devices (the newest ``device_health`` point of each)."""
+    series = _query(url, f'SELECT last("gaps") FROM "{DEVICE_HEALTH}" GROUP BY "device"')
+    return sum(int(s["values"][0][1]) for s in series)
 
 
 def _summary(log: Path) -> dict[str, Any]:
@@ -132,7 +138,7 @@ def test_faulty_city_is_conserved_and_a_restart_adds_without_duplicates(tmp_path
     truth.rename(tmp_path / "truth-1.jsonl")
     influxd = _with_influxd(work)
     try:
-        stored, dead = _stored(influxd.url), _dead_letters(influxd.url)
+        stored, dead, health_gaps = _stored(influxd.url), _dead_letters(influxd.url), _health_gaps(influxd.url)
     finally:
         influxd.stop()
 
@@ -171,6 +177,9 @@ def test_faulty_city_is_conserved_and_a_restart_adds_without_duplicates(tmp_path
             b - a - 1 for a, b in itertools.pairwise(seqs)
         )
     assert lost > 0, "no offline episode fell into the run: the gap check checked nothing"
+    # The gateway's own account (device health, `gaps` per device) says the same; to it a dead-lettered reading
+    # is a gap too, its sequence number never arrived in a valid reading: offline periods plus spikes, nothing else.
+    assert health_gaps == lost + spiked
     assert start_ms - 12 * 3_600_000 - 60_000 <= min(t for points in stored.values() for t, _ in points)
 
     # The restart: the same data and city; the simulator adds what is new and does not send the history again.
