@@ -103,3 +103,4 @@ def test_the_gateway_is_ready_when_it_answers_on_the_port_it_wrote(tmp_path: Pat
     assert gateway.settings["SPOOL_DIR"] == str(tmp_path / "gateway")
     assert simulator.ready is None
     assert simulator.argv[:3] == ("simulate", "--city", str(tmp_path / "city.json"))
+    assert simulator.argv[-4:] == ("--backfill", "2h", "--backfill-rate", "5000.0")
