@@ -40,10 +40,11 @@ from smartcity.influx.schema import DEAD_LETTERS
 from smartcity.localservices import InfluxdProcess, MosquittoProcess
 from smartcity.localservices.gateway import GatewayProcess
 from smartcity.localservices.load import COUNT_FIELD, Load, bench_city, device_id, publish_files
-from smartcity.localservices.probes import BrokerCounter, InfluxProbe, cpu_seconds
+from smartcity.localservices.probes import BrokerCounter, InfluxProbe, RssSampler, cpu_seconds, rss_bytes
 from smartcity.settings import MqttSettings
 
 MEASUREMENT = "air_quality"
+MIB = 1024 * 1024
 _ids = itertools.count(1)
 
 
@@ -84,6 +85,9 @@ class KillResult:
     cpu_influxd: float = 0.0
     cpu_broker: float = 0.0
     cpu_load: float = 0.0
+    broker_rss_idle: int = 0
+    broker_rss_peak: int = 0
+    """Mosquitto's RSS before the load generator connected, and its peak with every session up."""
 
     @property
     def lost(self) -> int:
@@ -172,7 +176,9 @@ def kill_run(bench: Bench, *, devices: int, rate: float, seconds: float, down_s:
     started = time.monotonic()
     fault.start()
     mqtt = MqttSettings(host="127.0.0.1", port=bench.broker.port, topic_root=scheme.root)
-    summary = run_load(mqtt, devices=devices, rate=rate, duration_s=seconds, city=city, workers=1)
+    broker_idle = rss_bytes(bench.broker.pid)
+    with RssSampler([bench.broker.pid]) as broker_rss:
+        summary = run_load(mqtt, devices=devices, rate=rate, duration_s=seconds, city=city, workers=1)
     load_cpu = _self_cpu() - load_before
     fault.join()
     published = sum(entry.sent for entry in summary.devices.values())
@@ -200,6 +206,8 @@ def kill_run(bench: Bench, *, devices: int, rate: float, seconds: float, down_s:
         cpu_influxd=cpu_seconds(bench.influxd.pid) - influxd_before,
         cpu_broker=cpu_seconds(bench.broker.pid) - broker_before,
         cpu_load=load_cpu,
+        broker_rss_idle=broker_idle,
+        broker_rss_peak=broker_rss.peak,
     )
     _all(gateways, lambda g: g.stop())
     probe.close()
@@ -292,13 +300,14 @@ def _report(drains: list[DrainResult], killed: KillResult) -> None:
     print("\n## Three replicas, one SIGKILLed mid-stream and restarted with its client id\n")
     print(
         "| published | stored | dead-lettered | lost | devices with one point per reading | load msg/s "
-        "| redelivered | CPU s per gateway | CPU s influxd / mosquitto / load generator |"
+        "| redelivered | CPU s per gateway | CPU s influxd / mosquitto / load generator | mosquitto RSS idle / peak |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     print(
         f"| {killed.published:,} | {killed.stored:,} | {killed.dead_lettered} | {killed.lost} | "
         f"{killed.devices_exact:,} / {killed.devices:,} | {killed.load_rate:,.0f} | {killed.redelivered:,.0f} | "
-        f"{_cpu(killed.cpu_gateways)} | {killed.cpu_influxd:.1f} / {killed.cpu_broker:.1f} / {killed.cpu_load:.1f} |"
+        f"{_cpu(killed.cpu_gateways)} | {killed.cpu_influxd:.1f} / {killed.cpu_broker:.1f} / {killed.cpu_load:.1f} | "
+        f"{killed.broker_rss_idle / MIB:.1f} / {killed.broker_rss_peak / MIB:.1f} MiB |"
     )
 
 
