@@ -74,7 +74,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     end_ms = int(time.time() * 1000) // DAY_MS * DAY_MS
     start_ms = end_ms - args.days * DAY_MS
     with InfluxdProcess(workdir / "influxd") as influxd:
-        influx = InfluxSettings(url=influxd.url, database=DATABASE, timeout_s=600.0)
+        influx = InfluxSettings(url=influxd.url, database=DATABASE, timeout_s=300.0)
         began = time.perf_counter()
         lines = await write_readings(influx, city, dataset, start_ms, end_ms)
         found = len(sensors(city, dataset))
