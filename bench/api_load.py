@@ -6,8 +6,8 @@ servers.
 
 Latency is from sending a request until its whole body has arrived (a direct request's body is read, not decoded:
 the API's decoding is part of what the ratio shows). Both sides are asked with ``Accept-Encoding: gzip, deflate``,
-as httpx and browsers ask: influxd and the API compress what they send. CPU seconds of the API process, influxd and this process over
-each phase come from ``/proc``.
+as httpx and browsers ask: influxd and the API compress what they send. CPU seconds of the API process, influxd
+and this process over each phase come from ``/proc``.
 """
 
 from __future__ import annotations

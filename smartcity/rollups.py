@@ -22,8 +22,8 @@ import enum
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, model_validator

@@ -136,8 +136,8 @@ async def test_late_points_are_recomputed_from_the_gateways_marks(stack: Stack) 
     await _check_against_raw(stack.influx, pm25)
     recomputed = stack.metrics.registry.get_sample_value("smartcity_rollup_late_windows_total")
     assert recomputed == 2  # the hour and the one after it (a meter's first difference there depends on it)
-    marks = await read_all_progress(stack.influx)
-    assert marks[REWRITTEN] >= marks[LATE_CURSOR]  # marked after the redo: answers kept from before are stale
+    progress = await read_all_progress(stack.influx)
+    assert progress[REWRITTEN] >= progress[LATE_CURSOR]  # marked after the redo: answers kept from before are stale
 
 
 class _CrashAfter:

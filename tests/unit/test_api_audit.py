@@ -214,9 +214,7 @@ async def test_a_full_queue_refuses_requests_with_a_key(tmp_path: Path) -> None:
     trail.close()
 
 
-def test_the_reader_filters_pages_newest_first_and_exports_in_chain_order(
-    db: SqliteDatabase, tmp_path: Path
-) -> None:
+def test_the_reader_filters_pages_newest_first_and_exports_in_chain_order(db: SqliteDatabase, tmp_path: Path) -> None:
     entries = [_entry(n, key="aaaaaaaaaaaa" if n % 2 else "bbbbbbbbbbbb") for n in range(1, 8)]
     entries.append(AuditEntry(T0 + 8, "cccccccccccc", None, "GET", "/v1/latest", "{}", None, 403))
     auditchain.append(db, entries)
