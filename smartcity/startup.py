@@ -4,9 +4,11 @@ configured once, with httpx's one INFO line per request kept out."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import typer
 from pydantic_settings import BaseSettings
@@ -43,3 +45,18 @@ def start_process(cls: type[_Settings], env_file: Path | None) -> _Settings:
     configure_logging(process.log_level, process.log_format)
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     return settings
+
+
+def run_process(
+    cls: type[_Settings], run: Callable[[_Settings], Coroutine[Any, Any, None]], env_file: Path | None
+) -> None:
+    """Start a worker process (:func:`start_process`) and run ``run(settings)`` until it returns; a city file that
+    stops loading while it runs is exit code 2, as at the start."""
+    from smartcity.city.load import CityFileError
+
+    settings = start_process(cls, env_file)
+    try:
+        asyncio.run(run(settings))
+    except CityFileError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None

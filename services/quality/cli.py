@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -21,15 +20,9 @@ def _quality(
     """Flag faulty devices (offline, stuck, spikes, drift, skew, battery) until SIGTERM/SIGINT (docs/QUALITY.md)."""
     from services.quality.service import run
     from services.quality.settings import QualitySettings
-    from smartcity.city.load import CityFileError
-    from smartcity.startup import start_process
+    from smartcity.startup import run_process
 
-    settings = start_process(QualitySettings, env_file)
-    try:
-        asyncio.run(run(settings))
-    except CityFileError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    run_process(QualitySettings, run, env_file)
 
 
 def register(app: typer.Typer) -> None:

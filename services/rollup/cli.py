@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -21,15 +20,9 @@ def _rollup(
     """Roll raw readings up into 1-minute, 1-hour and 1-day aggregates until SIGTERM/SIGINT (docs/ROLLUPS.md)."""
     from services.rollup.service import run
     from services.rollup.settings import RollupSettings
-    from smartcity.city.load import CityFileError
-    from smartcity.startup import start_process
+    from smartcity.startup import run_process
 
-    settings = start_process(RollupSettings, env_file)
-    try:
-        asyncio.run(run(settings))
-    except CityFileError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    run_process(RollupSettings, run, env_file)
 
 
 def register(app: typer.Typer) -> None:
