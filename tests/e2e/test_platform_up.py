@@ -17,8 +17,8 @@ from typing import IO
 import httpx
 
 from smartcity.up import UpSettings, gateway_counters, platform, stored_points
-from smartcity.up_children import StackContext, children
 from smartcity.workdir_lock import EXIT_IN_USE, WorkdirLock, start_time
+from tests.support.deploy_settings import declared_children
 
 
 def test_platform_streams_the_city_into_influxdb_and_stops_cleanly(tmp_path: Path) -> None:
@@ -62,23 +62,7 @@ def test_platform_streams_the_city_into_influxdb_and_stops_cleanly(tmp_path: Pat
 
 def _processes() -> frozenset[str]:
     """Every process `up` records: the broker, the database and the children it declares as data."""
-    here = Path("/nonexistent")
-    context = StackContext(
-        workdir=here,
-        city_file=here,
-        secret_file=here,
-        gateway_password="",
-        netserver_password="",
-        api_password="",
-        api_port=1,
-        mqtt_port=1,
-        influx_url="http://localhost:8086",
-        database="city",
-        topic_root="city",
-        speed=1.0,
-        backfill="",
-    )
-    return frozenset({"influxd", "mosquitto"} | {spec.name for spec in children(context)})
+    return frozenset({"influxd", "mosquitto"} | {spec.name for spec in declared_children()})
 
 
 _PROCESSES = _processes()

@@ -15,10 +15,11 @@ from pathlib import Path
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings
 
-from smartcity.up_children import StackContext, children
+from smartcity.up_children import ChildSpec, StackContext, children
 
 
-def _processes() -> dict[str, tuple[str, str]]:
+def declared_children() -> tuple[ChildSpec, ...]:
+    """The component processes a local stack declares (a placeholder context: only names and classes matter)."""
     here = Path("/nonexistent")
     context = StackContext(
         workdir=here,
@@ -35,7 +36,11 @@ def _processes() -> dict[str, tuple[str, str]]:
         speed=1.0,
         backfill="",
     )
-    return {spec.argv[0]: (spec.settings_class, spec.env_prefix) for spec in children(context)}
+    return children(context)
+
+
+def _processes() -> dict[str, tuple[str, str]]:
+    return {spec.argv[0]: (spec.settings_class, spec.env_prefix) for spec in declared_children()}
 
 
 PROCESSES = _processes()
