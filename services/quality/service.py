@@ -10,18 +10,16 @@ the hour pass in progress is finished and recorded, the HTTP endpoints closed, t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from services.cycles import finish, run_cycles
 from services.quality.metrics import QualityMetrics
 from services.quality.rules import WorkerConfig
 from services.quality.settings import QualitySettings
 from services.quality.worker import QualityWorker
-from smartcity.backoff import Backoff
 from smartcity.city.load import load_city
 from smartcity.httpendpoints import HttpEndpoints, serve_http
 from smartcity.influx.client import InfluxClient
-from smartcity.influx.errors import InfluxError
 from smartcity.stopsignals import stop_on_signals
 
 log = logging.getLogger(__name__)
@@ -59,44 +57,22 @@ async def _run(settings: QualitySettings, stop: asyncio.Event) -> None:
                 len(city.devices),
                 port,
             )
+
+            def forget() -> None:  # read back the stored flags and progress
+                worker.book = None
+                worker.progress = None
+
+            loop = run_cycles(
+                worker,
+                stop=stop,
+                interval_s=settings.interval_s,
+                state=state,
+                failures=metrics.failures,
+                what="quality",
+                forget=forget,
+            )
             async with asyncio.TaskGroup() as tasks:
-                loop_task = tasks.create_task(_loop(settings, worker, stop, state, metrics), name="quality-loop")
+                loop_task = tasks.create_task(loop, name="quality-loop")
                 await stop.wait()
-                try:
-                    await asyncio.wait_for(asyncio.shield(loop_task), _DRAIN_TIMEOUT_S)
-                except TimeoutError:
-                    log.warning("shutdown: the hour pass in progress did not finish in %.0f s", _DRAIN_TIMEOUT_S)
-                    loop_task.cancel()
+                await finish(loop_task, _DRAIN_TIMEOUT_S, "hour pass")
     log.info("quality worker stopped")
-
-
-async def _loop(
-    settings: QualitySettings,
-    worker: QualityWorker,
-    stop: asyncio.Event,
-    state: dict[str, str],
-    metrics: QualityMetrics,
-) -> None:
-    """Cycles until ``stop``: the check between cycles is what lets SIGTERM finish the pass in progress."""
-    backoff = Backoff(0.5, 30.0)
-    while not stop.is_set():
-        try:
-            await worker.cycle(stopping=stop.is_set)
-        except InfluxError as exc:
-            metrics.failures.inc()
-            state["influxdb"] = f"down: {str(exc)[:200]}"
-            delay = backoff.next_delay()
-            log.warning("quality cycle failed (%s); retrying in %.1f s from the stored flags and progress", exc, delay)
-            worker.book = None  # read back: a cycle may have stopped between a write and its progress
-            worker.progress = None
-            await _sleep(stop, delay)
-            continue
-        backoff.reset()
-        state["influxdb"] = "ok" if not worker.backlog else f"degraded: catching up, {worker.backlog} hours behind"
-        if not worker.backlog:
-            await _sleep(stop, settings.interval_s)
-
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

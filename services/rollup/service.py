@@ -10,20 +10,18 @@ recorded, the HTTP endpoints closed, the clients closed; exit 0.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from services.cycles import finish, run_cycles
 from services.lifecycle.expiry import expire_every
 from services.rollup.metrics import RollupMetrics
 from services.rollup.settings import RollupSettings
 from services.rollup.tiers import TierClients, ensure_retention
 from services.rollup.windows import LocalDays
 from services.rollup.worker import RollupWorker, WorkerConfig
-from smartcity.backoff import Backoff
 from smartcity.city.load import load_city
 from smartcity.httpendpoints import HttpEndpoints, serve_http
 from smartcity.influx.client import InfluxClient
-from smartcity.influx.errors import InfluxError
 from smartcity.stopsignals import stop_on_signals
 
 log = logging.getLogger(__name__)
@@ -60,47 +58,29 @@ async def _run(settings: RollupSettings, stop: asyncio.Event) -> None:
                 city.timezone,
                 port,
             )
+
+            def forget() -> None:
+                worker.progress = None
+
+            async def prepare() -> None:
+                await ensure_retention(influx, settings.policy, apply_raw=settings.apply_raw_retention)
+
+            loop = run_cycles(
+                worker,
+                stop=stop,
+                interval_s=settings.interval_s,
+                state=state,
+                failures=metrics.failures,
+                what="roll-up",
+                forget=forget,
+                prepare=prepare,
+            )
             async with asyncio.TaskGroup() as tasks:
-                loop_task = tasks.create_task(_loop(settings, worker, stop, state, metrics), name="rollup-loop")
+                loop_task = tasks.create_task(loop, name="rollup-loop")
                 expiry_task = tasks.create_task(
                     expire_every(influx, settings.expire_interval_s, stop), name="dataset-expiry"
                 )
                 await stop.wait()
-                try:
-                    await asyncio.wait_for(asyncio.shield(loop_task), _DRAIN_TIMEOUT_S)
-                except TimeoutError:
-                    log.warning("shutdown: the window in progress did not finish in %.0f s", _DRAIN_TIMEOUT_S)
-                    loop_task.cancel()
+                await finish(loop_task, _DRAIN_TIMEOUT_S, "window")
                 expiry_task.cancel()
     log.info("roll-up worker stopped")
-
-
-async def _loop(
-    settings: RollupSettings, worker: RollupWorker, stop: asyncio.Event, state: dict[str, str], metrics: RollupMetrics
-) -> None:
-    """Cycles until ``stop``: the check between cycles is what lets SIGTERM finish the window in progress."""
-    backoff = Backoff(0.5, 30.0)
-    prepared = False
-    while not stop.is_set():
-        try:
-            if not prepared:
-                await ensure_retention(worker.influx, settings.policy, apply_raw=settings.apply_raw_retention)
-                prepared = True
-            await worker.cycle(stopping=stop.is_set)
-        except InfluxError as exc:
-            metrics.failures.inc()
-            state["influxdb"] = f"down: {str(exc)[:200]}"
-            delay = backoff.next_delay()
-            log.warning("roll-up cycle failed (%s); retrying in %.1f s from the recorded progress", exc, delay)
-            worker.progress = None  # re-read: a cycle may have stopped between a write and its progress
-            await _sleep(stop, delay)
-            continue
-        backoff.reset()
-        state["influxdb"] = "ok" if not worker.backlog else f"degraded: catching up, {worker.backlog} hours behind"
-        if not worker.backlog:
-            await _sleep(stop, settings.interval_s)
-
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
