@@ -41,8 +41,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from smartcity.influx.client import InfluxClient, JsonScalar, ParamValue
-from smartcity.influx.errors import InfluxQueryError
+from smartcity.influx.client import InfluxClient, JsonScalar, ParamValue, or_missing_database
 from smartcity.influx.schema import DEVICE_HEALTH
 
 MEASUREMENT = DEVICE_HEALTH
@@ -245,12 +244,9 @@ async def read_replica_records(
         f'SELECT * FROM "{MEASUREMENT}" WHERE {" AND ".join(where)} '
         'GROUP BY "device", "replica" ORDER BY time DESC LIMIT 1'
     )
-    try:
-        answer = await influx.query(query, params)
-    except InfluxQueryError as exc:
-        if "database not found" in str(exc):
-            return []
-        raise
+    answer = await or_missing_database(influx.query(query, params))
+    if answer is None:
+        return []
     return [decode_row(row, series.tags) for series in answer for row in series.records()]
 
 

@@ -27,8 +27,7 @@ from typing import Protocol
 import msgspec
 
 from smartcity.city.directory import DeviceInfo
-from smartcity.influx.client import InfluxClient, ParamValue, Series, quote_identifier
-from smartcity.influx.errors import InfluxQueryError
+from smartcity.influx.client import InfluxClient, ParamValue, Series, or_missing_database, quote_identifier
 from smartcity.influx.lineprotocol import encode_point
 from smartcity.influx.schema import device_tags
 from smartcity.quality_truth import FaultKind
@@ -148,12 +147,9 @@ async def read_flags(
         f"SELECT * FROM {quote_identifier(QUALITY_FLAG)} WHERE {' AND '.join(where)} "
         f"ORDER BY time ASC LIMIT {int(limit)}"
     )
-    try:
-        answer = await influx.query(query, params)
-    except InfluxQueryError as exc:
-        if "database not found" in str(exc):
-            return []
-        raise
+    answer = await or_missing_database(influx.query(query, params))
+    if answer is None:
+        return []
     flags = []
     for series in answer:
         for row in series.records():
@@ -190,12 +186,9 @@ def progress_point(completed_ms: int) -> str:
 async def read_quality_progress(influx: InfluxClient) -> int | None:
     """Where the worker's hourly passes are complete up to (ms), or None before the first one."""
     query = f'SELECT last("completed_ms") FROM {quote_identifier(QUALITY_PROGRESS)}'
-    try:
-        answer = await influx.query(query)
-    except InfluxQueryError as exc:
-        if "database not found" in str(exc):
-            return None
-        raise
+    answer = await or_missing_database(influx.query(query))
+    if answer is None:
+        return None
     for series in answer:
         for row in series.values:
             if len(row) > 1 and isinstance(row[1], int):

@@ -8,8 +8,7 @@ from typing import Protocol
 
 from services.quality.findings import HourStat
 from smartcity.contract.metrics import METRICS
-from smartcity.influx.client import ParamValue, Series, quote_identifier
-from smartcity.influx.errors import InfluxQueryError
+from smartcity.influx.client import ParamValue, Series, or_missing_database, quote_identifier
 from smartcity.rollups import NS_PER_MS, Tier, field, source
 
 StatKey = tuple[str, str]
@@ -66,12 +65,9 @@ async def read_stats(
             f"SELECT {columns} FROM {source(database, tier, measurement)} "
             'WHERE time >= $since AND time < $until GROUP BY "device"'
         )
-        try:
-            answer = await store.query(query, params)
-        except InfluxQueryError as exc:
-            if "database not found" in str(exc):
-                return {}
-            raise
+        answer = await or_missing_database(store.query(query, params))
+        if answer is None:
+            return {}
         stats.update(decode_stats(answer, names))
     return stats
 
@@ -88,12 +84,9 @@ async def read_sequences(
             f'SELECT "seq" FROM {quote_identifier(measurement)} '
             'WHERE time >= $since AND time < $until GROUP BY "device"'
         )
-        try:
-            answer = await store.query(query, params)
-        except InfluxQueryError as exc:
-            if "database not found" in str(exc):
-                return {}
-            raise
+        answer = await or_missing_database(store.query(query, params))
+        if answer is None:
+            return {}
         for series in answer:
             device = series.tags.get("device", "")
             for ts, seq in ((row[0], row[1]) for row in series.values if len(row) > 1):

@@ -9,7 +9,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
 from types import TracebackType
 from typing import Self
 
@@ -219,3 +219,14 @@ def _encode_params(params: Mapping[str, ParamValue]) -> str:
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"bind parameter {key!r} is {value}: InfluxQL has no non-finite numbers")
     return json.dumps(dict(params), allow_nan=False)
+
+
+async def or_missing_database(pending: Awaitable[list[Series]]) -> list[Series] | None:
+    """``pending``'s series, or None when the database does not exist yet (InfluxDB answers "database not found":
+    nothing has been written, so there is nothing to read)."""
+    try:
+        return await pending
+    except InfluxQueryError as exc:
+        if "database not found" in str(exc):
+            return None
+        raise

@@ -10,7 +10,7 @@ import pytest
 from gateway.metrics import GatewayMetrics
 from gateway.writer import BatchWriter
 from smartcity.backoff import Backoff
-from smartcity.influx.client import InfluxClient, quote_identifier
+from smartcity.influx.client import InfluxClient, or_missing_database, quote_identifier
 from smartcity.influx.errors import (
     FieldConflict,
     InfluxQueryError,
@@ -265,3 +265,15 @@ async def test_server_killed_is_unavailable_then_back(influxd_factory: Callable[
         await client.write(f"m v=1 {T0}".encode())
         (series,) = await client.query('SELECT count("v") FROM "m"')
     assert series.values[0][1] == 1
+
+
+async def test_a_database_not_created_yet_reads_as_none_and_other_errors_still_raise(
+    influx_settings: InfluxSettings,
+) -> None:
+    missing = influx_settings.model_copy(update={"database": "never_written"})
+    async with InfluxClient(missing) as client:
+        assert await or_missing_database(client.query('SELECT * FROM "m"')) is None
+    async with InfluxClient(influx_settings) as client:
+        assert await or_missing_database(client.query('SELECT * FROM "no_such_measurement"')) == []
+        with pytest.raises(InfluxRejected):
+            await or_missing_database(client.query("SELEKT nothing"))
