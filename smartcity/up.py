@@ -180,6 +180,8 @@ def platform(
             lock.record(running.pids())
             mosquitto.start()
             lock.record(running.pids())
+            broker_pid_file = work / "mosquitto" / "mosquitto.pid"  # the API's SIGHUP after a decommission
+            broker_pid_file.write_text(f"{mosquitto.pid}\n", encoding="utf-8")
             context = StackContext(
                 workdir=work,
                 city_file=city_path,
@@ -196,6 +198,9 @@ def platform(
                 backfill=_backfill_after_stored(settings.backfill, influxd.url, settings.database),
                 backfill_rate=settings.backfill_rate,
                 simulate_args=tuple(simulate_args or ()),
+                broker_password_file=credentials.password_file,
+                broker_pid_file=broker_pid_file,
+                city_owned=city is None,
             )
             first_start = not api_state_file(work).exists()
             for spec in children(context):

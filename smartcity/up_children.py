@@ -80,6 +80,12 @@ class StackContext:
     topic_root: str
     speed: float
     backfill: str
+    broker_password_file: Path | None = None
+    """The broker's password file, which the API edits when it decommissions a device."""
+    broker_pid_file: Path | None = None
+    """Holds the broker's PID, for the API's SIGHUP after such an edit."""
+    city_owned: bool = False
+    """The city file is the stack's own (generated in the work directory): decommissioning may edit it."""
     simulate_args: tuple[str, ...] = ()
     backfill_rate: float = 5_000.0
 
@@ -142,7 +148,8 @@ def children(ctx: StackContext) -> tuple[ChildSpec, ...]:
                 "STATE_FILE": str(api_state_file(ctx.workdir)),
                 "HOST": "127.0.0.1",
                 "PORT": str(ctx.api_port),
-            },
+            }
+            | _decommissioning(ctx),
             ready=HttpReadiness(port=ctx.api_port),
             stop_timeout_s=30.0,
         ),
@@ -160,6 +167,14 @@ def children(ctx: StackContext) -> tuple[ChildSpec, ...]:
             stop_timeout_s=30.0,
         ),
     )
+
+
+def _decommissioning(ctx: StackContext) -> dict[str, str]:
+    """What lets the API's ``DELETE /v1/devices/{id}`` revoke the device's broker account and, for the stack's own
+    city, remove it from the city file (so the next start does not give the account back)."""
+    found = {"BROKER_PASSWORD_FILE": ctx.broker_password_file, "BROKER_PID_FILE": ctx.broker_pid_file}
+    settings = {name: str(path) for name, path in found.items() if path is not None}
+    return settings | ({"DECOMMISSION_EDITS_CITY": "true"} if ctx.city_owned else {})
 
 
 def api_state_file(workdir: Path) -> Path:

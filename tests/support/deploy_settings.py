@@ -35,6 +35,9 @@ def declared_children() -> tuple[ChildSpec, ...]:
         topic_root="city",
         speed=1.0,
         backfill="",
+        broker_password_file=here,
+        broker_pid_file=here,
+        city_owned=True,
     )
     return children(context)
 

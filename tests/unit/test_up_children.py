@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import types
 import typing
@@ -30,6 +31,9 @@ def _context(tmp_path: Path) -> StackContext:
         topic_root="town",
         speed=2.0,
         backfill="2h",
+        broker_password_file=tmp_path / "mosquitto-auth" / "passwd",
+        broker_pid_file=tmp_path / "mosquitto" / "mosquitto.pid",
+        city_owned=True,
     )
 
 
@@ -104,3 +108,14 @@ def test_the_gateway_is_ready_when_it_answers_on_the_port_it_wrote(tmp_path: Pat
     assert simulator.ready is None
     assert simulator.argv[:3] == ("simulate", "--city", str(tmp_path / "city.json"))
     assert simulator.argv[-4:] == ("--backfill", "2h", "--backfill-rate", "5000.0")
+
+
+def test_the_api_can_revoke_a_decommissioned_device_and_edits_only_the_stacks_own_city(tmp_path: Path) -> None:
+    api = next(spec for spec in children(_context(tmp_path)) if spec.name == "api")
+    assert api.settings["BROKER_PASSWORD_FILE"] == str(tmp_path / "mosquitto-auth" / "passwd")
+    assert api.settings["BROKER_PID_FILE"] == str(tmp_path / "mosquitto" / "mosquitto.pid")
+    assert api.settings["DECOMMISSION_EDITS_CITY"] == "true"
+    given = dataclasses.replace(_context(tmp_path), city_owned=False)  # a city file of the user's: left alone
+    api = next(spec for spec in children(given) if spec.name == "api")
+    assert "DECOMMISSION_EDITS_CITY" not in api.settings
+    assert "BROKER_PASSWORD_FILE" in api.settings
