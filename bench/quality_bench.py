@@ -22,7 +22,6 @@ from typing import Any
 
 from bench.quality_data import DataSpec, QualityDataSet, build, serving
 from services.quality.metrics import QualityMetrics
-from services.quality.rules import WorkerConfig
 from services.quality.settings import QualitySettings
 from services.quality.worker import QualityWorker
 from services.rollup.metrics import RollupMetrics
@@ -63,14 +62,9 @@ async def judge(data: QualityDataSet, influx_settings: InfluxSettings, settings:
             if not rollup.backlog:
                 break
         print(f"  roll-ups: {time.perf_counter() - started:.0f} s", flush=True)
-        config = WorkerConfig(
-            rules=settings.rules(),
-            lookback_h=settings.lookback_h,
-            start_lookback_h=lookback_h,
-            max_hours_per_cycle=1_000,
-            warmup_h=settings.warmup_h,
-            flag_memory_days=settings.flag_memory_days,
-        )
+        config = settings.model_copy(
+            update={"start_lookback_h": lookback_h, "max_hours_per_cycle": 1_000}
+        ).worker_config()
         worker = QualityWorker(influx, city, config, QualityMetrics(), clock=clock)
         started = time.perf_counter()
         for _ in range(100):

@@ -14,7 +14,6 @@ import logging
 
 from services.cycles import finish, run_cycles
 from services.quality.metrics import QualityMetrics
-from services.quality.rules import WorkerConfig
 from services.quality.settings import QualitySettings
 from services.quality.worker import QualityWorker
 from smartcity.city.load import load_city
@@ -36,14 +35,7 @@ async def run(settings: QualitySettings, *, stop: asyncio.Event | None = None) -
 async def _run(settings: QualitySettings, stop: asyncio.Event) -> None:
     city = load_city(settings.city_file)
     metrics = QualityMetrics()
-    config = WorkerConfig(
-        rules=settings.rules(),
-        lookback_h=settings.lookback_h,
-        start_lookback_h=settings.start_lookback_h,
-        max_hours_per_cycle=settings.max_hours_per_cycle,
-        warmup_h=settings.warmup_h,
-        flag_memory_days=settings.flag_memory_days,
-    )
+    config = settings.worker_config()
     state = {"influxdb": "starting"}
     async with InfluxClient(settings.influx) as influx:
         worker = QualityWorker(influx, city, config, metrics)

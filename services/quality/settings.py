@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.quality.device_checks import BatteryRules, CadenceRules, DeliveryRules, SilenceRules, SkewRules
 from services.quality.peer_checks import DriftRules
-from services.quality.rules import Rules
+from services.quality.rules import Rules, WorkerConfig
 from services.quality.value_checks import CommonModeRules, SpikeRules, StuckRules
 from smartcity.logs import LogFormat, LogLevel
 from smartcity.settings import InfluxSettings
@@ -50,6 +50,17 @@ class QualitySettings(BaseSettings):
     http_port: int = Field(default=9120, ge=0, le=65535, description="0 picks a free port (written to state_dir)")
     log_level: LogLevel = Field(default="INFO", description="DEBUG logs every pass")
     log_format: LogFormat = Field(default="text", description="text, or json: one JSON object per line")
+
+    def worker_config(self) -> WorkerConfig:
+        """What the worker judges with: the rules and its windows."""
+        return WorkerConfig(
+            rules=self.rules(),
+            lookback_h=self.lookback_h,
+            start_lookback_h=self.start_lookback_h,
+            max_hours_per_cycle=self.max_hours_per_cycle,
+            warmup_h=self.warmup_h,
+            flag_memory_days=self.flag_memory_days,
+        )
 
     def rules(self) -> Rules:
         return Rules(

@@ -14,7 +14,6 @@ from devices.episodes import SHAPES, EpisodePlan
 from devices.run_options import RunOptions
 from services.api.keys import Role
 from services.quality.metrics import QualityMetrics
-from services.quality.rules import WorkerConfig
 from services.quality.settings import QualitySettings
 from services.quality.worker import QualityWorker
 from services.rollup.metrics import RollupMetrics
@@ -47,15 +46,7 @@ async def _judge(city: City, influx_settings: InfluxSettings, lookback_h: int) -
             await rollup.cycle()
             if not rollup.backlog:
                 break
-        settings = QualitySettings()
-        config = WorkerConfig(
-            rules=settings.rules(),
-            lookback_h=settings.lookback_h,
-            start_lookback_h=lookback_h,
-            max_hours_per_cycle=1_000,
-            warmup_h=settings.warmup_h,
-            flag_memory_days=settings.flag_memory_days,
-        )
+        config = QualitySettings(start_lookback_h=lookback_h, max_hours_per_cycle=1_000).worker_config()
         worker = QualityWorker(influx, city, config, QualityMetrics())
         for _ in range(20):
             await worker.cycle()

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 import pytest
 
 from services.quality.metrics import QualityMetrics
-from services.quality.rules import WorkerConfig
 from services.quality.settings import QualitySettings
 from services.quality.worker import QualityWorker
 from smartcity.influx.client import InfluxClient
@@ -40,15 +39,8 @@ async def influx(influx_settings: InfluxSettings) -> AsyncIterator[InfluxClient]
 
 
 def _worker(influx: InfluxClient) -> QualityWorker:
-    settings = QualitySettings(start_lookback_h=(NOW - START) // HOUR + 1)
-    config = WorkerConfig(
-        rules=settings.rules(),
-        lookback_h=settings.lookback_h,
-        start_lookback_h=settings.start_lookback_h,
-        max_hours_per_cycle=1_000,
-        warmup_h=settings.warmup_h,
-        flag_memory_days=settings.flag_memory_days,
-    )
+    settings = QualitySettings(start_lookback_h=(NOW - START) // HOUR + 1, max_hours_per_cycle=1_000)
+    config = settings.worker_config()
     return QualityWorker(influx, quality_city(), config, QualityMetrics())
 
 

@@ -9,7 +9,6 @@ from ipaddress import IPv6Address
 from pathlib import Path
 
 from services.quality.metrics import QualityMetrics
-from services.quality.rules import WorkerConfig
 from services.quality.settings import QualitySettings
 from services.quality.worker import QualityWorker
 from services.rollup.metrics import RollupMetrics
@@ -141,15 +140,8 @@ async def fill_and_judge(influx_settings: InfluxSettings, start: int, now_ms: in
             await rollup.cycle()
             if not rollup.backlog:
                 break
-        settings = QualitySettings(start_lookback_h=lookback_h)
-        worker_config = WorkerConfig(
-            rules=settings.rules(),
-            lookback_h=settings.lookback_h,
-            start_lookback_h=settings.start_lookback_h,
-            max_hours_per_cycle=1_000,
-            warmup_h=settings.warmup_h,
-            flag_memory_days=settings.flag_memory_days,
-        )
+        settings = QualitySettings(start_lookback_h=lookback_h, max_hours_per_cycle=1_000)
+        worker_config = settings.worker_config()
         worker = QualityWorker(influx, city, worker_config, QualityMetrics())
         for _ in range(20):
             await worker.cycle()
