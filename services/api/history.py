@@ -106,15 +106,14 @@ async def read_history(
     *,
     timezone: str,
     limit: int,
-    completed: int | None,
+    cut: tuple[int, int],
     closed: Callable[[str, dict[str, ParamValue]], Awaitable[T]],
 ) -> tuple[list[Series], T | None]:
-    """The answer's pieces: raw points for what is not rolled up (a partial first bucket, the windows after
-    ``completed``, the worker's progress in the plan's tier; ``GROUP BY time`` over them, or every point for raw
-    plans, at most ``limit``) in one request, and what ``closed`` makes of the roll-up statement over the whole
-    completed windows in between (None when there are none), read alongside."""
+    """The answer's pieces: raw points for what is not rolled up (a partial first bucket, the windows after the
+    ``cut`` of :func:`rollup_cut`; ``GROUP BY time`` over them, or every point for raw plans, at most ``limit``) in
+    one request, and what ``closed`` makes of the roll-up statement over the ``cut`` (None when it is empty), read
+    alongside."""
     start_ms, end_ms = span
-    cut = rollup_cut(span, plan, completed, timezone)
     statements: list[str] = []
     params: dict[str, ParamValue] = {}
     kept: Awaitable[T] | None = None

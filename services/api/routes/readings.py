@@ -192,7 +192,7 @@ def router(settings: ApiSettings) -> APIRouter:
                 agg,
                 timezone=timezone,
                 limit=settings.max_points + 1,
-                completed=completed,
+                cut=cut,
             )
             if plan.bucket_s is not None and format in SPLICED_FORMATS:
                 raw, fragment = await read(closed=closed_fragment)
