@@ -3,9 +3,10 @@
     .venv/bin/python -m bench.quality_bench [--seeds 1,2,3,4] [--devices 600] [--json FILE]
 
 For each seed: the data set of :mod:`bench.quality_data` (a generated city's faulty simulated week through the
-real broker and gateway, with its truth log; built once and cached), served by a private influxd on a copy of its
-store; the real roll-up worker computes the week's roll-ups and the real quality worker judges it, both with
-their clocks held two hours after the week's end (every hour closed and settled); the flags are read back and
+real broker and gateway, with its truth log; built once and cached) rolled up by the real roll-up worker (once,
+cached beside it: :mod:`bench.quality_rolled`), served by a private influxd on a copy of that store; the real
+quality worker judges it with its clock held two hours after the week's end (every hour closed and settled); the
+flags are read back and
 scored per fault kind by :mod:`smartcity.quality_score` (precision, recall, F1, median time to detect, false
 flags per 1,000 healthy device-days, with the issue's targets). The thresholds are the settings' defaults, tuned
 on the first seed; the other seeds are unseen and their figures are the ones that count.
@@ -15,57 +16,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.quality_data import DataSpec, QualityDataSet, build, serving
+from bench.quality_data import DataSpec, QualityDataSet, build
+from bench.quality_rolled import judged_at_ms, lookback_hours, rolled_serving
 from services.quality.metrics import QualityMetrics
 from services.quality.settings import QualitySettings
 from services.quality.worker import QualityWorker
-from services.rollup.metrics import RollupMetrics
-from services.rollup.tiers import TierClients, ensure_retention
-from services.rollup.worker import RollupWorker
-from services.rollup.worker import WorkerConfig as RollupConfig
 from smartcity.city.load import load_city
 from smartcity.influx.client import InfluxClient
 from smartcity.quality_flags import Flag, read_flags
 from smartcity.quality_score import Score, score, table
-from smartcity.rollups import HOUR_MS, LocalDays, RollupPolicy
+from smartcity.rollups import HOUR_MS
 from smartcity.settings import InfluxSettings
-
-SETTLED_MS = 2 * HOUR_MS
-_KEEP = RollupPolicy(raw_days=35, minute_days=0, hour_days=0, day_days=0)
-"""The data set lies in the past: roll-up tiers kept for ever, so none of its points is beyond retention."""
 
 
 async def judge(data: QualityDataSet, influx_settings: InfluxSettings, settings: QualitySettings) -> list[Flag]:
-    """Roll the week up and judge it; the flags the quality worker wrote."""
+    """Judge the rolled-up week; the flags the quality worker wrote."""
     city = load_city(data.city_file)
-    now_ms = data.end_ms + SETTLED_MS
-    clock = lambda: now_ms / 1000  # noqa: E731
-    lookback_h = (now_ms - data.start_ms) // HOUR_MS + 1
-    async with InfluxClient(influx_settings) as influx, TierClients(influx_settings) as tiers:
-        await ensure_retention(influx, _KEEP, apply_raw=False)
-        rollup = RollupWorker(
-            influx,
-            tiers,
-            LocalDays(city.timezone),
-            RollupConfig(120, 1_000, lookback_h, _KEEP.raw_days, 86_400),
-            RollupMetrics(),
-            clock=clock,
-        )
-        started = time.perf_counter()
-        for _ in range(100):
-            await rollup.cycle()
-            if not rollup.backlog:
-                break
-        print(f"  roll-ups: {time.perf_counter() - started:.0f} s", flush=True)
+    now_ms = judged_at_ms(data)
+    async with InfluxClient(influx_settings) as influx:
         config = settings.model_copy(
-            update={"start_lookback_h": lookback_h, "max_hours_per_cycle": 1_000}
+            update={"start_lookback_h": lookback_hours(data), "max_hours_per_cycle": 1_000}
         ).worker_config()
-        worker = QualityWorker(influx, city, config, QualityMetrics(), clock=clock)
+        worker = QualityWorker(influx, city, config, QualityMetrics(), clock=lambda: now_ms / 1000)
         started = time.perf_counter()
         for _ in range(100):
             await worker.cycle()
@@ -75,11 +53,17 @@ async def judge(data: QualityDataSet, influx_settings: InfluxSettings, settings:
         return await read_flags(influx, since_ms=data.start_ms - 35 * 86_400_000)
 
 
-def run_seed(seed: int, devices: int, settings: QualitySettings, workdir: Path | None) -> Score:
+def run_seed(
+    seed: int, devices: int, settings: QualitySettings, workdir: Path | None, dump: Path | None = None
+) -> Score:
     data = build(seed, spec=DataSpec(seed=seed, devices=devices))
     print(f"seed {seed}: {data.manifest.get('faults')} faults, {data.manifest.get('devices')} devices", flush=True)
-    with serving(data, workdir=workdir) as influx:
+    with rolled_serving(data, workdir=workdir) as influx:
         flags = asyncio.run(judge(data, influx, settings))
+    if dump is not None:
+        dump.mkdir(parents=True, exist_ok=True)
+        rows = [dataclasses.asdict(flag) | {"kind": flag.kind.value} for flag in flags]
+        (dump / f"flags-{seed}.json").write_text(json.dumps(rows))
     return score(data.truth(), flags, devices=int(data.manifest["devices"]), start_ms=data.start_ms, end_ms=data.end_ms)
 
 
@@ -108,6 +92,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=600)
     parser.add_argument("--workdir", type=Path, default=None, help="where the influxd copies go (default: a temp dir)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--flags", type=Path, default=None, help="write each seed's flags here (flags-SEED.json)")
     args = parser.parse_args()
     try:
         seeds = [int(part) for part in args.seeds.split(",") if part.strip()]
@@ -118,7 +103,7 @@ def main() -> None:
     settings = QualitySettings()
     figures: dict[str, Any] = {}
     for position, seed in enumerate(seeds):
-        result = run_seed(seed, args.devices, settings, args.workdir)
+        result = run_seed(seed, args.devices, settings, args.workdir, args.flags)
         label = "tuning seed" if position == 0 else "unseen seed"
         print(f"\n### Seed {seed} ({label})\n\n{table(result)}\n", flush=True)
         figures[str(seed)] = _figures(result) | {"role": label}

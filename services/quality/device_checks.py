@@ -38,6 +38,11 @@ class SilenceRules(BaseModel):
     narrowband_slack_ms: int = Field(
         default=1_800_000, ge=0, description="more silence (ms) allowed to narrowband devices (duty cycle, batches)"
     )
+    lost_ms: int = Field(
+        default=1_800_000,
+        ge=0,
+        description="readings lost in a row (sequence numbers skipped) covering this long (ms) are offline; 0: never",
+    )
 
     def allowance_ms(self, cadence: Cadence) -> int:
         slack = self.narrowband_slack_ms if cadence.narrowband else 0
@@ -92,6 +97,50 @@ def offline(
         )
         findings.append(Finding(FlagKind.OFFLINE, last + interval, None, max(1.0, silent / allowance), reason))
     return findings
+
+
+def lost_runs(
+    points: Sequence[tuple[int, int]],
+    *,
+    cadence: Cadence,
+    rules: SilenceRules,
+    interval_changes: Sequence[tuple[int, float]] = (),
+) -> list[Finding]:
+    """Offline spans from the sequence numbers of a device's readings ((ts, seq), oldest first): readings lost in a
+    row between two that arrived, when they cover ``lost_ms`` of the device's report interval or more (a device
+    reporting hourly that lost one reading had no data for an hour; one reporting every 10 s that lost a reading
+    had a transport hiccup, a ``gaps`` matter). The span runs from one interval after the last reading before the
+    loss to the next reading. A sequence number going back (a restart) or repeating says nothing."""
+    if rules.lost_ms <= 0:
+        return []
+    findings: list[Finding] = []
+    for (t0, s0), (t1, s1) in itertools.pairwise(points):
+        lost = s1 - s0 - 1
+        if lost <= 0 or t1 <= t0:
+            continue
+        interval = interval_at(interval_changes, t0, cadence.interval_ms)
+        if lost * interval < rules.lost_ms:
+            continue
+        reason = f"{lost} reading{'s' if lost > 1 else ''} lost ({(t1 - t0) / 60_000:.0f} min between readings)"
+        findings.append(
+            Finding(FlagKind.OFFLINE, min(t0 + interval, t1 - 1), t1, lost * interval / rules.lost_ms, reason)
+        )
+    return findings
+
+
+def merged(findings: Sequence[Finding]) -> list[Finding]:
+    """Findings of one kind and metric with overlapping spans joined (an open one stays open), oldest first; the
+    joined span keeps the reason of its highest score."""
+    joined: list[Finding] = []
+    for finding in sorted(findings, key=lambda f: f.start_ms):
+        last = joined[-1] if joined else None
+        if last is None or (last.end_ms is not None and finding.start_ms > last.end_ms):
+            joined.append(finding)
+            continue
+        end = None if last.end_ms is None or finding.end_ms is None else max(last.end_ms, finding.end_ms)
+        best = max(last, finding, key=lambda f: f.score)
+        joined[-1] = Finding(best.kind, last.start_ms, end, best.score, best.reason, best.metric)
+    return joined
 
 
 class DeliveryRules(BaseModel):
@@ -157,15 +206,32 @@ class BatteryRules(BaseModel):
     min_points: int = Field(default=6, ge=2, description="battery readings needed for a trend")
     window_ms: int = Field(default=2 * DAY_MS, ge=3_600_000, description="the trend's window (ms)")
     max_points: int = Field(default=60, ge=2, le=1000, description="points in the trend at most (thinned evenly)")
+    recent_ms: int = Field(
+        default=8 * 3_600_000, ge=3_600_000, description="a second, short window (ms): a fall that began lately"
+    )
+    min_drop: float = Field(default=5.0, ge=0, description="percent the short window must fall by to count")
 
 
 def battery(levels: Sequence[tuple[int, float]], rules: BatteryRules) -> Finding | None:
     """Depletion from a narrowband device's battery readings (sorted): below ``low_percent``, or a robust
-    (Theil-Sen) downward trend over the last ``window_ms`` that reaches 0 within ``horizon_days``."""
+    (Theil-Sen) downward trend that reaches 0 within ``horizon_days``, over the last ``window_ms``, or over the
+    last ``recent_ms`` when the level fell by ``min_drop`` in it (a fall that began lately is diluted in the long
+    window's median slope)."""
     if not levels:
         return None
+    found = _depletion(levels, rules, rules.window_ms)
+    if found is not None:
+        return found
+    newest_ms = levels[-1][0]
+    recent = [point for point in levels if point[0] >= newest_ms - rules.recent_ms]
+    if recent and recent[0][1] - recent[-1][1] >= rules.min_drop:
+        return _depletion(recent, rules, rules.recent_ms)
+    return None
+
+
+def _depletion(levels: Sequence[tuple[int, float]], rules: BatteryRules, window_ms: int) -> Finding | None:
     newest_ms, newest = levels[-1]
-    recent = [point for point in levels if point[0] >= newest_ms - rules.window_ms]
+    recent = [point for point in levels if point[0] >= newest_ms - window_ms]
     if len(recent) > rules.max_points:
         step = len(recent) / rules.max_points
         recent = [recent[int(index * step)] for index in range(rules.max_points)] + [recent[-1]]

@@ -26,6 +26,9 @@ class MetricLimits:
     """Values the metric may hold for any length of time."""
     spread: float = 1.0
     """A typical short-term noise level: the floor of a robust scale (a flat history has a MAD of 0)."""
+    spikes: bool = True
+    """Lone outliers are faults; not for a quantity made of single events (a level's maximum per interval) or
+    switched between states (a lamp's power)."""
     peers: bool = True
     """Comparable with the same type's devices at the same kind of facility (drift); not for quantities set by
     each installation (a lamp's rated power, a building's water and power draw) or by its own schedule (a bin's
@@ -42,13 +45,13 @@ _OVERRIDES: Mapping[str, MetricLimits] = {
     "o3": MetricLimits(0.01, 3.0, spread=2.0),
     "co2": MetricLimits(0.01, 3.0, rests_at=(250.0,), spread=10.0),
     "laeq": MetricLimits(0.01, 3.0, spread=1.0),
-    "lamax": MetricLimits(0.01, 3.0, spread=1.5),
+    "lamax": MetricLimits(0.01, 3.0, spread=1.5, spikes=False),
     "power": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=0.5, peers=False),
     "water_flow": MetricLimits(0.01, 24.0, rests_at=(0.0,), spread=0.5, peers=False),
     "occupancy": MetricLimits(0.5, 8.0, rests_at=(0.0,), spread=2.0),
     "vehicle_count": MetricLimits(0.5, 6.0, rests_at=(0.0,), spread=2.0),
     "vehicle_speed": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=2.0),
-    "lamp_power": MetricLimits(0.01, 20.0, rests_at=(0.0,), spread=1.0, peers=False),
+    "lamp_power": MetricLimits(0.01, 20.0, rests_at=(0.0,), spread=1.0, spikes=False, peers=False),
     "dim_level": MetricLimits(0.5, None),
     "brightness": MetricLimits(0.5, None),
     "rain_rate": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=0.5),
@@ -59,7 +62,7 @@ _OVERRIDES: Mapping[str, MetricLimits] = {
     "indoor_temperature": MetricLimits(0.01, 6.0, spread=0.2),
     "indoor_humidity": MetricLimits(0.01, 3.0, spread=1.0),
     "water_level": MetricLimits(0.01, 3.0, spread=0.5),
-    "fill_level": MetricLimits(0.01, 6.0, spread=1.5, peers=False),
+    "fill_level": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=1.5, peers=False),
 }
 
 

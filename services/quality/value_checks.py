@@ -4,6 +4,7 @@ peer shows (a rain shower) from counting as a spike."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,12 +22,26 @@ class StuckRules(BaseModel):
 
     min_readings: int = Field(default=10, ge=2, description="readings a constant run needs to be stuck")
     factor: float = Field(default=1.0, gt=0, le=100, description="multiplies every metric's plausible constant run")
+    peers_moving_h: int = Field(
+        default=4,
+        ge=1,
+        description="a run at a rest value is stuck too when the peers' median was off that value for this many of "
+        "its hours (a school reading 0 through a school day)",
+    )
 
 
-def stuck(hours: Sequence[HourStat], metric: str, limits: MetricLimits, rules: StuckRules) -> list[Finding]:
+def stuck(
+    hours: Sequence[HourStat],
+    metric: str,
+    limits: MetricLimits,
+    rules: StuckRules,
+    peers: Mapping[int, float] | None = None,
+) -> list[Finding]:
     """Runs of hours (oldest first; an hour without readings neither breaks nor extends a run) in which every
     reading equals the run's value within the resolution, longer than the metric's plausible run and not at a
-    value the metric rests at. A run that reaches the newest hour is open."""
+    value the metric rests at, unless ``peers`` (hour -> the peers' median, :func:`peer_medians`) were off that
+    value for ``peers_moving_h`` of the run's hours: a closed school counts 0 all night and so do the others,
+    but not through a school day. A run that reaches the newest hour is open."""
     if limits.stuck_after_h is None:
         return []
     limit_ms = limits.stuck_after_h * rules.factor * HOUR_MS
@@ -40,8 +55,15 @@ def stuck(hours: Sequence[HourStat], metric: str, limits: MetricLimits, rules: S
         span = run[-1].hour_ms + HOUR_MS - run[0].hour_ms
         readings = sum(h.count for h in run)
         resting = any(abs(value - rest) <= limits.resolution for rest in limits.rests_at)
+        if resting and peers:
+            known = [peers[h.hour_ms] for h in run if h.hour_ms in peers]
+            moving = sum(1 for level in known if abs(level - value) > limits.spread)
+            resting = moving < rules.peers_moving_h
         if span >= limit_ms and readings >= rules.min_readings and not resting:
-            reason = f"{metric} held {value:g} for {span / HOUR_MS:.0f} h ({readings} readings)"
+            at_rest = any(abs(value - rest) <= limits.resolution for rest in limits.rests_at)
+            reason = f"{metric} held {value:g} for {span / HOUR_MS:.0f} h ({readings} readings)" + (
+                " while its peers moved" if at_rest else ""
+            )
             findings.append(Finding(FlagKind.STUCK, run[0].hour_ms, end_ms, span / limit_ms, reason, metric))
 
     for hour in hours:
@@ -60,35 +82,52 @@ class SpikeRules(BaseModel):
 
     window: int = Field(default=30, ge=3, le=1000, description="recent readings each reading is compared with")
     min_history: int = Field(default=10, ge=3, description="readings of history before spikes are looked for")
-    threshold: float = Field(default=8.0, gt=0, description="robust z (MAD-estimated sigmas from the median)")
+    threshold: float = Field(
+        default=6.0, gt=0, description="robust z: departure from both neighbours in the device's recent step sizes"
+    )
     settle: float = Field(
         default=0.5, gt=0, le=1, description="the next reading comes back within this share (else a step)"
+    )
+    min_relative: float = Field(
+        default=0.5,
+        ge=0,
+        description="and it leaves the level of its neighbours by at least this share of that level (levels under "
+        "the metric's noise floor excepted): smaller excursions are what signals do between two readings",
     )
 
 
 def spikes(points: Sequence[tuple[int, float]], metric: str, limits: MetricLimits, rules: SpikeRules) -> list[Finding]:
-    """Hampel-filter outliers of one device's readings (sorted by time): a reading further than ``threshold``
-    robust standard deviations from the median of the ``window`` readings before it, which the following reading
-    leaves again. Outliers never join the history (a burst of spikes does not teach the filter). A history mostly
-    at one value the metric does not rest at (a stuck sensor) judges nothing."""
+    """Lone outliers of one device's readings (sorted by time): a reading that leaves the reading before it by
+    more than ``threshold`` robust standard deviations of the device's recent steps (the differences between
+    consecutive readings of the ``window`` before it), that the following reading leaves again (back to within
+    ``settle`` of the jump), and that departs from its neighbours' level by ``min_relative`` of it. Judged
+    against steps rather than a level, a signal that climbs all day (CO2 in an office, a filling bin) is not an
+    outlier, while a step that stays (a bin emptied) is not a spike. Outliers never join the history (a burst of
+    spikes does not teach the filter); a history mostly at one value the metric does not rest at (a stuck
+    sensor) judges nothing. The last reading waits for its successor."""
+    if not limits.spikes:
+        return []
     findings: list[Finding] = []
     history: list[float] = []
     for index, (ts, value) in enumerate(points):
-        if len(history) >= rules.min_history:
+        if len(history) >= rules.min_history and index + 1 < len(points):
             window = history[-rules.window :]
             centre = median(window)
             flat = mad(window) <= limits.resolution  # most of the window holds one value
             if flat and not any(abs(centre - rest) <= limits.resolution for rest in limits.rests_at):
                 history.append(value)  # a stuck history says nothing about what the signal does
                 continue
-            scale = robust_scale(window, limits.spread)
-            excursion = value - centre
-            score = abs(excursion) / scale / rules.threshold
-            following = points[index + 1][1] if index + 1 < len(points) else None
-            returns = following is not None and abs(following - centre) <= rules.settle * abs(excursion)
-            if score >= 1 and returns:
+            steps = [b - a for a, b in itertools.pairwise(window)]
+            scale = robust_scale(steps, limits.spread)
+            before, following = window[-1], points[index + 1][1]
+            jump = value - before
+            score = min(abs(jump), abs(following - value)) / scale / rules.threshold
+            returns = abs(following - before) <= rules.settle * abs(jump) and (following - value) * jump < 0
+            level = (before + following) / 2
+            large = abs(level) < limits.spread or abs(value - level) >= rules.min_relative * abs(level)
+            if score >= 1 and returns and large:
                 z = score * rules.threshold
-                reason = f"{metric} {value:g} against a recent median of {centre:g} (robust z {z:.1f})"
+                reason = f"{metric} {value:g} between {before:g} and {following:g} (robust z {z:.1f} of its steps)"
                 findings.append(Finding(FlagKind.SPIKE, ts, ts + 1, score, reason, metric))
                 continue
         history.append(value)

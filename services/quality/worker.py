@@ -29,18 +29,20 @@ from services.quality.book import FlagBook, Scope
 from services.quality.device_checks import (
     Cadence,
     CadenceState,
-    battery,
     cadence_skew,
+    lost_runs,
+    merged,
     offline,
 )
 from services.quality.findings import Finding, HourStat
+from services.quality.hour_checks import VITALS, judge_hours
 from services.quality.limits import CHECKED_METRICS, limits_of
 from services.quality.live import LiveRules, judge_live
 from services.quality.metrics import QualityMetrics
-from services.quality.peer_checks import Reference, drift, peer_medians
+from services.quality.peer_checks import Reference
 from services.quality.reads import StatKey, read_sequences, read_stats
 from services.quality.rules import WorkerConfig
-from services.quality.value_checks import drop_common_mode, spikes, stuck
+from services.quality.value_checks import drop_common_mode, spikes
 from smartcity.city.directory import DeviceInfo
 from smartcity.city.model import City, Device, NetworkClass
 from smartcity.contract.metrics import DEVICE_METRICS, METRICS
@@ -50,8 +52,6 @@ from smartcity.quality_flags import Flag, FlagKind, flag_point, progress_point, 
 from smartcity.rollups import HOUR, HOUR_MS, MINUTE, read_progress
 
 log = logging.getLogger(__name__)
-
-_VITALS = ("battery", "report_interval")
 
 
 class QualityWorker:
@@ -86,6 +86,8 @@ class QualityWorker:
         self._intervals: dict[str, list[tuple[int, float]]] = {}
         self._health: dict[str, DeviceHealth] = {}
         self._cadences: dict[str, CadenceState] = {}
+        self._last_seq: dict[str, tuple[int, int]] = {}
+        self._spikes_judged: dict[StatKey, int] = {}
         self._drift_refs: dict[StatKey, Reference] = {}
         self._primary = {d.id: METRICS[DEVICE_METRICS[d.type][0]].measurement for d in city.devices}
 
@@ -102,6 +104,8 @@ class QualityWorker:
         self._history.clear()
         self._last_minute.clear()
         self._cadences.clear()
+        self._last_seq.clear()
+        self._spikes_judged.clear()
         log.info("quality judged up to %s; %d open flags", _iso(self.progress), len(self.book.open))
 
     async def cycle(self, *, stopping: Callable[[], bool] = lambda: False) -> int:
@@ -129,24 +133,45 @@ class QualityWorker:
         since = hour if self._history or self._last_minute else hour - self._config.warmup_h * HOUR_MS
         minutes = await read_stats(self.influx, db, MINUTE, CHECKED_METRICS, since, end)
         hourly = await read_stats(
-            self.influx, db, HOUR, (*CHECKED_METRICS, *_VITALS), end - self._config.lookback_h * HOUR_MS, end
+            self.influx, db, HOUR, (*CHECKED_METRICS, *VITALS), end - self._config.lookback_h * HOUR_MS, end
         )
         for (device, metric), stats in hourly.items():
             if metric == "report_interval":
                 self._intervals[device] = [(s.hour_ms, s.high) for s in stats]
-        written: list[Flag] = []
-        written += self._minute_checks(minutes, hour, end)
-        written += self._hour_checks(hourly, end)
         sequences = await read_sequences(self.influx, set(self._primary.values()), since, end)
+        written: list[Flag] = []
+        written += self._minute_checks(minutes, sequences, hour, end)
+        written += self._hour_checks(hourly, end)
         written += self._cadence_checks(sequences, end)
         await self._write(written)
         assert self.book is not None
         self.book.forget_before(end - (self._config.lookback_h + self._config.warmup_h) * HOUR_MS)
         self._metrics.hours.inc()
 
-    def _minute_checks(self, minutes: dict[StatKey, list[HourStat]], hour: int, end: int) -> list[Flag]:
+    def _lost_runs(self, sequences: dict[str, list[tuple[int, int]]]) -> dict[str, list[Finding]]:
+        """Offline spans from skipped sequence numbers, across hour passes (the last reading is kept)."""
+        found: dict[str, list[Finding]] = {}
+        for device_id, points in sequences.items():
+            device = self._devices.get(device_id)
+            if device is None or not points:
+                continue
+            last = self._last_seq.get(device_id)
+            series = [last, *(p for p in points if p[0] > last[0])] if last is not None else points
+            found[device_id] = lost_runs(
+                series,
+                cadence=self._cadence(device),
+                rules=self._rules.silence,
+                interval_changes=self._intervals.get(device_id, ()),
+            )
+            self._last_seq[device_id] = max(series[-1], points[-1])
+        return found
+
+    def _minute_checks(
+        self, minutes: dict[StatKey, list[HourStat]], sequences: dict[str, list[tuple[int, int]]], hour: int, end: int
+    ) -> list[Flag]:
         assert self.book is not None
-        times: dict[str, set[int]] = {}
+        lost = self._lost_runs(sequences)
+        times: dict[str, set[int]] = {device: {ts for ts, _ in points} for device, points in sequences.items()}
         spikes_by_type: dict[str, dict[str, list[Finding]]] = {}
         reporting: dict[str, set[str]] = {}
         for (device_id, metric), stats in minutes.items():
@@ -155,8 +180,11 @@ class QualityWorker:
             times.setdefault(device_id, set()).update(s.hour_ms for s in stats)
             points = [*self._history.get((device_id, metric), []), *((s.hour_ms, s.mean) for s in stats)]
             found = spikes(points, metric, limits_of(metric), self._rules.spike)
+            judged = self._spikes_judged.get((device_id, metric), hour - 1)
+            self._spikes_judged[(device_id, metric)] = points[-2][0] if len(points) > 1 else judged
             kind = self._devices[device_id].type.value
-            spikes_by_type.setdefault(kind, {}).setdefault(device_id, []).extend(f for f in found if f.start_ms >= hour)
+            fresh = [f for f in found if f.start_ms > judged]  # the newest reading waits for its successor
+            spikes_by_type.setdefault(kind, {}).setdefault(device_id, []).extend(fresh)
             reporting.setdefault(kind, set()).add(device_id)
             keep = self._rules.spike.window + 2
             self._history[(device_id, metric)] = sorted(dict(points).items())[-keep:]
@@ -175,7 +203,7 @@ class QualityWorker:
                 rules=self._rules.silence,
                 interval_changes=self._intervals.get(device_id, ()),
             )
-            found = [f for f in found if f.end_ms is None or f.end_ms > hour]
+            found = [f for f in merged([*found, *lost.get(device_id, ())]) if f.end_ms is None or f.end_ms > hour]
             scope: Scope = {(FlagKind.OFFLINE, "")} if seen else set()
             close_at = seen[0] if seen else end
             written += self.book.observe(device_id, found, scope, close_at=close_at, detected_ms=end)
@@ -188,43 +216,7 @@ class QualityWorker:
 
     def _hour_checks(self, hourly: dict[StatKey, list[HourStat]], end: int) -> list[Flag]:
         assert self.book is not None
-        rules = self._rules
-        findings: dict[str, list[Finding]] = {}
-        scopes: dict[str, Scope] = {}
-        groups: dict[tuple[str, str, str, str], dict[str, list[HourStat]]] = {}
-        for (device_id, metric), stats in hourly.items():
-            device = self._devices.get(device_id)
-            if device is None or metric in _VITALS:
-                continue
-            scopes.setdefault(device_id, set()).update({(FlagKind.STUCK, metric), (FlagKind.DRIFT, metric)})
-            stuck_runs = stuck(stats, metric, limits_of(metric), rules.stuck)
-            findings.setdefault(device_id, []).extend(stuck_runs)
-            if stuck_runs or not limits_of(metric).peers:  # a stuck value departs from the peers too
-                continue
-            kind = self._infos[device_id].facility_kind.value
-            groups.setdefault((device.type.value, kind, device.district_id, metric), {})[device_id] = stats
-        by_city: dict[tuple[str, str, str], dict[str, list[HourStat]]] = {}
-        for (kind, facility_kind, _district, metric), members in groups.items():
-            by_city.setdefault((kind, facility_kind, metric), {}).update(members)
-        for (kind, facility_kind, _district, metric), members in groups.items():
-            peers = members if len(members) >= rules.drift.min_peers else by_city[(kind, facility_kind, metric)]
-            medians = peer_medians(peers, rules.drift.min_peers)
-            for device_id, stats in members.items():
-                key = (device_id, metric)
-                found, used = drift(stats, medians, metric, limits_of(metric), rules.drift, self._drift_refs.get(key))
-                findings[device_id].extend(found)
-                if used is not None and any(f.end_ms is None for f in found):
-                    self._drift_refs[key] = used  # judged against the reference it was found with while it lasts
-                else:
-                    self._drift_refs.pop(key, None)
-        for (device_id, metric), stats in hourly.items():
-            device = self._devices.get(device_id)
-            if metric != "battery" or device is None or device.network is not NetworkClass.NARROWBAND:
-                continue
-            scopes.setdefault(device_id, set()).add((FlagKind.BATTERY, ""))
-            depleting = battery([(s.hour_ms, s.mean) for s in stats], rules.battery)
-            if depleting is not None:
-                findings.setdefault(device_id, []).append(depleting)
+        findings, scopes = judge_hours(hourly, self._infos, self._rules, self._drift_refs)
         written: list[Flag] = []
         for device_id, scope in scopes.items():
             written += self.book.observe(device_id, findings.get(device_id, []), scope, close_at=end, detected_ms=end)

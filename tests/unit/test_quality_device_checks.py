@@ -18,6 +18,8 @@ from services.quality.device_checks import (
     cadence_skew,
     delivery,
     interval_at,
+    lost_runs,
+    merged,
     offline,
     skew,
 )
@@ -68,6 +70,52 @@ def test_a_report_interval_raised_by_a_command_does_not_make_the_device_offline(
     now = times[-1] + 20 * MIN
     assert offline(times, now_ms=now, cadence=BROADBAND, rules=RULES, interval_changes=changes) == []
     assert offline(times, now_ms=now, cadence=BROADBAND, rules=RULES) != []
+
+
+HOURLY = Cadence(60 * MIN, narrowband=True)
+
+
+def test_one_lost_reading_of_an_hourly_device_is_offline_a_fast_one_losing_one_is_not() -> None:
+    # an hourly device misses the reading at 03:00 (sequence 3): two hours between readings, inside the
+    # three-interval tolerance, but an hour without data
+    hourly = [(h * 60 * MIN, h) for h in range(3)] + [(h * 60 * MIN, h) for h in range(4, 8)]
+    assert offline([t for t, _ in hourly], now_ms=8 * 60 * MIN, cadence=HOURLY, rules=RULES) == []
+    (finding,) = lost_runs(hourly, cadence=HOURLY, rules=RULES)
+    assert finding.kind is FlagKind.OFFLINE
+    assert (finding.start_ms, finding.end_ms) == (3 * 60 * MIN, 4 * 60 * MIN)
+    assert "1 reading lost" in finding.reason
+    # a device every 10 s losing two readings in a row: a transport hiccup, not an outage
+    fast = Cadence(10_000, narrowband=False)
+    points = [(i * 10_000, i) for i in range(10)] + [(i * 10_000, i) for i in range(12, 20)]
+    assert lost_runs(points, cadence=fast, rules=RULES) == []
+    # ... and 200 in a row (33 min) is one
+    points = [(i * 10_000, i) for i in range(10)] + [(i * 10_000, i) for i in range(210, 220)]
+    (finding,) = lost_runs(points, cadence=fast, rules=RULES)
+    assert (finding.start_ms, finding.end_ms) == (100_000, 2_100_000)
+
+
+def test_restarts_repeats_and_a_switched_off_rule_lose_nothing() -> None:
+    restart = [(0, 40), (60 * MIN, 41), (120 * MIN, 0), (180 * MIN, 1)]
+    repeat = [(0, 5), (60 * MIN, 5), (120 * MIN, 6)]
+    assert lost_runs(restart, cadence=HOURLY, rules=RULES) == []
+    assert lost_runs(repeat, cadence=HOURLY, rules=RULES) == []
+    lossy = [(0, 0), (180 * MIN, 3)]
+    assert lost_runs(lossy, cadence=HOURLY, rules=RULES.model_copy(update={"lost_ms": 0})) == []
+    # a device sampling every minute until a command set 4 h: the two readings lost are 8 h without data
+    slow = [(0, 0), (12 * 60 * MIN, 3)]
+    (finding,) = lost_runs(slow, cadence=Cadence(MIN, False), rules=RULES, interval_changes=[(0, 4 * 3600.0)])
+    assert (finding.start_ms, finding.end_ms, finding.score) == (4 * 60 * MIN, 12 * 60 * MIN, 8 * 60 / 30)
+
+
+def test_overlapping_offline_findings_join_and_an_open_one_stays_open() -> None:
+    (a, b, c) = (
+        lost_runs([(0, 0), (180 * MIN, 3)], cadence=HOURLY, rules=RULES)[0],
+        offline([0, 200 * MIN], now_ms=201 * MIN, cadence=HOURLY, rules=RULES.model_copy(update={"tolerance": 1.5}))[0],
+        offline([300 * MIN], now_ms=900 * MIN, cadence=HOURLY, rules=RULES)[0],
+    )
+    joined = merged([c, b, a])
+    assert [(f.start_ms, f.end_ms) for f in joined] == [(60 * MIN, 200 * MIN), (360 * MIN, None)]
+    assert merged([a, replace(c, start_ms=100 * MIN)])[0].end_ms is None
 
 
 def _health(**fields: object) -> DeviceHealth:
@@ -122,6 +170,18 @@ def test_a_battery_emptying_within_days_is_flagged_a_slowly_ageing_one_is_not() 
     low = [(i * DAY_MS, 9.0) for i in range(3)]
     assert battery(low, BatteryRules()) is not None
     assert battery([], BatteryRules()) is None
+
+
+def test_a_battery_that_began_falling_lately_is_flagged_a_wobbling_one_is_not() -> None:
+    hour = 3_600_000
+    steady = [(i * hour, 74.0 + (0.2 if i % 3 else -0.2)) for i in range(38)]
+    falling = steady + [(i * hour, 74.0 - 2.8 * (i - 37)) for i in range(38, 48)]  # 2.8 %/h for 10 h
+    finding = battery(falling, BatteryRules())
+    assert finding is not None
+    assert "empty in" in finding.reason
+    assert battery(falling, BatteryRules(recent_ms=8 * hour, min_drop=50)) is None  # too small a fall to count
+    wobbling = steady + [(i * hour, 74.0 + (1.5 if i % 2 else -1.5)) for i in range(38, 48)]
+    assert battery(wobbling, BatteryRules()) is None
 
 
 def _cadence(n: int, interval: int = 600_000, start: int = 0, seq0: int = 0) -> list[tuple[int, int]]:

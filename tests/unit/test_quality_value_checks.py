@@ -119,3 +119,61 @@ def test_normal_values_after_a_stuck_stretch_are_not_spikes() -> None:
         (i * 5 * MIN, 460.0 + 40 * math.sin(i)) for i in range(30, 60)
     ]
     assert spikes(points, "co2", limits_of("co2"), SpikeRules()) == []
+
+
+def test_a_spike_on_a_signal_that_climbs_all_day_is_found_and_the_climb_is_not() -> None:
+    # an office's CO2 every 10 min: 420 ppm at 07:00 rising to 1,600 by 17:00, a little noise
+    office = [(i * 10 * MIN, 420 + 20 * i + 6 * math.sin(i * 1.3)) for i in range(60)]
+    assert spikes(office, "co2", limits_of("co2"), SpikeRules()) == []
+    office[45] = (office[45][0], office[45][1] + 1_900)  # 2.2x the level: a median test sees a busy day
+    (finding,) = spikes(office, "co2", limits_of("co2"), SpikeRules())
+    assert finding.start_ms == office[45][0]
+
+
+def test_a_filling_bin_that_reads_empty_once_has_a_spike_an_emptied_one_has_none() -> None:
+    filling = [(i * H, 20 + 1.5 * i + 0.3 * math.sin(i)) for i in range(40)]
+    glitch = [*filling]
+    glitch[30] = (glitch[30][0], 0.0)
+    (finding,) = spikes(glitch, "fill_level", limits_of("fill_level"), SpikeRules())
+    assert finding.start_ms == 30 * H
+    emptied = filling[:30] + [(i * H, 0.5 * (i - 30)) for i in range(30, 40)]  # collected: stays low
+    assert spikes(emptied, "fill_level", limits_of("fill_level"), SpikeRules()) == []
+
+
+def test_the_newest_reading_waits_for_its_successor() -> None:
+    points = _wavy(40)
+    points[-1] = (points[-1][0], 90.0)
+    assert spikes(points, "pm25", limits_of("pm25"), SpikeRules()) == []
+    later = [*points, (points[-1][0] + 5 * MIN, points[-2][1])]
+    assert [f.start_ms for f in spikes(later, "pm25", limits_of("pm25"), SpikeRules())] == [points[-1][0]]
+
+
+def test_a_peak_level_and_a_lamp_switching_on_are_never_spikes() -> None:
+    peaks = [(i * MIN, 55.0 + (40.0 if i == 30 else 0.3 * math.sin(i))) for i in range(60)]  # a lorry passing
+    assert spikes(peaks, "lamax", limits_of("lamax"), SpikeRules()) == []
+    assert spikes(peaks, "laeq", limits_of("laeq"), SpikeRules()) != []  # the same shape on the mean level
+    lamp = [(i * 15 * MIN, 71.0 if i == 20 else 0.0) for i in range(40)]
+    assert spikes(lamp, "lamp_power", limits_of("lamp_power"), SpikeRules()) == []
+
+
+def _peers(hours: range, level: float) -> dict[int, float]:
+    return {i * H: level for i in hours}
+
+
+def test_occupancy_at_zero_through_a_school_day_is_stuck_but_not_through_a_weekend() -> None:
+    zero = [_hour(i, 0.0) for i in range(35)]  # 35 h at 0 from the evening
+    school_day = {**_peers(range(35), 0.0), **_peers(range(12, 22), 240.0)}  # the other schools fill by day
+    (finding,) = stuck(zero, "occupancy", limits_of("occupancy"), StuckRules(), school_day)
+    assert (finding.start_ms, finding.end_ms) == (0, None)
+    assert "while its peers moved" in finding.reason
+    weekend = _peers(range(35), 0.0)  # every school is closed
+    assert stuck(zero, "occupancy", limits_of("occupancy"), StuckRules(), weekend) == []
+    assert stuck(zero, "occupancy", limits_of("occupancy"), StuckRules()) == []  # no peers: a rest is a rest
+
+
+def test_a_jitter_of_a_few_percent_on_a_busy_hospital_is_no_spike() -> None:
+    # 1,000 people, counted every 5 min, quiet steps of a few people, then one count 40 below its neighbours
+    ward = [(i * 5 * MIN, 1_000 + 2 * math.sin(i)) for i in range(40)]
+    ward[30] = (ward[30][0], 960.0)
+    assert spikes(ward, "occupancy", limits_of("occupancy"), SpikeRules()) == []
+    assert spikes(ward, "occupancy", limits_of("occupancy"), SpikeRules(min_relative=0.0)) != []

@@ -1,0 +1,92 @@
+"""The hour pass's judgements over the hourly roll-ups of the look-back: stuck runs (a rest value held while the
+peers moved included), drift against the peers, battery trends of narrowband devices.
+
+Peers are the devices of the same type at the same kind of facility in the district, or in the city when the
+district has fewer than ``min_peers``; metrics set by each installation have none (:mod:`services.quality.limits`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from services.quality.book import Scope
+from services.quality.device_checks import battery
+from services.quality.findings import Finding, HourStat
+from services.quality.limits import limits_of
+from services.quality.peer_checks import Reference, drift, peer_medians
+from services.quality.reads import StatKey
+from services.quality.rules import Rules
+from services.quality.value_checks import stuck
+from smartcity.city.directory import DeviceInfo
+from smartcity.city.model import NetworkClass
+from smartcity.quality_flags import FlagKind
+
+VITALS = ("battery", "report_interval")
+
+GroupKey = tuple[str, str, str, str]
+"""(device type, facility kind, district, metric)."""
+
+
+def peer_groups(
+    hourly: Mapping[StatKey, list[HourStat]], infos: Mapping[str, DeviceInfo], min_peers: int
+) -> dict[StatKey, dict[int, float]]:
+    """Per (device, metric) that has peers, the hourly medians of its peer group (the district's, or the city's
+    when the district has fewer than ``min_peers``)."""
+    groups: dict[GroupKey, dict[str, list[HourStat]]] = {}
+    for (device_id, metric), stats in hourly.items():
+        info = infos.get(device_id)
+        if info is None or metric in VITALS or not limits_of(metric).peers:
+            continue
+        key = (info.device_type.value, info.facility_kind.value, info.district_id, metric)
+        groups.setdefault(key, {})[device_id] = stats
+    by_city: dict[tuple[str, str, str], dict[str, list[HourStat]]] = {}
+    for (kind, facility_kind, _district, metric), members in groups.items():
+        by_city.setdefault((kind, facility_kind, metric), {}).update(members)
+    medians: dict[StatKey, dict[int, float]] = {}
+    for (kind, facility_kind, _district, metric), members in groups.items():
+        peers = members if len(members) >= min_peers else by_city[(kind, facility_kind, metric)]
+        group_medians = peer_medians(peers, min_peers)
+        for device_id in members:
+            medians[(device_id, metric)] = group_medians
+    return medians
+
+
+def judge_hours(
+    hourly: Mapping[StatKey, list[HourStat]],
+    infos: Mapping[str, DeviceInfo],
+    rules: Rules,
+    drift_refs: dict[StatKey, Reference],
+) -> tuple[dict[str, list[Finding]], dict[str, Scope]]:
+    """Findings and the scopes they were judged in, per device. ``drift_refs`` (kept by the caller) holds the
+    reference each ongoing drift was found against."""
+    findings: dict[str, list[Finding]] = {}
+    scopes: dict[str, Scope] = {}
+    medians = peer_groups(hourly, infos, rules.drift.min_peers)
+    for (device_id, metric), stats in hourly.items():
+        info = infos.get(device_id)
+        if info is None or metric in VITALS:
+            continue
+        scopes.setdefault(device_id, set()).update({(FlagKind.STUCK, metric), (FlagKind.DRIFT, metric)})
+        key = (device_id, metric)
+        group = medians.get(key)
+        drifting = key in drift_refs  # a drift that reached a rest value (a clamp) is still the drift
+        runs = stuck(stats, metric, limits_of(metric), rules.stuck, None if drifting else group)
+        findings.setdefault(device_id, []).extend(runs)
+        if runs or group is None:  # a stuck value departs from the peers too
+            drift_refs.pop(key, None)
+            continue
+        found, used = drift(stats, group, metric, limits_of(metric), rules.drift, drift_refs.get(key))
+        findings[device_id].extend(found)
+        if used is not None and any(f.end_ms is None for f in found):
+            drift_refs[key] = used  # judged against the reference it was found with while it lasts
+        else:
+            drift_refs.pop(key, None)
+    for (device_id, metric), stats in hourly.items():
+        info = infos.get(device_id)
+        if metric != "battery" or info is None or info.network is not NetworkClass.NARROWBAND:
+            continue
+        scopes.setdefault(device_id, set()).add((FlagKind.BATTERY, ""))
+        depleting = battery([(s.hour_ms, s.mean) for s in stats], rules.battery)
+        if depleting is not None:
+            findings.setdefault(device_id, []).append(depleting)
+    return findings, scopes
