@@ -7,7 +7,7 @@ district has fewer than ``min_peers``; metrics set by each installation have non
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from services.quality.book import Scope
 from services.quality.device_checks import battery
@@ -28,17 +28,20 @@ GroupKey = tuple[str, str, str, str]
 
 
 def peer_groups(
-    hourly: Mapping[StatKey, list[HourStat]], infos: Mapping[str, DeviceInfo], min_peers: int
+    hourly: Mapping[StatKey, list[HourStat]],
+    infos: Mapping[str, DeviceInfo],
+    min_peers: int,
+    stuck_keys: Collection[StatKey] = (),
 ) -> dict[StatKey, dict[int, float]]:
     """Per (device, metric) that has peers, the hourly medians of its peer group (the district's, or the city's
-    when the district has fewer than ``min_peers``)."""
+    when the district has fewer than ``min_peers``); series in ``stuck_keys`` are judged but are nobody's peer."""
     groups: dict[GroupKey, dict[str, list[HourStat]]] = {}
     for (device_id, metric), stats in hourly.items():
         info = infos.get(device_id)
         if info is None or metric in VITALS or not limits_of(metric).peers:
             continue
         key = (info.device_type.value, info.facility_kind.value, info.district_id, metric)
-        groups.setdefault(key, {})[device_id] = stats
+        groups.setdefault(key, {})[device_id] = [] if (device_id, metric) in stuck_keys else stats
     by_city: dict[tuple[str, str, str], dict[str, list[HourStat]]] = {}
     for (kind, facility_kind, _district, metric), members in groups.items():
         by_city.setdefault((kind, facility_kind, metric), {}).update(members)
@@ -61,7 +64,12 @@ def judge_hours(
     reference each ongoing drift was found against."""
     findings: dict[str, list[Finding]] = {}
     scopes: dict[str, Scope] = {}
-    medians = peer_groups(hourly, infos, rules.drift.min_peers)
+    plain = {
+        key: stuck(stats, key[1], limits_of(key[1]), rules.stuck)
+        for key, stats in hourly.items()
+        if key[0] in infos and key[1] not in VITALS
+    }
+    medians = peer_groups(hourly, infos, rules.drift.min_peers, {key for key, runs in plain.items() if runs})
     for (device_id, metric), stats in hourly.items():
         info = infos.get(device_id)
         if info is None or metric in VITALS:
@@ -70,7 +78,7 @@ def judge_hours(
         key = (device_id, metric)
         group = medians.get(key)
         drifting = key in drift_refs  # a drift that reached a rest value (a clamp) is still the drift
-        runs = stuck(stats, metric, limits_of(metric), rules.stuck, None if drifting else group)
+        runs = plain[key] or stuck(stats, metric, limits_of(metric), rules.stuck, None if drifting else group)
         findings.setdefault(device_id, []).extend(runs)
         if runs or group is None:  # a stuck value departs from the peers too
             drift_refs.pop(key, None)

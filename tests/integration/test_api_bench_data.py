@@ -61,7 +61,7 @@ def test_fast_line_writer_writes_the_workers_lines() -> None:
             ours = tier_lines(windows)
             assert ours == lines(windows), device.id
             compared += len(ours)
-    assert compared > 10_000
+    assert compared > 5_000  # how many depends on the hour it runs (local days cut at the city's midnight)
 
 
 def test_the_comparison_catches_a_one_bit_difference() -> None:

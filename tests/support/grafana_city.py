@@ -34,7 +34,8 @@ HOUR_MS = 3_600_000
 ROLLUP_LOOKBACK_H = 30
 """The worker starts at the local day holding ``now - 30 h``: at least one whole local day and 30 hours."""
 HEALTH_HOURS = 24
-OFFLINE_H = 3
+OFFLINE_H = 6
+"""Before the 4 h the proof moves "now" back just after local midnight, so the device is offline by then too."""
 REPLICA = "gw-proof"
 LETTER_REASONS = (RejectReason.OUT_OF_RANGE, RejectReason.MALFORMED_JSON, RejectReason.UNKNOWN_DEVICE)
 
