@@ -31,8 +31,12 @@ class MetricLimits:
     switched between states (a lamp's power)."""
     peers: bool = True
     """Comparable with the same type's devices at the same kind of facility (drift); not for quantities set by
-    each installation (a lamp's rated power, a building's water and power draw) or by its own schedule (a bin's
-    fill level between emptyings)."""
+    each installation (a lamp's power, set by its dimming) or by its own schedule (a bin's fill level between
+    emptyings)."""
+    proportional: bool = False
+    """A multiple of the peers' level, set by the facility's size or the installation's rating (people in a hall,
+    a building's power and water draw, vehicles per reading): compared with the peers as a ratio
+    (:mod:`services.quality.peer_checks`)."""
 
 
 _DEFAULT_FLOAT = MetricLimits(resolution=0.01, stuck_after_h=3.0, spread=0.5)
@@ -43,13 +47,13 @@ _OVERRIDES: Mapping[str, MetricLimits] = {
     "pm10": MetricLimits(0.01, 3.0, spread=1.5),
     "no2": MetricLimits(0.01, 3.0, spread=1.5),
     "o3": MetricLimits(0.01, 3.0, spread=2.0),
-    "co2": MetricLimits(0.01, 3.0, rests_at=(250.0,), spread=10.0),
+    "co2": MetricLimits(0.01, 3.0, spread=10.0),
     "laeq": MetricLimits(0.01, 3.0, spread=1.0),
     "lamax": MetricLimits(0.01, 3.0, spread=1.5, spikes=False),
-    "power": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=0.5, peers=False),
-    "water_flow": MetricLimits(0.01, 24.0, rests_at=(0.0,), spread=0.5, peers=False),
-    "occupancy": MetricLimits(0.5, 8.0, rests_at=(0.0,), spread=2.0),
-    "vehicle_count": MetricLimits(0.5, 6.0, rests_at=(0.0,), spread=2.0),
+    "power": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=0.5, proportional=True),
+    "water_flow": MetricLimits(0.01, 24.0, rests_at=(0.0,), spread=0.5, proportional=True),
+    "occupancy": MetricLimits(0.5, 8.0, rests_at=(0.0,), spread=2.0, proportional=True),
+    "vehicle_count": MetricLimits(0.5, 6.0, rests_at=(0.0,), spread=2.0, proportional=True),
     "vehicle_speed": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=2.0),
     "lamp_power": MetricLimits(0.01, 20.0, rests_at=(0.0,), spread=1.0, spikes=False, peers=False),
     "dim_level": MetricLimits(0.5, None),

@@ -7,6 +7,13 @@ the oldest ``baseline_h`` hours of the look-back (a sensor that always reads a l
 scale is the robust spread (MAD) of those residuals, never below the metric's noise floor. An hour's drift score
 is (residual - baseline) / scale; a drift is a run of at least ``min_hours`` hours whose rolling median score
 is beyond ``threshold``, and it starts where that run starts.
+
+A *proportional* metric (:attr:`~services.quality.limits.MetricLimits.proportional`: people in a building of its
+own size, a meter of its own rating) is a multiple of its peers' level, not a fixed distance from it: a hall
+for 900 counts 0 at night like a hall for 300, and 600 more by day. Its expected value is its *gain* (the median
+ratio of its mean to the peers' median over the baseline hours) times the peers' median, and its residual is
+the departure from that, relative to it (floored by the metric's spread, so an empty night is 0 against 0): a
+drift of 10 people is a large share of a quiet evening and a small one of a busy noon.
 """
 
 from __future__ import annotations
@@ -41,8 +48,24 @@ def peer_medians(series: Mapping[str, list[HourStat]], min_peers: int) -> dict[i
     return {hour: median(values) for hour, values in by_hour.items() if len(values) >= min_peers}
 
 
-Reference = tuple[float, float]
-"""(baseline, scale) of a device's residuals."""
+RELATIVE_FLOOR = 0.02
+"""Smallest scale of a proportional metric's relative residuals (2 % of the expected value)."""
+
+Reference = tuple[float, float, float]
+"""(gain, baseline, scale) of a device's residuals; the gain is 1 for metrics that are not proportional."""
+
+
+def _gain(hours: list[HourStat], medians: Mapping[int, float], floor: float) -> float | None:
+    """Median ratio of the device's mean to its peers' median in the hours the peers were clearly above 0."""
+    ratios = [h.mean / medians[h.hour_ms] for h in hours if medians[h.hour_ms] > floor]
+    return median(ratios) if len(ratios) >= 3 else None
+
+
+def _residual(mean: float, peer: float, gain: float, limits: MetricLimits) -> float:
+    if not limits.proportional:
+        return mean - peer
+    expected = gain * peer
+    return (mean - expected) / (abs(expected) + limits.spread)
 
 
 def drift(
@@ -56,15 +79,20 @@ def drift(
     """Drift spans of one device (module docstring) against ``medians`` of its peers, and the reference they were
     judged against. A ``reference`` given (the one a drift was found against, kept while it lasts) judges every
     hour of the look-back against it: a drift longer than the look-back would otherwise become its own baseline."""
-    residuals = [(h.hour_ms, h.mean - medians[h.hour_ms]) for h in hours if h.hour_ms in medians]
+    judged = [h for h in hours if h.hour_ms in medians]
     if reference is None:
-        if len(residuals) < rules.baseline_h + rules.min_hours:
+        if len(judged) < rules.baseline_h + rules.min_hours:
             return [], None
-        sample = [r for _, r in residuals[: rules.baseline_h]]
-        reference = (median(sample), robust_scale(sample, limits.spread))
-        residuals = residuals[rules.baseline_h :]
-    baseline, scale = reference
-    scores = [(ts, (r - baseline) / scale) for ts, r in residuals]
+        first = judged[: rules.baseline_h]
+        gain = _gain(first, medians, limits.spread) if limits.proportional else 1.0
+        if gain is None:
+            return [], None
+        sample = [_residual(h.mean, medians[h.hour_ms], gain, limits) for h in first]
+        floor = RELATIVE_FLOOR if limits.proportional else limits.spread
+        reference = (gain, median(sample), robust_scale(sample, floor))
+        judged = judged[rules.baseline_h :]
+    gain, baseline, scale = reference
+    scores = [(h.hour_ms, (_residual(h.mean, medians[h.hour_ms], gain, limits) - baseline) / scale) for h in judged]
     smoothed = [
         (ts, median([s for _, s in scores[max(0, i - rules.smooth_h + 1) : i + 1]])) for i, (ts, _) in enumerate(scores)
     ]
@@ -75,10 +103,12 @@ def drift(
         if len(run) >= rules.min_hours:
             peak = max(abs(s) for _, s in run)
             direction = "above" if run[-1][1] > 0 else "below"
-            reason = (
-                f"{metric} drifted {direction} its district peers: residual {peak * scale:.3g} from its baseline "
-                f"(robust z {peak:.1f})"
+            off = (
+                f"{peak * scale:.0%} off its usual ratio to them"
+                if limits.proportional
+                else f"{peak * scale:.3g} off its baseline"
             )
+            reason = f"{metric} drifted {direction} its district peers: {off} (robust z {peak:.1f})"
             findings.append(Finding(FlagKind.DRIFT, run[0][0], end_ms, peak / rules.threshold, reason, metric))
 
     for ts, score in smoothed:

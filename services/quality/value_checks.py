@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.quality.findings import Finding, HourStat
 from services.quality.limits import MetricLimits
 from services.quality.robust import mad, median, robust_scale
+from smartcity.contract.metrics import METRICS
 from smartcity.quality_flags import FlagKind
 
 HOUR_MS = 3_600_000
@@ -30,6 +31,15 @@ class StuckRules(BaseModel):
     )
 
 
+def _range_limit(metric: str, value: float, limits: MetricLimits) -> float | None:
+    """The end of the metric's range ``value`` sits at, unless the metric rests there (a count at 0)."""
+    spec = METRICS[metric]
+    for limit in (spec.minimum, spec.maximum):
+        if limit is not None and abs(value - limit) <= limits.resolution and limit not in limits.rests_at:
+            return limit
+    return None
+
+
 def stuck(
     hours: Sequence[HourStat],
     metric: str,
@@ -41,12 +51,20 @@ def stuck(
     reading equals the run's value within the resolution, longer than the metric's plausible run and not at a
     value the metric rests at, unless ``peers`` (hour -> the peers' median, :func:`peer_medians`) were off that
     value for ``peers_moving_h`` of the run's hours: a closed school counts 0 all night and so do the others,
-    but not through a school day. A run that reaches the newest hour is open."""
+    but not through a school day. A run that reaches the newest hour is open.
+
+    A run at an end of the metric's registry range (CO2 at 250 ppm, a bin at 100 %) is *pinned*, not stuck: a
+    full bin waits for its collection, a sensor saturates in fog. While the peers read elsewhere it is a drift
+    that ran into the limit (or a railed sensor), and is flagged as drift."""
     if limits.stuck_after_h is None:
         return []
     limit_ms = limits.stuck_after_h * rules.factor * HOUR_MS
     findings: list[Finding] = []
     run: list[HourStat] = []
+
+    def peers_moved(value: float) -> bool:
+        known = [peers[h.hour_ms] for h in run if h.hour_ms in peers] if peers else []
+        return sum(1 for level in known if abs(level - value) > limits.spread) >= rules.peers_moving_h
 
     def close(end_ms: int | None) -> None:
         if not run:
@@ -54,17 +72,20 @@ def stuck(
         value = run[0].mean
         span = run[-1].hour_ms + HOUR_MS - run[0].hour_ms
         readings = sum(h.count for h in run)
-        resting = any(abs(value - rest) <= limits.resolution for rest in limits.rests_at)
-        if resting and peers:
-            known = [peers[h.hour_ms] for h in run if h.hour_ms in peers]
-            moving = sum(1 for level in known if abs(level - value) > limits.spread)
-            resting = moving < rules.peers_moving_h
-        if span >= limit_ms and readings >= rules.min_readings and not resting:
-            at_rest = any(abs(value - rest) <= limits.resolution for rest in limits.rests_at)
-            reason = f"{metric} held {value:g} for {span / HOUR_MS:.0f} h ({readings} readings)" + (
-                " while its peers moved" if at_rest else ""
-            )
-            findings.append(Finding(FlagKind.STUCK, run[0].hour_ms, end_ms, span / limit_ms, reason, metric))
+        if span < limit_ms or readings < rules.min_readings:
+            return
+        hours_held = f"for {span / HOUR_MS:.0f} h ({readings} readings)"
+        pinned = _range_limit(metric, value, limits)
+        if pinned is not None:
+            if peers_moved(value):
+                reason = f"{metric} pinned at its range limit {pinned:g} {hours_held} while its peers moved"
+                findings.append(Finding(FlagKind.DRIFT, run[0].hour_ms, end_ms, span / limit_ms, reason, metric))
+            return
+        at_rest = any(abs(value - rest) <= limits.resolution for rest in limits.rests_at)
+        if at_rest and not peers_moved(value):
+            return
+        reason = f"{metric} held {value:g} {hours_held}" + (" while its peers moved" if at_rest else "")
+        findings.append(Finding(FlagKind.STUCK, run[0].hour_ms, end_ms, span / limit_ms, reason, metric))
 
     for hour in hours:
         flat = hour.high - hour.low <= limits.resolution

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from services.quality.findings import HourStat
 from services.quality.limits import limits_of
 from services.quality.peer_checks import DriftRules, drift, peer_medians
@@ -69,3 +71,48 @@ def test_a_drift_longer_than_the_look_back_stays_flagged_against_its_reference()
     assert drift(late_window, medians, "temperature", limits_of("temperature"), rules)[0] == []
     (still,), _ = drift(late_window, medians, "temperature", limits_of("temperature"), rules, reference)
     assert still.end_ms is None
+
+
+def _halls(hours: int, drifting: float = 0.0, onset: int = 30) -> dict[str, list[HourStat]]:
+    """Five halls for 300 to 1,500 people, open from 8 to 17, each counting its share of
+    the city's rhythm with 3 % noise; ``drifting`` people per hour from ``onset`` are added to the first one."""
+    city: dict[str, list[HourStat]] = {}
+    for device in range(5):
+        capacity = 300 * (device + 1)
+        series = []
+        for h in range(hours):
+            share = math.sin(math.pi * ((h % 24) - 8) / 9) if 8 <= h % 24 <= 17 else 0.0  # open 8-17
+            noise = 0.03 * (((h * 7 + device * 13) % 11) / 5 - 1)
+            value = capacity * share * (1 + noise)
+            if device == 0 and h >= onset:
+                value += (h - onset) * drifting
+            series.append(HourStat(h * H, value, value, value, 12))
+        city[f"hall-{device}"] = series
+    return city
+
+
+def test_halls_of_different_sizes_are_compared_as_a_share_of_their_peers_not_a_distance() -> None:
+    city = _halls(96)
+    medians = peer_medians(city, DriftRules().min_peers)
+    for hours in city.values():  # 1,500 people by day against a median of 900 is the hall's size, not a drift
+        assert drift(hours, medians, "occupancy", limits_of("occupancy"), DriftRules())[0] == []
+    assert limits_of("temperature").proportional is False
+
+
+def test_a_people_count_drifting_up_is_flagged_as_a_share_of_what_its_peers_predict() -> None:
+    city = _halls(96, drifting=2.0)  # 48 people a day more than there are
+    medians = peer_medians(city, DriftRules().min_peers)
+    (finding,), (gain, _, _) = drift(city["hall-0"], medians, "occupancy", limits_of("occupancy"), DriftRules())
+    assert 30 * H <= finding.start_ms <= 30 * H + 24 * H
+    assert finding.end_ms is None
+    assert "above" in finding.reason
+    assert "ratio" in finding.reason
+    assert abs(gain - 1 / 3) < 0.05  # 300 of a median hall of 900
+    for other in ("hall-1", "hall-2", "hall-3", "hall-4"):
+        assert drift(city[other], medians, "occupancy", limits_of("occupancy"), DriftRules())[0] == []
+
+
+def test_a_proportional_metric_whose_peers_never_rise_above_zero_gets_no_verdict() -> None:
+    city = {f"hall-{d}": [HourStat(h * H, 0.0, 0.0, 0.0, 12) for h in range(72)] for d in range(4)}
+    medians = peer_medians(city, DriftRules().min_peers)
+    assert drift(city["hall-0"], medians, "occupancy", limits_of("occupancy"), DriftRules()) == ([], None)

@@ -177,3 +177,23 @@ def test_a_jitter_of_a_few_percent_on_a_busy_hospital_is_no_spike() -> None:
     ward[30] = (ward[30][0], 960.0)
     assert spikes(ward, "occupancy", limits_of("occupancy"), SpikeRules()) == []
     assert spikes(ward, "occupancy", limits_of("occupancy"), SpikeRules(min_relative=0.0)) != []
+
+
+def test_co2_pinned_at_its_range_floor_while_its_peers_read_room_air_is_a_drift_into_the_limit() -> None:
+    falling = [_hour(i, 420.0 - 40 * i, spread=15) for i in range(4)]  # a fast drift down to the 250 ppm floor
+    pinned = falling + [_hour(i, 250.0) for i in range(4, 16)]
+    rooms = _peers(range(16), 450.0)
+    (finding,) = stuck(pinned, "co2", limits_of("co2"), StuckRules(), rooms)
+    assert finding.kind is FlagKind.DRIFT
+    assert (finding.start_ms, finding.end_ms) == (4 * H, None)
+    assert "pinned at its range limit 250" in finding.reason
+    assert stuck(pinned, "co2", limits_of("co2"), StuckRules()) == []  # without peers, a limit says nothing
+
+
+def test_a_full_bin_and_a_hygrometer_in_fog_are_pinned_at_their_limit_and_not_stuck() -> None:
+    full = [_hour(i, 100.0) for i in range(20)]  # waiting for its collection
+    assert stuck(full, "fill_level", limits_of("fill_level"), StuckRules()) == []
+    foggy = [_hour(i, 100.0) for i in range(10)]
+    assert stuck(foggy, "humidity", limits_of("humidity"), StuckRules(), _peers(range(10), 100.0)) == []
+    held = [_hour(i, 99.0) for i in range(10)]  # one below the limit is an ordinary stuck value
+    assert [f.kind for f in stuck(held, "humidity", limits_of("humidity"), StuckRules())] == [FlagKind.STUCK]
