@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from smartcity.quality_flags import FlagKind
@@ -28,3 +29,16 @@ class HourStat:
     low: float
     high: float
     count: int
+
+
+_STEPS = (1.0, 0.5, 0.1, 0.01)
+
+
+def reading_step(hours: Sequence[HourStat]) -> float:
+    """The coarsest step every hourly minimum and maximum is a multiple of: a count's 1, a radio's half units,
+    a display's tenths; 0.01 at the finest."""
+    values = [v for h in hours for v in (h.low, h.high)]
+    for step in _STEPS:
+        if all(abs(v / step - round(v / step)) < 1e-6 for v in values):
+            return step
+    return _STEPS[-1]

@@ -13,7 +13,7 @@ from services.quality.book import Scope
 from services.quality.device_checks import battery
 from services.quality.findings import Finding, HourStat
 from services.quality.limits import limits_of
-from services.quality.peer_checks import Reference, drift, peer_medians
+from services.quality.peer_checks import Reference, drift, expected_levels, peer_medians
 from services.quality.reads import StatKey
 from services.quality.rules import Rules
 from services.quality.value_checks import stuck
@@ -23,8 +23,8 @@ from smartcity.quality_flags import FlagKind
 
 VITALS = ("battery", "report_interval")
 
-GroupKey = tuple[str, str, str, str]
-"""(device type, facility kind, district, metric)."""
+GroupKey = tuple[str, str, str, str, str]
+"""(device type, network, facility kind, district, metric)."""
 
 
 def peer_groups(
@@ -32,22 +32,26 @@ def peer_groups(
     infos: Mapping[str, DeviceInfo],
     min_peers: int,
     stuck_keys: Collection[StatKey] = (),
+    *,
+    city_wide: bool = False,
 ) -> dict[StatKey, dict[int, float]]:
     """Per (device, metric) that has peers, the hourly medians of its peer group (the district's, or the city's
-    when the district has fewer than ``min_peers``); series in ``stuck_keys`` are judged but are nobody's peer."""
+    when the district has fewer than ``min_peers`` or ``city_wide``); series in ``stuck_keys`` are judged but are
+    nobody's peer."""
     groups: dict[GroupKey, dict[str, list[HourStat]]] = {}
     for (device_id, metric), stats in hourly.items():
         info = infos.get(device_id)
         if info is None or metric in VITALS or not limits_of(metric).peers:
             continue
-        key = (info.device_type.value, info.facility_kind.value, info.district_id, metric)
+        key = (info.device_type.value, info.network.value, info.facility_kind.value, info.district_id, metric)
         groups.setdefault(key, {})[device_id] = [] if (device_id, metric) in stuck_keys else stats
-    by_city: dict[tuple[str, str, str], dict[str, list[HourStat]]] = {}
-    for (kind, facility_kind, _district, metric), members in groups.items():
-        by_city.setdefault((kind, facility_kind, metric), {}).update(members)
+    by_city: dict[tuple[str, str, str, str], dict[str, list[HourStat]]] = {}
+    for (kind, network, facility_kind, _district, metric), members in groups.items():
+        by_city.setdefault((kind, network, facility_kind, metric), {}).update(members)
     medians: dict[StatKey, dict[int, float]] = {}
-    for (kind, facility_kind, _district, metric), members in groups.items():
-        peers = members if len(members) >= min_peers else by_city[(kind, facility_kind, metric)]
+    for (kind, network, facility_kind, _district, metric), members in groups.items():
+        district_wide = len(members) >= min_peers and not city_wide
+        peers = members if district_wide else by_city[(kind, network, facility_kind, metric)]
         group_medians = peer_medians(peers, min_peers)
         for device_id in members:
             medians[(device_id, metric)] = group_medians
@@ -69,7 +73,9 @@ def judge_hours(
         for key, stats in hourly.items()
         if key[0] in infos and key[1] not in VITALS
     }
-    medians = peer_groups(hourly, infos, rules.drift.min_peers, {key for key, runs in plain.items() if runs})
+    stuck_keys = {key for key, runs in plain.items() if runs}
+    medians = peer_groups(hourly, infos, rules.drift.min_peers, stuck_keys)
+    everyone = peer_groups(hourly, infos, rules.drift.min_peers, city_wide=True) if stuck_keys else {}
     for (device_id, metric), stats in hourly.items():
         info = infos.get(device_id)
         if info is None or metric in VITALS:
@@ -78,15 +84,20 @@ def judge_hours(
         key = (device_id, metric)
         group = medians.get(key)
         drifting = key in drift_refs  # a drift that reached a rest value (a clamp) is still the drift
-        runs = plain[key] or stuck(stats, metric, limits_of(metric), rules.stuck, None if drifting else group)
+        limits = limits_of(metric)
+        runs = plain[key]
+        if group is not None:  # judged again with what the peers show
+            peers = None if drifting else group
+            expected = expected_levels(stats, everyone.get(key, {}), limits)  # the city's, holding values too
+            runs = stuck(stats, metric, limits, rules.stuck, peers, expected)
         findings.setdefault(device_id, []).extend(runs)
         if runs or group is None:  # a stuck value departs from the peers too
             drift_refs.pop(key, None)
             continue
-        found, used = drift(stats, group, metric, limits_of(metric), rules.drift, drift_refs.get(key))
+        found, used = drift(stats, group, metric, limits, rules.drift, drift_refs.get(key))
         findings[device_id].extend(found)
-        if used is not None and any(f.end_ms is None for f in found):
-            drift_refs[key] = used  # judged against the reference it was found with while it lasts
+        if used is not None and found:
+            drift_refs[key] = used  # judged against the reference it was found with while it is in the look-back
         else:
             drift_refs.pop(key, None)
     for (device_id, metric), stats in hourly.items():

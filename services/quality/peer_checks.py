@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.quality.findings import Finding, HourStat
+from services.quality.findings import Finding, HourStat, reading_step
 from services.quality.limits import MetricLimits
 from services.quality.robust import median, robust_scale
 from smartcity.quality_flags import FlagKind
@@ -61,6 +61,19 @@ def _gain(hours: list[HourStat], medians: Mapping[int, float], floor: float) -> 
     return median(ratios) if len(ratios) >= 3 else None
 
 
+def expected_levels(hours: list[HourStat], medians: Mapping[int, float], limits: MetricLimits) -> dict[int, float]:
+    """Hour -> the level the peers predict for the device: its gain times their median for a proportional
+    metric, their median moved by its usual offset otherwise (empty without a gain)."""
+    judged = [h for h in hours if h.hour_ms in medians]
+    if not judged:
+        return {}
+    if limits.proportional:
+        gain = _gain(judged, medians, limits.spread)
+        return {} if gain is None else {h.hour_ms: gain * medians[h.hour_ms] for h in judged}
+    offset = median([h.mean - medians[h.hour_ms] for h in judged])
+    return {h.hour_ms: medians[h.hour_ms] + offset for h in judged}
+
+
 def _residual(mean: float, peer: float, gain: float, limits: MetricLimits) -> float:
     if not limits.proportional:
         return mean - peer
@@ -88,7 +101,12 @@ def drift(
         if gain is None:
             return [], None
         sample = [_residual(h.mean, medians[h.hour_ms], gain, limits) for h in first]
-        floor = RELATIVE_FLOOR if limits.proportional else limits.spread
+        step = reading_step(hours)  # one step of a coarse reading is no drift
+        if limits.proportional:
+            level = median([abs(gain * medians[h.hour_ms]) for h in first]) + limits.spread
+            floor = max(RELATIVE_FLOOR, step / level)
+        else:
+            floor = max(limits.spread, step)
         reference = (gain, median(sample), robust_scale(sample, floor))
         judged = judged[rules.baseline_h :]
     gain, baseline, scale = reference

@@ -9,13 +9,17 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.quality.findings import Finding, HourStat
+from services.quality.findings import Finding, HourStat, reading_step
 from services.quality.limits import MetricLimits
 from services.quality.robust import mad, median, robust_scale
 from smartcity.contract.metrics import METRICS
 from smartcity.quality_flags import FlagKind
 
 HOUR_MS = 3_600_000
+QUIET_STEPS = 2
+QUIET_HISTORY_H = 12
+"""A device whose readings outside a run span at most ``QUIET_STEPS`` of its steps over at least this many hours
+holds a value because its resolution is coarse for its signal, not because it is stuck."""
 
 
 class StuckRules(BaseModel):
@@ -46,12 +50,18 @@ def stuck(
     limits: MetricLimits,
     rules: StuckRules,
     peers: Mapping[int, float] | None = None,
+    expected: Mapping[int, float] | None = None,
 ) -> list[Finding]:
     """Runs of hours (oldest first; an hour without readings neither breaks nor extends a run) in which every
     reading equals the run's value within the resolution, longer than the metric's plausible run and not at a
     value the metric rests at, unless ``peers`` (hour -> the peers' median, :func:`peer_medians`) were off that
     value for ``peers_moving_h`` of the run's hours: a closed school counts 0 all night and so do the others,
     but not through a school day. A run that reaches the newest hour is open.
+
+    ``expected`` (hour -> the level the peers predict for this device, :func:`expected_levels`) explains a run
+    whose prediction moved by less than one step of the device's readings (:func:`reading_step`): a hospital's
+    steady water draw read in half units, one car a minute on a street at night. So does a device whose own
+    readings outside the run stayed within ``QUIET_STEPS`` steps for ``QUIET_HISTORY_H`` hours.
 
     A run at an end of the metric's registry range (CO2 at 250 ppm, a bin at 100 %) is *pinned*, not stuck: a
     full bin waits for its collection, a sensor saturates in fog. While the peers read elsewhere it is a drift
@@ -65,6 +75,19 @@ def stuck(
     def peers_moved(value: float) -> bool:
         known = [peers[h.hour_ms] for h in run if h.hour_ms in peers] if peers else []
         return sum(1 for level in known if abs(level - value) > limits.spread) >= rules.peers_moving_h
+
+    step = reading_step(hours)
+
+    def explained(run: list[HourStat]) -> bool:
+        """The peers' prediction moved by less than a step, or the device's own readings outside the run never
+        moved by more than ``QUIET_STEPS`` steps."""
+        predicted = [expected[h.hour_ms] for h in run if h.hour_ms in expected] if expected else []
+        if len(predicted) >= 2 and max(predicted) - min(predicted) < step:
+            return True
+        others = [h for h in hours if h.hour_ms < run[0].hour_ms or h.hour_ms > run[-1].hour_ms]
+        return len(others) >= QUIET_HISTORY_H and max(h.high for h in others) - min(h.low for h in others) <= (
+            QUIET_STEPS * step
+        )
 
     def close(end_ms: int | None) -> None:
         if not run:
@@ -83,6 +106,8 @@ def stuck(
             return
         at_rest = any(abs(value - rest) <= limits.resolution for rest in limits.rests_at)
         if at_rest and not peers_moved(value):
+            return
+        if not at_rest and explained(run):
             return
         reason = f"{metric} held {value:g} {hours_held}" + (" while its peers moved" if at_rest else "")
         findings.append(Finding(FlagKind.STUCK, run[0].hour_ms, end_ms, span / limit_ms, reason, metric))
