@@ -1,0 +1,105 @@
+"""The hour pass over the roll-ups: who a device's peers are, a drift judged hour after hour as the worker does
+(its end is no drift the other way), and flat runs that the peers or the device's own resolution explain."""
+
+from __future__ import annotations
+
+from services.quality.findings import HourStat, reading_step
+from services.quality.hour_checks import judge_hours, peer_groups
+from services.quality.limits import limits_of
+from services.quality.peer_checks import DriftRules, Reference, drift, peer_medians
+from services.quality.settings import QualitySettings
+from services.quality.value_checks import StuckRules, stuck
+from smartcity.city.directory import DeviceInfo
+from smartcity.city.model import DeviceType, FacilityKind, NetworkClass
+from smartcity.quality_flags import FlagKind
+
+H = 3_600_000
+RULES = QualitySettings().worker_config().rules
+
+
+def _info(device: str, kind: DeviceType, network: NetworkClass, facility: FacilityKind) -> DeviceInfo:
+    return DeviceInfo(device, kind, "old-town", f"f-{device}", facility, network)
+
+
+def _flat(value: float, hours: range, count: int = 1) -> list[HourStat]:
+    return [HourStat(h * H, value, value, value, count) for h in hours]
+
+
+def test_a_narrowband_and_a_broadband_counter_are_not_each_others_peers() -> None:
+    """A wired counter reports each minute, a radio one every 5 minutes: five times the count per reading."""
+    infos = {}
+    hourly: dict[tuple[str, str], list[HourStat]] = {}
+    for index in range(3):
+        for network, per_reading in ((NetworkClass.BROADBAND, 10.0), (NetworkClass.NARROWBAND, 50.0)):
+            device = f"tc-{network.value}-{index}"
+            infos[device] = _info(device, DeviceType.TRAFFIC_COUNTER, network, FacilityKind.STREET_SEGMENT)
+            hourly[(device, "vehicle_count")] = _flat(per_reading + index, range(6), count=12)
+    medians = peer_groups(hourly, infos, 3)
+    assert set(medians[("tc-broadband-0", "vehicle_count")].values()) == {11.0}
+    assert set(medians[("tc-narrowband-0", "vehicle_count")].values()) == {51.0}
+
+
+def _thermometers(hours: int, onset: int, end: int) -> dict[tuple[str, str], list[HourStat]]:
+    """Five thermometers; the first reads 0.3 degC more every hour from ``onset`` (up to 6 degC more, where it
+    stays) until ``end``, then is right again."""
+    series: dict[tuple[str, str], list[HourStat]] = {}
+    for device in range(5):
+        stats = []
+        for h in range(hours):
+            value = 12 + device * 0.3 + 0.15 * (((h * 7 + device * 13) % 11) / 5 - 1) + 3 * ((h % 24) > 12)
+            if device == 0 and onset <= h < end:
+                value += min(6.0, (h - onset) * 0.3)
+            stats.append(HourStat(h * H, value, value - 0.4, value + 0.4, 12))
+        series[(f"we-{device}", "temperature")] = stats
+    return series
+
+
+def test_a_drift_that_ended_is_not_followed_by_a_drift_the_other_way_as_it_leaves_the_look_back() -> None:
+    hourly = _thermometers(150, onset=30, end=80)
+    infos = {d: _info(d, DeviceType.WEATHER, NetworkClass.BROADBAND, FacilityKind.PARK) for d, _ in hourly}
+    refs: dict[tuple[str, str], Reference] = {}
+    seen: list[tuple[int, str]] = []
+    for end in range(30, 150):  # hour passes, each over the 48 h before it, as the worker runs them
+        window = {key: [s for s in stats if (end - 48) * H <= s.hour_ms < end * H] for key, stats in hourly.items()}
+        findings, _ = judge_hours(window, infos, RULES, refs)
+        seen += [(f.start_ms // H, f.reason) for f in findings.get("we-0", []) if f.kind is FlagKind.DRIFT]
+    assert seen, "the drift is found"
+    assert all("above" in reason for _, reason in seen)  # its baseline from the drift's hours would say "below"
+    assert all(start < 80 for start, _ in seen)
+    assert ("we-0", "temperature") not in refs  # forgotten once the drift left the look-back
+
+
+def test_reading_steps_are_read_off_the_values() -> None:
+    assert reading_step(_flat(3.0, range(4))) == 1.0
+    assert reading_step([*_flat(1.5, range(2)), *_flat(1.0, range(2, 4))]) == 0.5
+    assert reading_step([HourStat(0, 21.3, 21.1, 21.57, 12)]) == 0.01
+
+
+def test_a_hospitals_steady_water_draw_read_in_half_units_is_not_stuck() -> None:
+    """Hourly readings of 1.0 l/s for a day, and 0.5 or 1.5 now and then before: the radio's half units are
+    coarse for a steady draw. A meter whose readings moved by litres before holding one value is stuck."""
+    before = [*_flat(1.5, range(0, 3)), *_flat(1.0, range(3, 10)), *_flat(0.5, range(10, 14))]
+    steady = [*before, *_flat(1.0, range(14, 40))]
+    assert stuck(steady, "water_flow", limits_of("water_flow"), StuckRules()) == []
+    busy = [*[HourStat(h * H, 0.5 + (h % 6), 0.5, 0.5 + (h % 6), 1) for h in range(14)], *_flat(1.0, range(14, 40))]
+    (finding,) = stuck(busy, "water_flow", limits_of("water_flow"), StuckRules())
+    assert finding.kind is FlagKind.STUCK
+
+
+def test_one_car_a_minute_at_night_is_explained_by_the_peers_but_not_while_they_get_busy() -> None:
+    night = _flat(1.0, range(8), count=60)
+    quiet_peers = {h * H: 1.0 + 0.02 * h for h in range(8)}  # their prediction moves by less than one car
+    limits = limits_of("vehicle_count")
+    assert stuck(night, "vehicle_count", limits, StuckRules(), expected=quiet_peers) == []
+    rush = {h * H: 1.0 + 3 * h for h in range(8)}
+    (finding,) = stuck(night, "vehicle_count", limits, StuckRules(), expected=rush)
+    assert finding.kind is FlagKind.STUCK
+    assert stuck(night, "vehicle_count", limits, StuckRules()) != []  # nothing to explain it without them
+
+
+def test_one_step_of_a_coarse_meter_is_no_drift() -> None:
+    """Three hospitals' meters read in half units; one reads 0.5 instead of 1.0 for a few hours."""
+    series = {f"wm-{d}": _flat(1.0, range(40)) for d in range(3)}
+    series["wm-0"] = [*_flat(1.0, range(30)), *_flat(0.5, range(30, 40))]
+    medians = peer_medians(series, DriftRules().min_peers)
+    assert drift(series["wm-0"], medians, "water_flow", limits_of("water_flow"), DriftRules())[0] == []
