@@ -10,6 +10,8 @@
             end_ms       end of the condition; 0 while it lasts
             score        how far beyond its threshold (robust z, silence in intervals, ...); >= 1 means flagged
             detected_ms  the data time the worker had evaluated up to when it raised the flag (time to detect)
+            basis        what the detector judged against, space-separated numbers (a drift's gain, baseline,
+                         scale); only where a restarted worker needs it
     time    start_ms
 
 A point's identity is (measurement, tag set, timestamp), and the timestamp is the condition's start, which the
@@ -20,6 +22,7 @@ condition again rewrites the same point, and clearing a flag (writing its ``end_
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -70,6 +73,9 @@ class Flag:
     end_ms: int = 0
     """0 while the condition lasts."""
     detected_ms: int = 0
+    basis: tuple[float, ...] = ()
+    """What the detector judged against (a drift's gain, baseline and scale): a restarted worker judges an
+    ongoing condition against the same."""
 
     @property
     def key(self) -> tuple[str, FlagKind, str]:
@@ -98,6 +104,8 @@ def flag_point(info: DeviceInfo, flag: Flag) -> str:
         "score": round(float(flag.score), 3),
         "detected_ms": flag.detected_ms,
     }
+    if flag.basis:
+        fields["basis"] = " ".join(repr(float(value)) for value in flag.basis)
     return encode_point(QUALITY_FLAG, tags, fields, flag.start_ms)
 
 
@@ -119,6 +127,15 @@ class _Stored(msgspec.Struct):
     score: float = 0.0
     detected_ms: int = 0
     metric: str = ""
+    basis: str = ""
+
+
+def _basis(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split())
+    except ValueError:
+        return ()  # written by other code: judged afresh
+    return values if all(math.isfinite(value) for value in values) else ()
 
 
 async def read_flags(
@@ -169,6 +186,7 @@ async def read_flags(
                     metric=stored.metric,
                     end_ms=stored.end_ms,
                     detected_ms=stored.detected_ms,
+                    basis=_basis(stored.basis),
                 )
             )
     return flags

@@ -71,6 +71,7 @@ class FlagBook:
             metric=finding.metric,
             end_ms=finding.end_ms or 0,
             detected_ms=detected_ms,
+            basis=finding.basis,
         )
 
     def forget_before(self, ms: int) -> None:

@@ -18,6 +18,8 @@ class Finding:
     score: float
     reason: str
     metric: str = ""
+    basis: tuple[float, ...] = ()
+    """What the detector judged against, kept with the flag (a drift's gain, baseline and scale)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from services.quality.book import Scope
+from services.quality.book import FlagBook, Scope
 from services.quality.device_checks import battery
 from services.quality.findings import Finding, HourStat
 from services.quality.limits import limits_of
@@ -109,3 +109,18 @@ def judge_hours(
         if depleting is not None:
             findings.setdefault(device_id, []).append(depleting)
     return findings, scopes
+
+
+def drift_references(book: FlagBook, since_ms: int) -> dict[StatKey, Reference]:
+    """The references of drift flags open, or ended after ``since_ms`` (still in the look-back), as they were
+    written: a restarted worker judges them as the one before it did."""
+    found: dict[StatKey, tuple[int, Reference]] = {}
+    flags = [*book.open.values(), *(flag for kept in book.closed.values() for flag in kept)]
+    for flag in flags:
+        if flag.kind is not FlagKind.DRIFT or len(flag.basis) != 3 or not (flag.open or flag.end_ms > since_ms):
+            continue
+        key = (flag.device, flag.metric)
+        if key not in found or found[key][0] < flag.start_ms:
+            gain, baseline, scale = flag.basis
+            found[key] = (flag.start_ms, (gain, baseline, scale))
+    return {key: reference for key, (_, reference) in found.items()}

@@ -127,7 +127,9 @@ def drift(
                 else f"{peak * scale:.3g} off its baseline"
             )
             reason = f"{metric} drifted {direction} its district peers: {off} (robust z {peak:.1f})"
-            findings.append(Finding(FlagKind.DRIFT, run[0][0], end_ms, peak / rules.threshold, reason, metric))
+            findings.append(
+                Finding(FlagKind.DRIFT, run[0][0], end_ms, peak / rules.threshold, reason, metric, reference)
+            )
 
     for ts, score in smoothed:
         if abs(score) >= rules.threshold and (not run or (score > 0) == (run[-1][1] > 0)):

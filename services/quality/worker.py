@@ -35,7 +35,7 @@ from services.quality.device_checks import (
     offline,
 )
 from services.quality.findings import Finding, HourStat
-from services.quality.hour_checks import VITALS, judge_hours
+from services.quality.hour_checks import VITALS, drift_references, judge_hours
 from services.quality.limits import CHECKED_METRICS, limits_of
 from services.quality.live import LiveRules, judge_live
 from services.quality.metrics import QualityMetrics
@@ -106,6 +106,7 @@ class QualityWorker:
         self._cadences.clear()
         self._last_seq.clear()
         self._spikes_judged.clear()
+        self._drift_refs = drift_references(self.book, self.progress - self._config.lookback_h * HOUR_MS)
         log.info("quality judged up to %s; %d open flags", _iso(self.progress), len(self.book.open))
 
     async def cycle(self, *, stopping: Callable[[], bool] = lambda: False) -> int:

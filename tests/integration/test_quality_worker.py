@@ -71,6 +71,8 @@ async def test_every_planted_fault_is_flagged_on_its_device_and_nowhere_else(inf
     assert spike.start_ms == START + SPIKE[1] * HOUR + 5 * 300_000
     (drifted,) = [f for f in flags if f.kind is FlagKind.DRIFT]
     assert drifted.open
+    assert len(drifted.basis) == 3  # its gain, baseline and scale, for a worker that restarts during it
+    assert drifted.basis[2] > 0
     assert START + DRIFT[1] * HOUR <= drifted.start_ms <= START + (DRIFT[1] + 8) * HOUR
     (gap,) = [f for f in flags if f.kind is FlagKind.OFFLINE and f.device == OFFLINE[0]]
     assert gap.start_ms == START + OFFLINE[1] * HOUR

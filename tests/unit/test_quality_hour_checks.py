@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
+from services.quality.book import FlagBook
 from services.quality.findings import HourStat, reading_step
-from services.quality.hour_checks import judge_hours, peer_groups
+from services.quality.hour_checks import drift_references, judge_hours, peer_groups
 from services.quality.limits import limits_of
 from services.quality.peer_checks import DriftRules, Reference, drift, peer_medians
 from services.quality.settings import QualitySettings
 from services.quality.value_checks import StuckRules, stuck
 from smartcity.city.directory import DeviceInfo
 from smartcity.city.model import DeviceType, FacilityKind, NetworkClass
-from smartcity.quality_flags import FlagKind
+from smartcity.quality_flags import Flag, FlagKind
 
 H = 3_600_000
 RULES = QualitySettings().worker_config().rules
@@ -103,3 +104,22 @@ def test_one_step_of_a_coarse_meter_is_no_drift() -> None:
     series["wm-0"] = [*_flat(1.0, range(30)), *_flat(0.5, range(30, 40))]
     medians = peer_medians(series, DriftRules().min_peers)
     assert drift(series["wm-0"], medians, "water_flow", limits_of("water_flow"), DriftRules())[0] == []
+
+
+def test_a_restarted_worker_takes_the_references_of_the_drifts_still_in_its_look_back() -> None:
+    def flag(device: str, start_h: int, end_h: int, basis: tuple[float, ...]) -> Flag:
+        return Flag(device, FlagKind.DRIFT, start_h * H, "drift", 1.2, "co2", end_h * H, start_h * H, basis)
+
+    book = FlagBook(
+        [
+            flag("ic-1", 10, 0, (1.0, 5.0, 20.0)),  # open
+            flag("ic-2", 10, 30, (1.0, -3.0, 15.0)),  # ended 20 h ago: its hours are still in the look-back
+            flag("ic-2", 40, 45, (1.0, -4.0, 15.0)),  # a later one on the same series wins
+            flag("ic-3", 1, 5, (1.0, 2.0, 10.0)),  # ended before the look-back
+            flag("ic-4", 10, 0, ()),  # written without a reference: judged afresh
+        ]
+    )
+    assert drift_references(book, since_ms=20 * H) == {
+        ("ic-1", "co2"): (1.0, 5.0, 20.0),
+        ("ic-2", "co2"): (1.0, -4.0, 15.0),
+    }
