@@ -56,8 +56,9 @@ Reference = tuple[float, float, float]
 
 
 def _gain(hours: list[HourStat], medians: Mapping[int, float], floor: float) -> float | None:
-    """Median ratio of the device's mean to its peers' median in the hours the peers were clearly above 0."""
-    ratios = [h.mean / medians[h.hour_ms] for h in hours if medians[h.hour_ms] > floor]
+    """Median ratio of the device's mean to its peers' median in the hours both were clearly above 0 (a day a
+    school's counter read 0 says nothing of its size)."""
+    ratios = [h.mean / medians[h.hour_ms] for h in hours if medians[h.hour_ms] > floor and h.mean > floor]
     return median(ratios) if len(ratios) >= 3 else None
 
 

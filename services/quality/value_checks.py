@@ -59,7 +59,8 @@ def stuck(
     but not through a school day. A run that reaches the newest hour is open.
 
     ``expected`` (hour -> the level the peers predict for this device, :func:`expected_levels`) explains a run
-    whose prediction moved by less than one step of the device's readings (:func:`reading_step`): a hospital's
+    held where the prediction stayed, moving by less than one step of the device's readings
+    (:func:`~services.quality.findings.reading_step`): a hospital's
     steady water draw read in half units, one car a minute on a street at night. So does a device whose own
     readings outside the run stayed within ``QUIET_STEPS`` steps for ``QUIET_HISTORY_H`` hours.
 
@@ -79,10 +80,11 @@ def stuck(
     step = reading_step(hours)
 
     def explained(run: list[HourStat]) -> bool:
-        """The peers' prediction moved by less than a step, or the device's own readings outside the run never
-        moved by more than ``QUIET_STEPS`` steps."""
+        """The peers' prediction stayed at the held value and moved by less than a step, or the device's own
+        readings outside the run never moved by more than ``QUIET_STEPS`` steps."""
         predicted = [expected[h.hour_ms] for h in run if h.hour_ms in expected] if expected else []
-        if len(predicted) >= 2 and max(predicted) - min(predicted) < step:
+        near = all(abs(level - run[0].mean) <= max(step, limits.spread) for level in predicted)
+        if len(predicted) >= 2 and near and max(predicted) - min(predicted) < step:
             return True
         others = [h for h in hours if h.hour_ms < run[0].hour_ms or h.hour_ms > run[-1].hour_ms]
         return len(others) >= QUIET_HISTORY_H and max(h.high for h in others) - min(h.low for h in others) <= (

@@ -123,3 +123,11 @@ def test_a_restarted_worker_takes_the_references_of_the_drifts_still_in_its_look
         ("ic-1", "co2"): (1.0, 5.0, 20.0),
         ("ic-2", "co2"): (1.0, -4.0, 15.0),
     }
+
+
+def test_a_prediction_that_stayed_elsewhere_explains_nothing() -> None:
+    """A school's counter holding 200 through the night, when the city's schools predict 0 for it."""
+    held = _flat(200.0, range(10), count=60)
+    night = {h * H: 0.0 for h in range(10)}
+    (finding,) = stuck(held, "occupancy", limits_of("occupancy"), StuckRules(), expected=night)
+    assert finding.kind is FlagKind.STUCK

@@ -116,3 +116,14 @@ def test_a_proportional_metric_whose_peers_never_rise_above_zero_gets_no_verdict
     city = {f"hall-{d}": [HourStat(h * H, 0.0, 0.0, 0.0, 12) for h in range(72)] for d in range(4)}
     medians = peer_medians(city, DriftRules().min_peers)
     assert drift(city["hall-0"], medians, "occupancy", limits_of("occupancy"), DriftRules()) == ([], None)
+
+
+def test_a_day_a_counter_read_zero_in_its_baseline_does_not_shrink_its_size() -> None:
+    city = _halls(96)
+    morning = range(8 * H, 14 * H)  # the counter read 0 until 14 h on the first day
+    city["hall-0"] = [HourStat(h.hour_ms, 0.0, 0.0, 0.0, 12) if h.hour_ms in morning else h for h in city["hall-0"]]
+    medians = peer_medians(city, DriftRules().min_peers)
+    found, reference = drift(city["hall-0"], medians, "occupancy", limits_of("occupancy"), DriftRules())
+    assert found == []
+    assert reference is not None
+    assert abs(reference[0] - 1 / 3) < 0.05
