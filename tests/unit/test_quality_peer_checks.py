@@ -102,7 +102,9 @@ def test_halls_of_different_sizes_are_compared_as_a_share_of_their_peers_not_a_d
 def test_a_people_count_drifting_up_is_flagged_as_a_share_of_what_its_peers_predict() -> None:
     city = _halls(96, drifting=2.0)  # 48 people a day more than there are
     medians = peer_medians(city, DriftRules().min_peers)
-    (finding,), (gain, _, _) = drift(city["hall-0"], medians, "occupancy", limits_of("occupancy"), DriftRules())
+    (finding,), reference = drift(city["hall-0"], medians, "occupancy", limits_of("occupancy"), DriftRules())
+    assert reference is not None
+    gain = reference[0]
     assert 30 * H <= finding.start_ms <= 30 * H + 24 * H
     assert finding.end_ms is None
     assert "above" in finding.reason
