@@ -77,3 +77,27 @@ def test_the_table_lists_every_kind_with_its_target() -> None:
         assert f"| {kind.value} |" in text
     assert "| stuck | 2 | 3 | 0.33 | 0.50 | 0.40 | 2.0 h | 0.9 / 0.9 |" in text
     assert "per 1,000" in text
+
+
+def test_drift_and_skew_count_only_detections_within_their_window_and_censor_the_last_day() -> None:
+    truth = [
+        _truth("a", FaultKind.DRIFT, 10 * H, 100 * H),  # found 30 h after onset: too late for the target
+        _truth("b", FaultKind.DRIFT, 10 * H, 100 * H),  # found 20 h after onset
+        _truth("c", FaultKind.DRIFT, END - 10 * H, None),  # onset in the last day: censored, its flag still true
+        _truth("d", FaultKind.SKEW, END - 30 * H, END - 20 * H),  # a full window before the end: judged, missed
+        _truth("e", FaultKind.STUCK, END - 2 * H, None),  # no window for stuck: judged like any other
+    ]
+    flags = [
+        _flag("a", FlagKind.DRIFT, 30 * H, detected=40 * H),
+        _flag("b", FlagKind.DRIFT, 20 * H, detected=30 * H),
+        _flag("c", FlagKind.DRIFT, END - 5 * H),
+    ]
+    result = score(truth, flags, devices=5, start_ms=START, end_ms=END)
+    drift = result.kinds[FaultKind.DRIFT]
+    assert (drift.records, drift.censored, drift.detected, drift.true_flags) == (2, 1, 1, 3)
+    assert (drift.recall, drift.precision, drift.median_detect_ms) == (0.5, 1.0, 20 * H)
+    skew = result.kinds[FaultKind.SKEW]
+    assert (skew.records, skew.censored, skew.recall) == (1, 0, 0.0)
+    stuck = result.kinds[FaultKind.STUCK]
+    assert (stuck.records, stuck.censored, stuck.recall) == (1, 0, 0.0)
+    assert "| drift | 2 (+1 censored) | 3 |" in table(result)
