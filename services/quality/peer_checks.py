@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.quality.findings import Finding, HourStat, reading_step
 from services.quality.limits import MetricLimits
-from services.quality.robust import median, robust_scale
+from services.quality.robust import median, robust_scale, theil_sen
 from smartcity.quality_flags import FlagKind
 
 
@@ -82,6 +82,19 @@ def _residual(mean: float, peer: float, gain: float, limits: MetricLimits) -> fl
     return (mean - expected) / (abs(expected) + limits.spread)
 
 
+def _baseline_scale(first: list[HourStat], sample: list[float], floor: float, threshold: float) -> float:
+    """The robust scale of the baseline residuals; of what is left around their trend when the baseline is itself
+    a drift under way (its Theil-Sen trend moves them by ``threshold`` of those scales): a drift older than the
+    look-back would otherwise widen its own scale and never stand out."""
+    scale = robust_scale(sample, floor)
+    slope = theil_sen([(h.hour_ms, r) for h, r in zip(first, sample, strict=True)])
+    centre = first[len(first) // 2].hour_ms
+    around = [r - slope * (h.hour_ms - centre) for h, r in zip(first, sample, strict=True)]
+    flat = robust_scale(around, floor)
+    moved = abs(slope) * (first[-1].hour_ms - first[0].hour_ms)
+    return flat if moved >= threshold * flat else scale
+
+
 def drift(
     hours: list[HourStat],
     medians: Mapping[int, float],
@@ -108,7 +121,7 @@ def drift(
             floor = max(RELATIVE_FLOOR, step / level)
         else:
             floor = max(limits.spread, step)
-        reference = (gain, median(sample), robust_scale(sample, floor))
+        reference = (gain, median(sample), _baseline_scale(first, sample, floor, rules.threshold))
         judged = judged[rules.baseline_h :]
     gain, baseline, scale = reference
     scores = [(h.hour_ms, (_residual(h.mean, medians[h.hour_ms], gain, limits) - baseline) / scale) for h in judged]

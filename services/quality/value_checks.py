@@ -27,6 +27,13 @@ class StuckRules(BaseModel):
 
     min_readings: int = Field(default=10, ge=2, description="readings a constant run needs to be stuck")
     factor: float = Field(default=1.0, gt=0, le=100, description="multiplies every metric's plausible constant run")
+    rare: float = Field(
+        default=1e-3,
+        gt=0,
+        lt=1,
+        description="a run of flat hours this improbable, from how often the device's other hours were flat, is stuck "
+        "after half the plausible run and never explained by a coarse resolution",
+    )
     peers_moving_h: int = Field(
         default=4,
         ge=1,
@@ -79,14 +86,31 @@ def stuck(
 
     step = reading_step(hours)
 
-    def explained(run: list[HourStat]) -> bool:
-        """The peers' prediction stayed at the held value and moved by less than a step, or the device's own
-        readings outside the run never moved by more than ``QUIET_STEPS`` steps."""
-        predicted = [expected[h.hour_ms] for h in run if h.hour_ms in expected] if expected else []
-        near = all(abs(level - run[0].mean) <= max(step, limits.spread) for level in predicted)
-        if len(predicted) >= 2 and near and max(predicted) - min(predicted) < step:
-            return True
-        others = [h for h in hours if h.hour_ms < run[0].hour_ms or h.hour_ms > run[-1].hour_ms]
+    def outside(run: list[HourStat]) -> list[HourStat]:
+        return [h for h in hours if h.hour_ms < run[0].hour_ms or h.hour_ms > run[-1].hour_ms]
+
+    def improbable(run: list[HourStat]) -> bool:
+        """The device's other hours moved by more than its resolution explains (their readings typically spanned
+        ``QUIET_STEPS`` steps or more), were so rarely flat that this many flat hours in a row would hardly
+        happen, and never stayed flat half as long (a count that moves by a step every few readings, held for
+        half a day; not a street's one car a minute every night)."""
+        others = outside(run)
+        if len(others) < QUIET_HISTORY_H or median([h.high - h.low for h in others]) < QUIET_STEPS * step:
+            return False
+        flat = [h.high - h.low <= limits.resolution for h in others]
+        longest = max((sum(1 for _ in group) for is_flat, group in itertools.groupby(flat) if is_flat), default=0)
+        share = (sum(flat) + 1) / (len(others) + 2)
+        return 2 * longest < len(run) and share ** len(run) <= rules.rare
+
+    def predicted(run: list[HourStat]) -> bool:
+        """The peers' prediction stayed at the held value and moved by less than a step."""
+        levels = [expected[h.hour_ms] for h in run if h.hour_ms in expected] if expected else []
+        near = all(abs(level - run[0].mean) <= max(step, limits.spread) for level in levels)
+        return len(levels) >= 2 and near and max(levels) - min(levels) < step
+
+    def quiet(run: list[HourStat]) -> bool:
+        """The device's own readings outside the run never moved by more than ``QUIET_STEPS`` steps."""
+        others = outside(run)
         return len(others) >= QUIET_HISTORY_H and max(h.high for h in others) - min(h.low for h in others) <= (
             QUIET_STEPS * step
         )
@@ -97,22 +121,28 @@ def stuck(
         value = run[0].mean
         span = run[-1].hour_ms + HOUR_MS - run[0].hour_ms
         readings = sum(h.count for h in run)
-        if span < limit_ms or readings < rules.min_readings:
+        if readings < rules.min_readings or span < limit_ms / 2:
+            return
+        at_rest = any(abs(value - rest) <= limits.resolution for rest in limits.rests_at)
+        rare = not at_rest and improbable(run)
+        if span < limit_ms and not rare:
             return
         hours_held = f"for {span / HOUR_MS:.0f} h ({readings} readings)"
         pinned = _range_limit(metric, value, limits)
         if pinned is not None:
-            if peers_moved(value):
+            if span >= limit_ms and peers_moved(value):
                 reason = f"{metric} pinned at its range limit {pinned:g} {hours_held} while its peers moved"
                 findings.append(Finding(FlagKind.DRIFT, run[0].hour_ms, end_ms, span / limit_ms, reason, metric))
             return
-        at_rest = any(abs(value - rest) <= limits.resolution for rest in limits.rests_at)
         if at_rest and not peers_moved(value):
             return
-        if not at_rest and explained(run):
+        if not at_rest and (predicted(run) or (not rare and quiet(run))):
             return
         reason = f"{metric} held {value:g} {hours_held}" + (" while its peers moved" if at_rest else "")
-        findings.append(Finding(FlagKind.STUCK, run[0].hour_ms, end_ms, span / limit_ms, reason, metric))
+        if span < limit_ms:
+            reason += ", its other hours rarely flat"
+        score = span / (limit_ms if span >= limit_ms else limit_ms / 2)
+        findings.append(Finding(FlagKind.STUCK, run[0].hour_ms, end_ms, score, reason, metric))
 
     for hour in hours:
         flat = hour.high - hour.low <= limits.resolution

@@ -67,10 +67,36 @@ def test_a_drift_longer_than_the_look_back_stays_flagged_against_its_reference()
     first_window = city["t-0"][:48]
     (found,), reference = drift(first_window, medians, "temperature", limits_of("temperature"), rules)
     assert found.end_ms is None
-    late_window = city["t-0"][72:120]  # all of it drifting: alone, it would be its own baseline
-    assert drift(late_window, medians, "temperature", limits_of("temperature"), rules)[0] == []
+    late_window = city["t-0"][72:120]  # all of it drifting: alone, only its second day stands out
+    (alone,), _ = drift(late_window, medians, "temperature", limits_of("temperature"), rules)
+    assert alone.start_ms >= 96 * H
     (still,), _ = drift(late_window, medians, "temperature", limits_of("temperature"), rules, reference)
     assert still.end_ms is None
+    assert still.start_ms == 72 * H
+
+
+def test_a_drift_under_way_before_the_first_hour_is_found_from_its_trending_baseline() -> None:
+    city = _city(48, drifting=0.1, onset=0)  # 2.4 a day: its baseline's spread alone would hide it
+    rules = DriftRules()
+    medians = peer_medians(city, rules.min_peers)
+    (found,), (_, _, scale) = drift(city["t-0"], medians, "temperature", limits_of("temperature"), rules)
+    assert found.end_ms is None
+    assert 24 * H <= found.start_ms <= 30 * H
+    assert scale < 0.5  # the noise around the trend, not the trend's own spread (about 0.9)
+
+
+def test_a_daily_cycle_against_the_peers_is_not_a_trend() -> None:
+    city = _city(96)
+    city["t-0"] = [
+        HourStat(h.hour_ms, v, v - 0.5, v + 0.5, h.count)
+        for h in city["t-0"]
+        for v in [h.mean + 1.5 * math.sin(2 * math.pi * (h.hour_ms // H) / 24)]
+    ]
+    rules = DriftRules()
+    medians = peer_medians(city, rules.min_peers)
+    for start in range(0, 49, 6):
+        window = city["t-0"][start : start + 48]
+        assert drift(window, medians, "temperature", limits_of("temperature"), rules)[0] == []
 
 
 def _halls(hours: int, drifting: float = 0.0, onset: int = 30) -> dict[str, list[HourStat]]:

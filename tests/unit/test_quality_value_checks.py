@@ -197,3 +197,20 @@ def test_a_full_bin_and_a_hygrometer_in_fog_are_pinned_at_their_limit_and_not_st
     assert stuck(foggy, "humidity", limits_of("humidity"), StuckRules(), _peers(range(10), 100.0)) == []
     held = [_hour(i, 99.0) for i in range(10)]  # one below the limit is an ordinary stuck value
     assert [f.kind for f in stuck(held, "humidity", limits_of("humidity"), StuckRules())] == [FlagKind.STUCK]
+
+
+def test_a_count_that_moves_every_hour_held_for_half_its_plausible_run_is_stuck() -> None:
+    busy = [_hour(i, 10.0, spread=1) for i in range(40)]  # 9 to 11 in every hour
+    held = busy + [_hour(40 + i, 11.0) for i in range(5)] + [_hour(45, 10.0, spread=1)]
+    (finding,) = stuck(held, "occupancy", limits_of("occupancy"), StuckRules())  # 5 h, plausible 8 h
+    assert (finding.start_ms, finding.end_ms) == (40 * H, 45 * H)
+    assert "rarely flat" in finding.reason
+    assert finding.score >= 1
+    short = busy + [_hour(40 + i, 11.0) for i in range(3)] + [_hour(43, 10.0, spread=1)]
+    assert stuck(short, "occupancy", limits_of("occupancy"), StuckRules()) == []  # under half of it
+
+
+def test_a_count_often_flat_on_its_own_is_not_stuck_before_its_plausible_run() -> None:
+    quiet = [_hour(i, 10.0, spread=0 if i % 3 else 1) for i in range(40)]  # two hours in three flat
+    held = quiet + [_hour(40 + i, 11.0) for i in range(5)] + [_hour(45, 10.0, spread=1)]
+    assert stuck(held, "occupancy", limits_of("occupancy"), StuckRules()) == []
