@@ -48,6 +48,7 @@ def peer_medians(series: Mapping[str, list[HourStat]], min_peers: int) -> dict[i
     return {hour: median(values) for hour, values in by_hour.items() if len(values) >= min_peers}
 
 
+HOUR_MS = 3_600_000
 RELATIVE_FLOOR = 0.02
 """Smallest scale of a proportional metric's relative residuals (2 % of the expected value)."""
 
@@ -107,6 +108,7 @@ def drift(
     judged against. A ``reference`` given (the one a drift was found against, kept while it lasts) judges every
     hour of the look-back against it: a drift longer than the look-back would otherwise become its own baseline."""
     judged = [h for h in hours if h.hour_ms in medians]
+    kept = reference is not None
     if reference is None:
         if len(judged) < rules.baseline_h + rules.min_hours:
             return [], None
@@ -130,8 +132,22 @@ def drift(
     ]
     findings: list[Finding] = []
     run: list[tuple[int, float]] = []
+    upwards: list[bool] = []
+    ended: list[tuple[int, bool]] = []
+    """(end, upwards) of the drifts that ended, a run cut by the look-back's start included."""
+
+    def swung_back() -> bool:
+        """The run turned the other way within ``smooth_h`` hours of a drift's end: drifts are slow, so this is the
+        sensor coming back (recalibrated, replaced) past a reference taken while it drifted, not a new drift."""
+        if not ended or run[0][0] - ended[-1][0] > rules.smooth_h * HOUR_MS:
+            return False
+        return (run[0][1] > 0) != ended[-1][1]
 
     def close(end_ms: int | None) -> None:
+        if not run or swung_back():
+            return
+        if end_ms is not None and (len(run) >= rules.min_hours or run[0][0] == scores[0][0]):
+            ended.append((end_ms, run[-1][1] > 0))  # a drift, or the end of one the look-back cut
         if len(run) >= rules.min_hours:
             peak = max(abs(s) for _, s in run)
             direction = "above" if run[-1][1] > 0 else "below"
@@ -144,6 +160,7 @@ def drift(
             findings.append(
                 Finding(FlagKind.DRIFT, run[0][0], end_ms, peak / rules.threshold, reason, metric, reference)
             )
+            upwards.append(run[-1][1] > 0)
 
     for ts, score in smoothed:
         if abs(score) >= rules.threshold and (not run or (score > 0) == (run[-1][1] > 0)):
@@ -152,4 +169,6 @@ def drift(
         close(ts)
         run = [(ts, score)] if abs(score) >= rules.threshold else []
     close(None)
+    if kept and findings:  # hours before the drift, against a reference taken as it began, read the other way
+        findings = [f for f, up in zip(findings, upwards, strict=True) if up == upwards[-1]]
     return findings, reference

@@ -155,3 +155,23 @@ def test_a_day_a_counter_read_zero_in_its_baseline_does_not_shrink_its_size() ->
     assert found == []
     assert reference is not None
     assert abs(reference[0] - 1 / 3) < 0.05
+
+
+def test_a_sensor_coming_back_after_a_drift_from_before_its_history_is_not_a_drift_the_other_way() -> None:
+    city = _city(110, drifting=0.3, onset=0)
+    city["t-0"] = [  # recalibrated at hour 40: back with its peers
+        h if h.hour_ms < 40 * H else HourStat(h.hour_ms, m, m - 0.5, m + 0.5, h.count)
+        for h in city["t-0"]
+        for m in [h.mean - 0.3 * (h.hour_ms // H)]
+    ]
+    rules = DriftRules()
+    medians = peer_medians(city, rules.min_peers)
+    reference = None
+    directions = set()
+    for end in range(48, 111):  # hour passes, the reference kept while a drift is in the look-back
+        found, used = drift(
+            city["t-0"][end - 48 : end], medians, "temperature", limits_of("temperature"), rules, reference
+        )
+        reference = used if found else None
+        directions |= {"above" in f.reason for f in found}
+    assert directions == {True}
