@@ -88,7 +88,8 @@ def judge_hours(
         runs = plain[key]
         if group is not None:  # judged again with what the peers show
             peers = None if drifting else group
-            expected = expected_levels(stats, everyone.get(key, {}), limits)  # the city's, holding values too
+            # the city's prediction, holding values too; it only ever explains a run the plain pass found
+            expected = expected_levels(stats, everyone.get(key, {}), limits) if runs else {}
             runs = stuck(stats, metric, limits, rules.stuck, peers, expected)
         findings.setdefault(device_id, []).extend(runs)
         if runs or group is None:  # a stuck value departs from the peers too
