@@ -69,7 +69,9 @@ def stuck(
     held where the prediction stayed, moving by less than one step of the device's readings
     (:func:`~services.quality.findings.reading_step`): a hospital's
     steady water draw read in half units, one car a minute on a street at night. So does a device whose own
-    readings outside the run stayed within ``QUIET_STEPS`` steps for ``QUIET_HISTORY_H`` hours.
+    readings outside the run stayed within ``QUIET_STEPS`` steps for ``QUIET_HISTORY_H`` hours, unless its other
+    hours were so rarely flat that the run is improbable (``rules.rare``); such a run is stuck after half the
+    plausible run.
 
     A run at an end of the metric's registry range (CO2 at 250 ppm, a bin at 100 %) is *pinned*, not stuck: a
     full bin waits for its collection, a sensor saturates in fog. While the peers read elsewhere it is a drift
