@@ -79,7 +79,9 @@ def test_a_drift_under_way_before_the_first_hour_is_found_from_its_trending_base
     city = _city(48, drifting=0.1, onset=0)  # 2.4 a day: its baseline's spread alone would hide it
     rules = DriftRules()
     medians = peer_medians(city, rules.min_peers)
-    (found,), (_, _, scale) = drift(city["t-0"], medians, "temperature", limits_of("temperature"), rules)
+    (found,), reference = drift(city["t-0"], medians, "temperature", limits_of("temperature"), rules)
+    assert reference is not None
+    _, _, scale = reference
     assert found.end_ms is None
     assert 24 * H <= found.start_ms <= 30 * H
     assert scale < 0.5  # the noise around the trend, not the trend's own spread (about 0.9)
