@@ -224,16 +224,7 @@ async def _run(
 ) -> tuple[FaultyRun, dict[str, int]]:
     async with InfluxClient(influx) as client:
         await client.create_database()
-    max_past_s = int(time.time() - (END_MS - options.backfill_s * 1000) / 1000) + 86_400  # the week, a day to spare
-    run = await run_faulty_city(
-        city,
-        options,
-        mqtt=mqtt,
-        influx=influx,
-        workdir=workdir,
-        gateway_env_extra={"SMARTCITY_GATEWAY_LIMITS__MAX_PAST_S": str(max_past_s)},
-        timeout_s=1_800.0,
-    )
+    run = await run_faulty_city(city, options, mqtt=mqtt, influx=influx, workdir=workdir, timeout_s=1_800.0)
     if run.rejected:
         raise RuntimeError(f"the gateway dead-lettered readings of the data set: {run.rejected}")
     return run, await _points(influx)

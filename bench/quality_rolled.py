@@ -32,12 +32,13 @@ from services.rollup.worker import RollupWorker
 from services.rollup.worker import WorkerConfig as RollupConfig
 from smartcity.city.load import load_city
 from smartcity.influx.client import InfluxClient
-from smartcity.rollups import HOUR_MS, LocalDays, RollupPolicy
+from smartcity.rollups import HOUR_MS, LocalDays
 from smartcity.settings import InfluxSettings
+from tests.support.faulty_city import HISTORY_RETENTION
 
 SETTLED_MS = 2 * HOUR_MS
 """The workers' clocks stand this long after the week's end: every hour closed and settled."""
-KEEP = RollupPolicy(raw_days=35, minute_days=0, hour_days=0, day_days=0)
+KEEP = HISTORY_RETENTION
 """The data set lies in the past: roll-up tiers kept for ever, so none of its points is beyond retention."""
 ROLLUP_MODULES = (
     "services.rollup.worker",

@@ -3,11 +3,13 @@ peers moved included), drift against the peers, battery trends of narrowband dev
 
 Peers are the devices of the same type at the same kind of facility in the district, or in the city when the
 district has fewer than ``min_peers``; metrics set by each installation have none (:mod:`services.quality.limits`).
+The hours a series held a stuck value are left out of its peers' medians and of its own drift judgement: a
+thermometer stuck yesterday is a peer again today, and its flat hours are the stuck flag's, not a drift's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping, Sequence
 
 from services.quality.book import FlagBook, Scope
 from services.quality.device_checks import battery
@@ -20,6 +22,7 @@ from services.quality.value_checks import stuck
 from smartcity.city.directory import DeviceInfo
 from smartcity.city.model import NetworkClass
 from smartcity.quality_flags import FlagKind
+from smartcity.rollups import HOUR_MS
 
 VITALS = ("battery", "report_interval")
 
@@ -27,24 +30,36 @@ GroupKey = tuple[str, str, str, str, str]
 """(device type, network, facility kind, district, metric)."""
 
 
+def outside(stats: list[HourStat], spans: Sequence[Finding]) -> list[HourStat]:
+    """The hours of ``stats`` that no span of ``spans`` touches (an open span runs to the newest data)."""
+    if not spans:
+        return stats
+    return [
+        h
+        for h in stats
+        if not any(h.hour_ms + HOUR_MS > s.start_ms and (s.end_ms is None or h.hour_ms < s.end_ms) for s in spans)
+    ]
+
+
 def peer_groups(
     hourly: Mapping[StatKey, list[HourStat]],
     infos: Mapping[str, DeviceInfo],
     min_peers: int,
-    stuck_keys: Collection[StatKey] = (),
+    stuck_runs: Mapping[StatKey, Sequence[Finding]] | None = None,
     *,
     city_wide: bool = False,
 ) -> dict[StatKey, dict[int, float]]:
     """Per (device, metric) that has peers, the hourly medians of its peer group (the district's, or the city's
-    when the district has fewer than ``min_peers`` or ``city_wide``); series in ``stuck_keys`` are judged but are
-    nobody's peer."""
+    when the district has fewer than ``min_peers`` or ``city_wide``); the hours of ``stuck_runs`` are nobody's
+    peer."""
+    runs = stuck_runs or {}
     groups: dict[GroupKey, dict[str, list[HourStat]]] = {}
     for (device_id, metric), stats in hourly.items():
         info = infos.get(device_id)
         if info is None or metric in VITALS or not limits_of(metric).peers:
             continue
         key = (info.device_type.value, info.network.value, info.facility_kind.value, info.district_id, metric)
-        groups.setdefault(key, {})[device_id] = [] if (device_id, metric) in stuck_keys else stats
+        groups.setdefault(key, {})[device_id] = outside(stats, runs.get((device_id, metric), ()))
     by_city: dict[tuple[str, str, str, str], dict[str, list[HourStat]]] = {}
     for (kind, network, facility_kind, _district, metric), members in groups.items():
         by_city.setdefault((kind, network, facility_kind, metric), {}).update(members)
@@ -73,9 +88,9 @@ def judge_hours(
         for key, stats in hourly.items()
         if key[0] in infos and key[1] not in VITALS
     }
-    stuck_keys = {key for key, runs in plain.items() if runs}
-    medians = peer_groups(hourly, infos, rules.drift.min_peers, stuck_keys)
-    everyone = peer_groups(hourly, infos, rules.drift.min_peers, city_wide=True) if stuck_keys else {}
+    stuck_runs = {key: runs for key, runs in plain.items() if runs}
+    medians = peer_groups(hourly, infos, rules.drift.min_peers, stuck_runs)
+    everyone = peer_groups(hourly, infos, rules.drift.min_peers, city_wide=True) if stuck_runs else {}
     for (device_id, metric), stats in hourly.items():
         info = infos.get(device_id)
         if info is None or metric in VITALS:
@@ -92,10 +107,10 @@ def judge_hours(
             expected = expected_levels(stats, everyone.get(key, {}), limits) if runs else {}
             runs = stuck(stats, metric, limits, rules.stuck, peers, expected)
         findings.setdefault(device_id, []).extend(runs)
-        if runs or group is None:  # a stuck value departs from the peers too
+        if group is None or any(run.end_ms is None for run in runs):  # stuck now: the drift is judged when it ends
             drift_refs.pop(key, None)
             continue
-        found, used = drift(stats, group, metric, limits, rules.drift, drift_refs.get(key))
+        found, used = drift(outside(stats, runs), group, metric, limits, rules.drift, drift_refs.get(key))
         findings[device_id].extend(found)
         if used is not None and found:
             drift_refs[key] = used  # judged against the reference it was found with while it is in the look-back

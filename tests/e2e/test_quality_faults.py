@@ -1,7 +1,8 @@
 """Faults through the whole path: the simulator back-fills three days of a small city with fault episodes of every
-kind through the real broker into a real ``smartcity gateway``; the real roll-up worker and quality worker run;
-the flags appear in ``/v1/quality`` on the devices the ground-truth log names, and a fault that ended has a flag
-that cleared (an ``end``)."""
+kind through the real broker into a real ``smartcity gateway``; the real roll-up worker and quality worker run
+(their clocks two hours after the history's end); the flags appear in ``/v1/quality`` on the devices the
+ground-truth log names, and a fault that ended has a flag that cleared (an ``end``). The history ends at a fixed
+instant, so it holds the same faults whenever the test runs."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from devices.clock import now_ms
 from devices.episodes import SHAPES, EpisodePlan
 from devices.run_options import RunOptions
 from services.api.keys import Role
@@ -24,13 +24,16 @@ from smartcity.city.load import dump_city
 from smartcity.city.model import City, DeviceType, RadioProfile
 from smartcity.influx.client import InfluxClient
 from smartcity.quality_truth import FaultKind, TruthRecord, read_truth
-from smartcity.rollups import HOUR_MS, LocalDays, RollupPolicy
+from smartcity.rollups import HOUR_MS, LocalDays
 from smartcity.settings import InfluxSettings, MqttSettings
 from tests.support.api_support import api_settings, auth, create_key, running
 from tests.support.devices import simulator_city
-from tests.support.faulty_city import run_faulty_city
+from tests.support.faulty_city import HISTORY_END_MS, HISTORY_RETENTION, run_faulty_city
 
 DAYS = 3
+END_MS = HISTORY_END_MS
+NOW_MS = END_MS + 2 * HOUR_MS
+"""The workers' clocks: every hour of the history closed and settled."""
 DETECTED = tuple(FaultKind)
 """Every kind shows in a back-filled history (skew through the readings' cadence: back-filled readings never raise
 the gateways' live clock offset)."""
@@ -38,16 +41,17 @@ the gateways' live clock offset)."""
 
 async def _judge(city: City, influx_settings: InfluxSettings, lookback_h: int) -> None:
     async with InfluxClient(influx_settings) as influx, TierClients(influx_settings) as tiers:
-        await ensure_retention(influx, RollupPolicy(), apply_raw=False)
+        await ensure_retention(influx, HISTORY_RETENTION, apply_raw=False)
+        config = RollupConfig(120, 1_000, lookback_h, HISTORY_RETENTION.raw_days, 86_400)
         rollup = RollupWorker(
-            influx, tiers, LocalDays(city.timezone), RollupConfig(120, 1_000, lookback_h, 35, 86_400), RollupMetrics()
+            influx, tiers, LocalDays(city.timezone), config, RollupMetrics(), clock=lambda: NOW_MS / 1000
         )
         for _ in range(20):
             await rollup.cycle()
             if not rollup.backlog:
                 break
-        config = QualitySettings(start_lookback_h=lookback_h, max_hours_per_cycle=1_000).worker_config()
-        worker = QualityWorker(influx, city, config, QualityMetrics())
+        judging = QualitySettings(start_lookback_h=lookback_h, max_hours_per_cycle=1_000).worker_config()
+        worker = QualityWorker(influx, city, judging, QualityMetrics(), clock=lambda: NOW_MS / 1000)
         for _ in range(20):
             await worker.cycle()
             if not worker.backlog:
@@ -79,7 +83,7 @@ async def test_injected_faults_are_flagged_in_the_api_and_cleared_when_they_end(
         [(DeviceType.AIR_QUALITY, RadioProfile.LORAWAN_SF7)] * 6,
         report_interval_s=600,
     )
-    end = now_ms()
+    end = END_MS
     truth_path = tmp_path / "truth.jsonl"
     options = RunOptions(
         seed=11,
@@ -104,7 +108,7 @@ async def test_injected_faults_are_flagged_in_the_api_and_cleared_when_they_end(
         answer = client.get("/v1/quality", params=params, headers=headers)
         assert answer.status_code == 200, answer.text
         flags = answer.json()["items"]
-    rolled_to = end - 2 * HOUR_MS  # the hours the roll-ups had closed
+    rolled_to = end - 2 * HOUR_MS  # a fault of the last two hours may not show yet
     found = {
         kind: [
             r for r in records if r.kind is kind and r.start_ms < rolled_to and any(_matches(r, f, end) for f in flags)

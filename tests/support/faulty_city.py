@@ -8,6 +8,10 @@ cores each gets one. The run ends once every device has caught up with the end o
 acknowledged everything it sent, and the gateway has accounted for every reading (stored, or dead-lettered and
 counted by reason). A reading the simulator had to drop (a full outbox: the back-fill rate was more than the
 pipeline takes) would be a gap that no truth record explains, so the run then fails.
+
+Fault episodes are a pure function of the seed and of simulated time (:mod:`devices.episodes`), so a history
+that ends at a fixed instant (:data:`HISTORY_END_MS`) holds the same faults on every day it is built; the gateway
+then accepts readings as far back as the back-fill's start.
 """
 
 from __future__ import annotations
@@ -27,7 +31,14 @@ from devices.snapshot import Snapshot
 from smartcity.city.load import dump_city
 from smartcity.city.model import City
 from smartcity.localservices.gateway import GatewayProcess
+from smartcity.rollups import RollupPolicy
 from smartcity.settings import InfluxSettings, MqttSettings
+
+HISTORY_END_MS = 1_793_491_200_000
+"""2026-11-01T00:00Z: where a test's faulty history ends, the same faults whichever day it runs."""
+HISTORY_RETENTION = RollupPolicy(raw_days=35, minute_days=0, hour_days=0, day_days=0)
+"""A history in the past keeps its roll-up tiers for ever, so none of its points is beyond retention."""
+DEFAULT_MAX_PAST_S = 31 * 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,20 +74,19 @@ async def run_faulty_city(
     mqtt: MqttSettings,
     influx: InfluxSettings,
     workdir: Path,
-    gateway_env_extra: dict[str, str] | None = None,
     timeout_s: float = 600.0,
 ) -> FaultyRun:
     """Back-fill ``options.backfill_s`` of ``city`` ending at ``options.start_ms`` (the episodes and truth file as
-    ``options`` say) through the broker and a gateway child process into ``influx``; see the module docstring.
-    ``gateway_env_extra``: more ``SMARTCITY_GATEWAY_*`` settings (a history far in the past needs a larger
-    ``LIMITS__MAX_PAST_S``)."""
+    ``options`` say) through the broker and a gateway child process into ``influx``; see the module docstring."""
     end_ms = options.start_ms
     if end_ms is None or options.backfill_s <= 0:
         raise ValueError("a faulty-city run needs a start instant and a back-fill")
     city_file = workdir / "city.json"
     await asyncio.to_thread(_write_city, city, city_file)
     started = time.monotonic()
-    env = gateway_env(mqtt, influx, city_file) | (gateway_env_extra or {})
+    reach_s = int(time.time() - end_ms / 1000 + options.backfill_s) + 86_400  # the back-fill's start, a day to spare
+    past = {"SMARTCITY_GATEWAY_LIMITS__MAX_PAST_S": str(max(DEFAULT_MAX_PAST_S, reach_s))}
+    env = gateway_env(mqtt, influx, city_file) | past
     gateway = GatewayProcess(workdir / "gateway", env)
     gateway.start()
     try:

@@ -1,5 +1,6 @@
-"""The hour pass over the roll-ups: who a device's peers are, a drift judged hour after hour as the worker does
-(its end is no drift the other way), and flat runs that the peers or the device's own resolution explain."""
+"""The hour pass over the roll-ups: who a device's peers are (not while stuck), a drift judged hour after hour as
+the worker does (its end is no drift the other way), and flat runs that the peers or the device's own resolution
+explain."""
 
 from __future__ import annotations
 
@@ -68,6 +69,28 @@ def test_a_drift_that_ended_is_not_followed_by_a_drift_the_other_way_as_it_leave
     assert all("above" in reason for _, reason in seen)  # its baseline from the drift's hours would say "below"
     assert all(start < 80 for start, _ in seen)
     assert ("we-0", "temperature") not in refs  # forgotten once the drift left the look-back
+
+
+def test_thermometers_stuck_yesterday_are_peers_again_today() -> None:
+    """Three of five thermometers each held one value for 12 hours of the first 20; the first drifts from hour
+    44: against the four that read well since, it is a drift, and the three stuck runs are stuck flags, not
+    drifts."""
+    hourly = _thermometers(72, onset=44, end=72)
+    for device in (1, 2, 3):
+        key = (f"we-{device}", "temperature")
+        start, end = (device - 1) * 4 * H, ((device - 1) * 4 + 12) * H
+        held = hourly[key][0].mean
+        hourly[key] = [
+            HourStat(h.hour_ms, held, held, held, 12) if start <= h.hour_ms < end else h for h in hourly[key]
+        ]
+    infos = {d: _info(d, DeviceType.WEATHER, NetworkClass.BROADBAND, FacilityKind.PARK) for d, _ in hourly}
+    findings, _ = judge_hours(hourly, infos, RULES, {})
+    (drifting,) = [f for f in findings["we-0"] if f.kind is FlagKind.DRIFT]
+    assert "above" in drifting.reason
+    assert 44 * H <= drifting.start_ms < 60 * H
+    for device in ("we-1", "we-2", "we-3"):
+        assert [f.kind for f in findings[device]] == [FlagKind.STUCK]
+        assert findings[device][0].end_ms == (int(device[-1]) * 4 + 8) * H
 
 
 def test_reading_steps_are_read_off_the_values() -> None:
