@@ -88,9 +88,9 @@ def test_thermometers_stuck_yesterday_are_peers_again_today() -> None:
     (drifting,) = [f for f in findings["we-0"] if f.kind is FlagKind.DRIFT]
     assert "above" in drifting.reason
     assert 44 * H <= drifting.start_ms < 60 * H
-    for device in ("we-1", "we-2", "we-3"):
-        assert [f.kind for f in findings[device]] == [FlagKind.STUCK]
-        assert findings[device][0].end_ms == (int(device[-1]) * 4 + 8) * H
+    for index in (1, 2, 3):
+        assert [f.kind for f in findings[f"we-{index}"]] == [FlagKind.STUCK]
+        assert findings[f"we-{index}"][0].end_ms == (index * 4 + 8) * H
 
 
 def test_reading_steps_are_read_off_the_values() -> None:
