@@ -28,6 +28,7 @@ from devices.run_options import RunOptions
 from devices.runner import Simulation
 from devices.settings import SimulatorSettings
 from devices.snapshot import Snapshot
+from gateway.settings import LimitSettings
 from smartcity.city.load import dump_city
 from smartcity.city.model import City
 from smartcity.localservices.gateway import GatewayProcess
@@ -38,7 +39,6 @@ HISTORY_END_MS = 1_793_491_200_000
 """2026-11-01T00:00Z: where a test's faulty history ends, the same faults whichever day it runs."""
 HISTORY_RETENTION = RollupPolicy(raw_days=35, minute_days=0, hour_days=0, day_days=0)
 """A history in the past keeps its roll-up tiers for ever, so none of its points is beyond retention."""
-DEFAULT_MAX_PAST_S = 31 * 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ async def run_faulty_city(
     await asyncio.to_thread(_write_city, city, city_file)
     started = time.monotonic()
     reach_s = int(time.time() - end_ms / 1000 + options.backfill_s) + 86_400  # the back-fill's start, a day to spare
-    past = {"SMARTCITY_GATEWAY_LIMITS__MAX_PAST_S": str(max(DEFAULT_MAX_PAST_S, reach_s))}
+    past = {"SMARTCITY_GATEWAY_LIMITS__MAX_PAST_S": str(max(LimitSettings().max_past_s, reach_s))}
     env = gateway_env(mqtt, influx, city_file) | past
     gateway = GatewayProcess(workdir / "gateway", env)
     gateway.start()
