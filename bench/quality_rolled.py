@@ -34,12 +34,8 @@ from smartcity.city.load import load_city
 from smartcity.influx.client import InfluxClient
 from smartcity.rollups import HOUR_MS, LocalDays
 from smartcity.settings import InfluxSettings
-from tests.support.faulty_city import HISTORY_RETENTION
+from tests.support.faulty_city import HISTORY_RETENTION, SETTLED_MS
 
-SETTLED_MS = 2 * HOUR_MS
-"""The workers' clocks stand this long after the week's end: every hour closed and settled."""
-KEEP = HISTORY_RETENTION
-"""The data set lies in the past: roll-up tiers kept for ever, so none of its points is beyond retention."""
 ROLLUP_MODULES = (
     "services.rollup.worker",
     "services.rollup.aggregate",
@@ -71,12 +67,12 @@ async def roll_up(data: QualityDataSet, influx_settings: InfluxSettings) -> None
     city = load_city(data.city_file)
     now_ms = judged_at_ms(data)
     async with InfluxClient(influx_settings) as influx, TierClients(influx_settings) as tiers:
-        await ensure_retention(influx, KEEP, apply_raw=False)
+        await ensure_retention(influx, HISTORY_RETENTION, apply_raw=False)  # the week lies in the past
         worker = RollupWorker(
             influx,
             tiers,
             LocalDays(city.timezone),
-            RollupConfig(120, 1_000, lookback_hours(data), KEEP.raw_days, 86_400),
+            RollupConfig(120, 1_000, lookback_hours(data), HISTORY_RETENTION.raw_days, 86_400),
             RollupMetrics(),
             clock=lambda: now_ms / 1000,
         )

@@ -28,12 +28,11 @@ from smartcity.rollups import HOUR_MS, LocalDays
 from smartcity.settings import InfluxSettings, MqttSettings
 from tests.support.api_support import api_settings, auth, create_key, running
 from tests.support.devices import simulator_city
-from tests.support.faulty_city import HISTORY_END_MS, HISTORY_RETENTION, run_faulty_city
+from tests.support.faulty_city import HISTORY_END_MS, HISTORY_RETENTION, SETTLED_MS, run_faulty_city
 
 DAYS = 3
 END_MS = HISTORY_END_MS
-NOW_MS = END_MS + 2 * HOUR_MS
-"""The workers' clocks: every hour of the history closed and settled."""
+NOW_MS = END_MS + SETTLED_MS
 DETECTED = tuple(FaultKind)
 """Every kind shows in a back-filled history (skew through the readings' cadence: back-filled readings never raise
 the gateways' live clock offset)."""

@@ -32,13 +32,15 @@ from gateway.settings import LimitSettings
 from smartcity.city.load import dump_city
 from smartcity.city.model import City
 from smartcity.localservices.gateway import GatewayProcess
-from smartcity.rollups import RollupPolicy
+from smartcity.rollups import HOUR_MS, RollupPolicy
 from smartcity.settings import InfluxSettings, MqttSettings
 
 HISTORY_END_MS = 1_793_491_200_000
 """2026-11-01T00:00Z: where a test's faulty history ends, the same faults whichever day it runs."""
 HISTORY_RETENTION = RollupPolicy(raw_days=35, minute_days=0, hour_days=0, day_days=0)
 """A history in the past keeps its roll-up tiers for ever, so none of its points is beyond retention."""
+SETTLED_MS = 2 * HOUR_MS
+"""The roll-up and quality workers' clocks stand this long after a history's end: every hour closed and settled."""
 
 
 @dataclass(frozen=True, slots=True)
