@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from services.quality.book import FlagBook, Scope
 from services.quality.device_checks import battery
+from services.quality.fill_checks import fill_drift
 from services.quality.findings import Finding, HourStat
 from services.quality.limits import limits_of
 from services.quality.peer_checks import Reference, drift, expected_levels, peer_medians
@@ -107,6 +108,10 @@ def judge_hours(
             expected = expected_levels(stats, everyone.get(key, {}), limits) if runs else {}
             runs = stuck(stats, metric, limits, rules.stuck, peers, expected)
         findings.setdefault(device_id, []).extend(runs)
+        if limits.fills:  # its own fill cycles: no peers, no reference
+            scopes[device_id].add((FlagKind.DRIFT, metric))
+            findings[device_id].extend(fill_drift(outside(stats, runs), metric, limits, rules.fill))
+            continue
         if group is None or any(run.end_ms is None for run in runs):  # stuck now: the drift is judged when it ends
             drift_refs.pop(key, None)
             continue

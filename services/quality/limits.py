@@ -33,6 +33,9 @@ class MetricLimits:
     """Comparable with the same type's devices at the same kind of facility (drift); not for quantities set by
     each installation (a lamp's power, set by its dimming) or by its own schedule (a bin's fill level between
     emptyings)."""
+    fills: bool = False
+    """Fills between emptyings (a bin's level): its drift is judged against its own fill cycles
+    (:mod:`services.quality.fill_checks`)."""
     proportional: bool = False
     """A multiple of the peers' level, set by the facility's size or the installation's rating (people in a hall,
     a building's power and water draw, vehicles per reading): compared with the peers as a ratio
@@ -66,7 +69,7 @@ _OVERRIDES: Mapping[str, MetricLimits] = {
     "indoor_temperature": MetricLimits(0.01, 6.0, spread=0.2),
     "indoor_humidity": MetricLimits(0.01, 3.0, spread=1.0),
     "water_level": MetricLimits(0.01, 3.0, spread=0.5),
-    "fill_level": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=1.5, peers=False),
+    "fill_level": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=1.5, peers=False, fills=True),
 }
 
 

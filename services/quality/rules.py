@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.quality.device_checks import BatteryRules, CadenceRules, DeliveryRules, SilenceRules, SkewRules
+from services.quality.fill_checks import FillRules
 from services.quality.peer_checks import DriftRules
 from services.quality.value_checks import CommonModeRules, SpikeRules, StuckRules
 
@@ -20,6 +21,7 @@ class Rules:
     common: CommonModeRules
     drift: DriftRules
     cadence: CadenceRules
+    fill: FillRules
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.quality.device_checks import BatteryRules, CadenceRules, DeliveryRules, SilenceRules, SkewRules
+from services.quality.fill_checks import FillRules
 from services.quality.peer_checks import DriftRules
 from services.quality.rules import Rules, WorkerConfig
 from services.quality.value_checks import CommonModeRules, SpikeRules, StuckRules
@@ -45,6 +46,7 @@ class QualitySettings(BaseSettings):
     spike: SpikeRules = Field(default_factory=SpikeRules)
     common_mode: CommonModeRules = Field(default_factory=CommonModeRules)
     drift: DriftRules = Field(default_factory=DriftRules)
+    fill: FillRules = Field(default_factory=FillRules)
     cadence: CadenceRules = Field(default_factory=CadenceRules)
     http_host: str = Field(default="127.0.0.1", description="bind address of /metrics, /healthz, /readyz")
     http_port: int = Field(default=9120, ge=0, le=65535, description="0 picks a free port (written to state_dir)")
@@ -73,4 +75,5 @@ class QualitySettings(BaseSettings):
             common=self.common_mode,
             drift=self.drift,
             cadence=self.cadence,
+            fill=self.fill,
         )
