@@ -25,7 +25,11 @@ holds a value because its resolution is coarse for its signal, not because it is
 class StuckRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    min_readings: int = Field(default=10, ge=2, description="readings a constant run needs to be stuck")
+    min_readings: int = Field(
+        default=6,
+        ge=2,
+        description="readings a constant run needs to be stuck (an hourly bin has 6 in a bin's plausible 6 h)",
+    )
     factor: float = Field(default=1.0, gt=0, le=100, description="multiplies every metric's plausible constant run")
     rare: float = Field(
         default=1e-3,

@@ -214,3 +214,14 @@ def test_a_count_often_flat_on_its_own_is_not_stuck_before_its_plausible_run() -
     quiet = [_hour(i, 10.0, spread=0 if i % 3 else 1) for i in range(40)]  # two hours in three flat
     held = quiet + [_hour(40 + i, 11.0) for i in range(5)] + [_hour(45, 10.0, spread=1)]
     assert stuck(held, "occupancy", limits_of("occupancy"), StuckRules()) == []
+
+
+def test_a_bin_reporting_hourly_held_for_eight_hours_is_stuck() -> None:
+    """One reading an hour: eight equal readings in eight hours of a bin that otherwise rises every hour."""
+    filling = [_hour(i, 10.0 + 1.5 * i, spread=0.0, count=1) for i in range(20)]
+    held = [_hour(i, 40.0, count=1) for i in range(20, 28)]
+    after = [_hour(i, 45.0 + 1.5 * (i - 28), count=1) for i in range(28, 32)]
+    (finding,) = stuck([*filling, *held, *after], "fill_level", limits_of("fill_level"), StuckRules())
+    assert finding.kind is FlagKind.STUCK
+    assert (finding.start_ms, finding.end_ms) == (20 * H, 28 * H)
+    assert "held 40 for 8 h (8 readings)" in finding.reason
