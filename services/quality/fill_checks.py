@@ -28,8 +28,7 @@ from services.quality.findings import Finding, HourStat
 from services.quality.limits import MetricLimits
 from smartcity.contract.metrics import METRICS
 from smartcity.quality_flags import FlagKind
-
-HOUR_MS = 3_600_000
+from smartcity.rollups import HOUR_MS
 
 
 class FillRules(BaseModel):
@@ -68,7 +67,7 @@ def fill_drift(hours: Sequence[HourStat], metric: str, limits: MetricLimits, rul
     found: list[Finding] = []
     for n, i in enumerate(resets):
         until = hours[resets[n + 1]].hour_ms if n + 1 < len(resets) else None
-        restart = min(hours[i].low, hours[i].mean)
+        restart = hours[i].low
         filled_unseen = hours[i].hour_ms - hours[i - 1].hour_ms > HOUR_MS
         if restart - bottom >= rules.restart_share * span and not filled_unseen:
             reason = f"{metric} read {restart:g} just after an emptying, not near {bottom:g}: drifted above"

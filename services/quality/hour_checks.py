@@ -1,5 +1,6 @@
 """The hour pass's judgements over the hourly roll-ups of the look-back: stuck runs (a rest value held while the
-peers moved included), drift against the peers, battery trends of narrowband devices.
+peers moved included), drift against the peers (a bin's at its emptyings: it has none), battery trends of
+narrowband devices.
 
 Peers are the devices of the same type at the same kind of facility in the district, or in the city when the
 district has fewer than ``min_peers``; metrics set by each installation have none (:mod:`services.quality.limits`).

@@ -34,8 +34,8 @@ class MetricLimits:
     each installation (a lamp's power, set by its dimming) or by its own schedule (a bin's fill level between
     emptyings)."""
     fills: bool = False
-    """Fills between emptyings (a bin's level): its drift is judged against its own fill cycles
-    (:mod:`services.quality.fill_checks`)."""
+    """Fills between emptyings (a bin's level): its drift is judged at its emptyings, where it should restart
+    near empty (:mod:`services.quality.fill_checks`)."""
     proportional: bool = False
     """A multiple of the peers' level, set by the facility's size or the installation's rating (people in a hall,
     a building's power and water draw, vehicles per reading): compared with the peers as a ratio
