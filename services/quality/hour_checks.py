@@ -23,6 +23,7 @@ from services.quality.rules import Rules
 from services.quality.value_checks import stuck
 from smartcity.city.directory import DeviceInfo
 from smartcity.city.model import NetworkClass
+from smartcity.contract.metrics import METRICS, Temporality
 from smartcity.quality_flags import FlagKind
 from smartcity.rollups import HOUR_MS
 
@@ -53,7 +54,10 @@ def peer_groups(
 ) -> dict[StatKey, dict[int, float]]:
     """Per (device, metric) that has peers, the hourly medians of its peer group (the district's, or the city's
     when the district has fewer than ``min_peers`` or ``city_wide``); the hours of ``stuck_runs`` are nobody's
-    peer."""
+    peer. A gauge read by fewer than ``min_peers`` devices of its network in the city is compared with the city's
+    devices of its type and facility kind on any network: people present, a power draw or a temperature mean
+    the same whichever network reports them, while a count per reading depends on the device's report interval
+    (a radio counter's 5-minute counts are not a wired one's minute counts)."""
     runs = stuck_runs or {}
     groups: dict[GroupKey, dict[str, list[HourStat]]] = {}
     for (device_id, metric), stats in hourly.items():
@@ -63,12 +67,16 @@ def peer_groups(
         key = (info.device_type.value, info.network.value, info.facility_kind.value, info.district_id, metric)
         groups.setdefault(key, {})[device_id] = outside(stats, runs.get((device_id, metric), ()))
     by_city: dict[tuple[str, str, str, str], dict[str, list[HourStat]]] = {}
+    any_network: dict[tuple[str, str, str], dict[str, list[HourStat]]] = {}
     for (kind, network, facility_kind, _district, metric), members in groups.items():
         by_city.setdefault((kind, network, facility_kind, metric), {}).update(members)
+        any_network.setdefault((kind, facility_kind, metric), {}).update(members)
     medians: dict[StatKey, dict[int, float]] = {}
     for (kind, network, facility_kind, _district, metric), members in groups.items():
         district_wide = len(members) >= min_peers and not city_wide
         peers = members if district_wide else by_city[(kind, network, facility_kind, metric)]
+        if len(peers) < min_peers and METRICS[metric].temporality is Temporality.GAUGE:
+            peers = any_network[(kind, facility_kind, metric)]  # alone on its network: a level means the same
         group_medians = peer_medians(peers, min_peers)
         for device_id in members:
             medians[(device_id, metric)] = group_medians

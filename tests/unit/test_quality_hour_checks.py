@@ -41,6 +41,27 @@ def test_a_narrowband_and_a_broadband_counter_are_not_each_others_peers() -> Non
     assert set(medians[("tc-narrowband-0", "vehicle_count")].values()) == {51.0}
 
 
+def test_a_radio_school_counter_alone_on_its_network_is_judged_against_the_wired_ones() -> None:
+    """Two narrowband school counters and four broadband ones: people present mean the same whichever network
+    reports them, so the radio counter reading 0 through a school day is stuck while the others fill."""
+    infos = {}
+    hourly: dict[tuple[str, str], list[HourStat]] = {}
+    day = [0.0] * 7 + [600.0] * 9 + [0.0] * 8  # a school day: open from 07:00 to 16:00
+    for index in range(6):
+        network = NetworkClass.NARROWBAND if index < 2 else NetworkClass.BROADBAND
+        device = f"oc-{index}"
+        infos[device] = _info(device, DeviceType.OCCUPANCY, network, FacilityKind.SCHOOL)
+        levels = [0.0] * 24 if index == 0 else day
+        hourly[(device, "occupancy")] = [HourStat(h * H, v, v, v, 12) for h, v in enumerate(levels)]
+    medians = peer_groups(hourly, infos, 3)
+    assert medians[("oc-0", "occupancy")][10 * H] == 600.0  # the city's school counters on any network
+    findings, _ = judge_hours(hourly, infos, RULES, {})
+    (finding,) = findings["oc-0"]
+    assert finding.kind is FlagKind.STUCK
+    assert "while its peers moved" in finding.reason
+    assert findings.get("oc-1", []) == []
+
+
 def _thermometers(hours: int, onset: int, end: int) -> dict[tuple[str, str], list[HourStat]]:
     """Five thermometers; the first reads 0.3 degC more every hour from ``onset`` (up to 6 degC more, where it
     stays) until ``end``, then is right again."""
