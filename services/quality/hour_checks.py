@@ -2,8 +2,9 @@
 peers moved included), drift against the peers (a bin's at its emptyings: it has none), battery trends of
 narrowband devices.
 
-Peers are the devices of the same type at the same kind of facility in the district, or in the city when the
-district has fewer than ``min_peers``; metrics set by each installation have none (:mod:`services.quality.limits`).
+Peers are the devices of the same type on the same kind of network at the same kind of facility in the district,
+or in the city when the district has fewer than ``min_peers`` (a level alone on its network: on any network);
+metrics set by each installation have none (:mod:`services.quality.limits`).
 The hours a series held a stuck value are left out of its peers' medians and of its own drift judgement: a
 thermometer stuck yesterday is a peer again today, and its flat hours are the stuck flag's, not a drift's.
 """
