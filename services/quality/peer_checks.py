@@ -3,10 +3,12 @@ type when the district has too few).
 
 Per hour, the residual of a device is its hourly mean minus the median of its peers' hourly means in that hour:
 a change every peer shares (a heat wave) cancels out. The device's baseline is the median of its residuals over
-the oldest ``baseline_h`` hours of the look-back (a sensor that always reads a little high is not drifting); the
+the oldest ``baseline_h`` hours of the look-back (a sensor that always reads a little high is not drifting; a
+series with less history, a new sensor's or the first day of data, has its oldest ``first_baseline_h``); the
 scale is the robust spread (MAD) of those residuals, never below the metric's noise floor. An hour's drift score
-is (residual - baseline) / scale; a drift is a run of at least ``min_hours`` hours whose rolling median score
-is beyond ``threshold``, and it starts where that run starts.
+is (residual - baseline) / scale; a drift is a run of hours whose rolling median score is beyond ``threshold``
+for at least ``min_hours`` of them, and beyond ``hold`` of it in the others (a drift of a share of the peers'
+level stands out less in their busy hours); it starts where that run starts.
 
 A *proportional* metric (:attr:`~services.quality.limits.MetricLimits.proportional`: people in a building of its
 own size, a meter of its own rating) is a multiple of its peers' level, not a fixed distance from it: a hall
@@ -18,6 +20,7 @@ drift of 10 people is a large share of a quiet evening and a small one of a busy
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,7 +36,13 @@ class DriftRules(BaseModel):
 
     threshold: float = Field(default=5.0, gt=0, description="robust z of the residual against the peer median")
     baseline_h: int = Field(default=24, ge=3, le=24 * 31, description="oldest hours of the look-back: the baseline")
+    first_baseline_h: int = Field(
+        default=12, ge=3, le=24 * 31, description="the shortest baseline, for a series with less history than that"
+    )
     min_hours: int = Field(default=4, ge=1, description="hours the smoothed score stays beyond the threshold")
+    hold: float = Field(
+        default=0.5, gt=0, le=1, description="share of the threshold a drift's score stays beyond while it lasts"
+    )
     smooth_h: int = Field(default=3, ge=1, le=48, description="hours in the rolling median of the score")
     min_peers: int = Field(default=3, ge=2, description="devices (itself included) needed for a peer median")
 
@@ -49,8 +58,10 @@ def peer_medians(series: Mapping[str, list[HourStat]], min_peers: int) -> dict[i
 
 
 HOUR_MS = 3_600_000
-RELATIVE_FLOOR = 0.02
-"""Smallest scale of a proportional metric's relative residuals (2 % of the expected value)."""
+RELATIVE_FLOOR = 0.05
+"""Smallest scale of a proportional metric's relative residuals (5 % of the expected value): the ratio of one
+street's traffic to its peers' wanders by a few percent, and the median of a small group moves by as much when
+one of its members drifts."""
 
 Reference = tuple[float, float, float]
 """(gain, baseline, scale) of a device's residuals; the gain is 1 for metrics that are not proportional."""
@@ -109,32 +120,41 @@ def drift(
     hour of the look-back against it: a drift longer than the look-back would otherwise become its own baseline."""
     judged = [h for h in hours if h.hour_ms in medians]
     kept = reference is not None
+    lead: list[HourStat] = []  # the baseline's last hours, so that the first judged ones are smoothed in full
     if reference is None:
-        if len(judged) < rules.baseline_h + rules.min_hours:
+        length = rules.baseline_h if len(judged) >= rules.baseline_h + rules.min_hours else rules.first_baseline_h
+        if len(judged) < length + rules.min_hours:
             return [], None
-        first = judged[: rules.baseline_h]
+        first = judged[:length]
         gain = _gain(first, medians, limits.spread) if limits.proportional else 1.0
         if gain is None:
             return [], None
         sample = [_residual(h.mean, medians[h.hour_ms], gain, limits) for h in first]
-        step = reading_step(hours)  # one step of a coarse reading is no drift
+        # one step of a coarse reading is no drift; an hour averages its readings' steps away as its count grows
+        step = reading_step(hours) / math.sqrt(median([h.count for h in first]))
         if limits.proportional:
             level = median([abs(gain * medians[h.hour_ms]) for h in first]) + limits.spread
             floor = max(RELATIVE_FLOOR, step / level)
         else:
             floor = max(limits.spread, step)
         reference = (gain, median(sample), _baseline_scale(first, sample, floor, rules.threshold))
-        judged = judged[rules.baseline_h :]
+        lead, judged = first[max(0, length - rules.smooth_h + 1) :], judged[length:]
     gain, baseline, scale = reference
-    scores = [(h.hour_ms, (_residual(h.mean, medians[h.hour_ms], gain, limits) - baseline) / scale) for h in judged]
+    scores = [
+        (h.hour_ms, (_residual(h.mean, medians[h.hour_ms], gain, limits) - baseline) / scale) for h in lead + judged
+    ]
     smoothed = [
         (ts, median([s for _, s in scores[max(0, i - rules.smooth_h + 1) : i + 1]])) for i, (ts, _) in enumerate(scores)
-    ]
+    ][len(lead) :]
+    scores = scores[len(lead) :]
     findings: list[Finding] = []
     run: list[tuple[int, float]] = []
     upwards: list[bool] = []
     ended: list[tuple[int, bool]] = []
     """(end, upwards) of the drifts that ended, a run cut by the look-back's start included."""
+
+    def strong() -> int:
+        return sum(abs(s) >= rules.threshold for _, s in run)
 
     def swung_back() -> bool:
         """The run turned the other way within ``smooth_h`` hours of a drift's end: drifts are slow, so this is the
@@ -146,9 +166,9 @@ def drift(
     def close(end_ms: int | None) -> None:
         if not run or swung_back():
             return
-        if end_ms is not None and (len(run) >= rules.min_hours or run[0][0] == scores[0][0]):
+        if end_ms is not None and (strong() >= rules.min_hours or run[0][0] == scores[0][0]):
             ended.append((end_ms, run[-1][1] > 0))  # a drift, or the end of one the look-back cut
-        if len(run) >= rules.min_hours:
+        if strong() >= rules.min_hours:
             peak = max(abs(s) for _, s in run)
             direction = "above" if run[-1][1] > 0 else "below"
             off = (
@@ -163,7 +183,8 @@ def drift(
             upwards.append(run[-1][1] > 0)
 
     for ts, score in smoothed:
-        if abs(score) >= rules.threshold and (not run or (score > 0) == (run[-1][1] > 0)):
+        beyond = rules.threshold * (rules.hold if run else 1.0)  # a drift's quieter hours do not end it
+        if abs(score) >= beyond and (not run or (score > 0) == (run[-1][1] > 0)):
             run.append((ts, score))
             continue
         close(ts)

@@ -87,6 +87,19 @@ def test_a_drift_under_way_before_the_first_hour_is_found_from_its_trending_base
     assert scale < 0.5  # the noise around the trend, not the trend's own spread (about 0.9)
 
 
+def test_a_sensor_drifting_from_the_first_hour_of_its_history_is_found_on_its_first_day() -> None:
+    city = _city(20, drifting=0.25, onset=0)  # a new sensor, or the first day of data: no 24 hours of baseline
+    rules = DriftRules()
+    medians = peer_medians(city, rules.min_peers)
+    (found,), reference = drift(city["t-0"], medians, "temperature", limits_of("temperature"), rules)
+    assert reference is not None
+    assert found.end_ms is None
+    assert rules.first_baseline_h * H <= found.start_ms < 20 * H
+    for other in ("t-1", "t-2", "t-3", "t-4"):
+        assert drift(city[other], medians, "temperature", limits_of("temperature"), rules)[0] == []
+    assert drift(city["t-0"][:15], medians, "temperature", limits_of("temperature"), rules) == ([], None)
+
+
 def test_a_daily_cycle_against_the_peers_is_not_a_trend() -> None:
     city = _city(96)
     city["t-0"] = [
@@ -177,3 +190,61 @@ def test_a_sensor_coming_back_after_a_drift_from_before_its_history_is_not_a_dri
         reference = used if found else None
         directions |= {"above" in f.reason for f in found}
     assert directions == {True}
+
+
+def _streets(gains: tuple[float, ...], hours: int = 72) -> dict[str, list[HourStat]]:
+    """Traffic counters reading vehicles a minute (60 readings an hour): one a minute at night, about nine at the
+    daily peak, each street ``gains`` times the rhythm with 2 % noise."""
+    city: dict[str, list[HourStat]] = {}
+    for device, gain in enumerate(gains):
+        series = []
+        for h in range(hours):
+            rhythm = 1 + 8 * max(0.0, math.sin(math.pi * ((h % 24) - 6) / 14)) if 6 <= h % 24 <= 20 else 1.0
+            noise = 0.02 * (((h * 7 + device * 13) % 11) / 5 - 1)
+            value = gain * rhythm * (1 + noise)
+            series.append(HourStat(h * H, value, math.floor(value), math.ceil(value), 60))
+        city[f"tc-{device}"] = series
+    return city
+
+
+def _drifted(hours: list[HourStat], per_hour: float, onset: int) -> list[HourStat]:
+    return [
+        h if h.hour_ms < onset * H else HourStat(h.hour_ms, v, math.floor(v), math.ceil(v), h.count)
+        for h in hours
+        for v in [max(0.0, h.mean + per_hour * (h.hour_ms // H - onset))]
+    ]
+
+
+def test_a_quiet_street_counter_drifting_towards_zero_is_found_though_each_reading_is_a_whole_vehicle() -> None:
+    city = _streets((1.0, 1.1, 0.9, 1.2, 0.95))
+    city["tc-0"] = _drifted(city["tc-0"], -0.4, onset=40)  # ten vehicles a minute fewer a day
+    rules = DriftRules()
+    medians = peer_medians(city, rules.min_peers)
+    (found,), _ = drift(city["tc-0"], medians, "vehicle_count", limits_of("vehicle_count"), rules)
+    assert "below" in found.reason
+    assert 40 * H <= found.start_ms <= 64 * H
+    for other in ("tc-1", "tc-2", "tc-3", "tc-4"):
+        assert drift(city[other], medians, "vehicle_count", limits_of("vehicle_count"), rules)[0] == []
+
+
+def test_the_median_of_three_moving_to_another_street_when_one_drifts_is_no_drift_of_the_other_two() -> None:
+    city = _streets((1.0, 1.37, 1.17))  # the third is the median until it drifts up past the second
+    city["tc-2"] = _drifted(city["tc-2"], 0.4, onset=30)
+    rules = DriftRules()
+    medians = peer_medians(city, rules.min_peers)
+    for other in ("tc-0", "tc-1"):  # their ratio to the median changes by 15 %
+        assert drift(city[other], medians, "vehicle_count", limits_of("vehicle_count"), rules)[0] == []
+
+
+def test_a_lone_outlier_in_the_first_judged_hour_does_not_start_a_drift() -> None:
+    city = _city(20)
+    city["t-0"] = [
+        HourStat(h.hour_ms, v, v - 0.5, v + 0.5, h.count)
+        for h in city["t-0"]
+        for n in [h.hour_ms // H]
+        for v in [h.mean + (10 if n == 12 else 3 if n >= 14 else 0)]  # a spike, then a step up two hours later
+    ]
+    rules = DriftRules()
+    medians = peer_medians(city, rules.min_peers)
+    (found,), _ = drift(city["t-0"], medians, "temperature", limits_of("temperature"), rules)
+    assert found.start_ms == 14 * H  # the spike is smoothed with the baseline's hours before it
