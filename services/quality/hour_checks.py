@@ -12,6 +12,7 @@ thermometer stuck yesterday is a peer again today, and its flat hours are the st
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from services.quality.book import FlagBook, Scope
 from services.quality.device_checks import battery
@@ -84,16 +85,27 @@ def peer_groups(
     return medians
 
 
+class HourVerdict(NamedTuple):
+    findings: dict[str, list[Finding]]
+    """Per device."""
+    scopes: dict[str, Scope]
+    """Per device, what was judged: an open flag in a scope without a finding has ended."""
+    peerless: list[StatKey]
+    """Series whose drift had no peer median to be judged against (too few of their type at their kind of
+    facility in the city): no drift flag on them means nothing."""
+
+
 def judge_hours(
     hourly: Mapping[StatKey, list[HourStat]],
     infos: Mapping[str, DeviceInfo],
     rules: Rules,
     drift_refs: dict[StatKey, Reference],
-) -> tuple[dict[str, list[Finding]], dict[str, Scope]]:
-    """Findings and the scopes they were judged in, per device. ``drift_refs`` (kept by the caller) holds the
-    reference each ongoing drift was found against."""
+) -> HourVerdict:
+    """Findings and the scopes they were judged in, per device, and the series without peers. ``drift_refs``
+    (kept by the caller) holds the reference each ongoing drift was found against."""
     findings: dict[str, list[Finding]] = {}
     scopes: dict[str, Scope] = {}
+    peerless: list[StatKey] = []
     plain = {
         key: stuck(stats, key[1], limits_of(key[1]), rules.stuck)
         for key, stats in hourly.items()
@@ -122,6 +134,8 @@ def judge_hours(
             scopes[device_id].add((FlagKind.DRIFT, metric))
             findings[device_id].extend(fill_drift(outside(stats, runs), metric, limits, rules.fill))
             continue
+        if limits.peers and not group:
+            peerless.append(key)
         if group is None or any(run.end_ms is None for run in runs):  # stuck now: the drift is judged when it ends
             drift_refs.pop(key, None)
             continue
@@ -139,7 +153,7 @@ def judge_hours(
         depleting = battery([(s.hour_ms, s.mean) for s in stats], rules.battery)
         if depleting is not None:
             findings.setdefault(device_id, []).append(depleting)
-    return findings, scopes
+    return HourVerdict(findings, scopes, sorted(peerless))
 
 
 def drift_references(book: FlagBook, since_ms: int) -> dict[StatKey, Reference]:

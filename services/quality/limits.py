@@ -3,7 +3,8 @@
 A sensor that reports the same value (within its resolution) for longer than ``stuck_after_h`` is stuck, unless
 the value is one it legitimately rests at: a closed school counts 0 people all night, a street light draws 0 W
 all day, it does not rain for weeks. Setpoints (a lamp's dim level, a display's brightness) are held by design
-and are never called stuck. Metrics that are not numbers, registers and vitals are not checked here.
+and set by command: never stuck, never a spike, never a drift from the peers. Metrics that are not numbers,
+registers and vitals are not checked here.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ _OVERRIDES: Mapping[str, MetricLimits] = {
     "vehicle_count": MetricLimits(0.5, 6.0, rests_at=(0.0,), spread=2.0, proportional=True),
     "vehicle_speed": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=2.0),
     "lamp_power": MetricLimits(0.01, 20.0, rests_at=(0.0,), spread=1.0, spikes=False, peers=False),
-    "dim_level": MetricLimits(0.5, None),
-    "brightness": MetricLimits(0.5, None),
+    "dim_level": MetricLimits(0.5, None, spikes=False, peers=False),
+    "brightness": MetricLimits(0.5, None, spikes=False, peers=False),
     "rain_rate": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=0.5),
     "wind_speed": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=0.3),
     "temperature": MetricLimits(0.01, 3.0, spread=0.3),

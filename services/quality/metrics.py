@@ -18,4 +18,7 @@ class QualityMetrics:
         self.hours = Counter(f"{_P}hours", "hour passes completed", registry=r)
         self.backlog = Gauge(f"{_P}backlog_hours", "rolled-up hours not judged yet (catch-up)", registry=r)
         self.lag = Gauge(f"{_P}lag_seconds", "now minus the end of the last judged hour", registry=r)
+        self.peerless = Gauge(
+            f"{_P}peerless_series", "series whose drift has no peers to be judged against (last hour pass)", registry=r
+        )
         self.failures = Counter(f"{_P}failures", "cycles that failed (InfluxDB unreachable or refusing)", registry=r)

@@ -52,6 +52,8 @@ from smartcity.quality_flags import Flag, FlagKind, flag_point, progress_point, 
 from smartcity.rollups import HOUR, HOUR_MS, MINUTE, read_progress
 
 log = logging.getLogger(__name__)
+PEERLESS_NAMED = 10
+"""Series named in the log line about series without drift peers."""
 
 
 class QualityWorker:
@@ -89,6 +91,7 @@ class QualityWorker:
         self._last_seq: dict[str, tuple[int, int]] = {}
         self._spikes_judged: dict[StatKey, int] = {}
         self._drift_refs: dict[StatKey, Reference] = {}
+        self._peerless: list[StatKey] = []
         self._primary = {d.id: METRICS[DEVICE_METRICS[d.type][0]].measurement for d in city.devices}
 
     def _now_ms(self) -> int:
@@ -217,11 +220,23 @@ class QualityWorker:
 
     def _hour_checks(self, hourly: dict[StatKey, list[HourStat]], end: int) -> list[Flag]:
         assert self.book is not None
-        findings, scopes = judge_hours(hourly, self._infos, self._rules, self._drift_refs)
+        findings, scopes, peerless = judge_hours(hourly, self._infos, self._rules, self._drift_refs)
+        self._report_peerless(peerless)
         written: list[Flag] = []
         for device_id, scope in scopes.items():
             written += self.book.observe(device_id, findings.get(device_id, []), scope, close_at=end, detected_ms=end)
         return written
+
+    def _report_peerless(self, peerless: list[StatKey]) -> None:
+        """The gauge, and a log line when the series without drift peers change (a device joined or left)."""
+        self._metrics.peerless.set(len(peerless))
+        if peerless == self._peerless:
+            return
+        self._peerless = peerless
+        if peerless:
+            named = ", ".join(f"{device} {metric}" for device, metric in peerless[:PEERLESS_NAMED])
+            more = f" and {len(peerless) - PEERLESS_NAMED} more" if len(peerless) > PEERLESS_NAMED else ""
+            log.info("drift not judged for %d series without peers of their kind: %s%s", len(peerless), named, more)
 
     def _cadence_checks(self, sequences: dict[str, list[tuple[int, int]]], end: int) -> list[Flag]:
         assert self.book is not None

@@ -96,7 +96,7 @@ def test_the_hour_pass_flags_the_drift_at_the_emptying_and_clears_it_at_the_next
     closed: list[tuple[int, int, int]] = []
     for end in range(49, 150):
         window = {("wb-1", "fill_level"): [s for s in series if end - 48 <= s.hour_ms // H < end]}
-        findings, scopes = judge_hours(window, {"wb-1": info}, rules, {})
+        findings, scopes, _ = judge_hours(window, {"wb-1": info}, rules, {})
         for flag in book.observe(
             "wb-1", findings.get("wb-1", []), scopes["wb-1"], close_at=end * H, detected_ms=end * H
         ):

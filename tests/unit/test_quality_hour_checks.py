@@ -55,7 +55,7 @@ def test_a_radio_school_counter_alone_on_its_network_is_judged_against_the_wired
         hourly[(device, "occupancy")] = [HourStat(h * H, v, v, v, 12) for h, v in enumerate(levels)]
     medians = peer_groups(hourly, infos, 3)
     assert medians[("oc-0", "occupancy")][10 * H] == 600.0  # the city's school counters on any network
-    findings, _ = judge_hours(hourly, infos, RULES, {})
+    findings, _, _ = judge_hours(hourly, infos, RULES, {})
     (finding,) = findings["oc-0"]
     assert finding.kind is FlagKind.STUCK
     assert "while its peers moved" in finding.reason
@@ -84,7 +84,7 @@ def test_a_drift_that_ended_is_not_followed_by_a_drift_the_other_way_as_it_leave
     seen: list[tuple[int, str]] = []
     for end in range(30, 150):  # hour passes, each over the 48 h before it, as the worker runs them
         window = {key: [s for s in stats if (end - 48) * H <= s.hour_ms < end * H] for key, stats in hourly.items()}
-        findings, _ = judge_hours(window, infos, RULES, refs)
+        findings, _, _ = judge_hours(window, infos, RULES, refs)
         seen += [(f.start_ms // H, f.reason) for f in findings.get("we-0", []) if f.kind is FlagKind.DRIFT]
     assert seen, "the drift is found"
     assert all("above" in reason for _, reason in seen)  # its baseline from the drift's hours would say "below"
@@ -105,7 +105,7 @@ def test_thermometers_stuck_yesterday_are_peers_again_today() -> None:
             HourStat(h.hour_ms, held, held, held, 12) if start <= h.hour_ms < end else h for h in hourly[key]
         ]
     infos = {d: _info(d, DeviceType.WEATHER, NetworkClass.BROADBAND, FacilityKind.PARK) for d, _ in hourly}
-    findings, _ = judge_hours(hourly, infos, RULES, {})
+    findings, _, _ = judge_hours(hourly, infos, RULES, {})
     (drifting,) = [f for f in findings["we-0"] if f.kind is FlagKind.DRIFT]
     assert "above" in drifting.reason
     assert 44 * H <= drifting.start_ms < 60 * H
@@ -175,3 +175,38 @@ def test_a_prediction_that_stayed_elsewhere_explains_nothing() -> None:
     night = {h * H: 0.0 for h in range(10)}
     (finding,) = stuck(held, "occupancy", limits_of("occupancy"), StuckRules(), expected=night)
     assert finding.kind is FlagKind.STUCK
+
+
+def test_a_meter_alone_of_its_kind_in_the_city_is_reported_as_not_judged_for_drift() -> None:
+    """Three schools' meters are each other's peers; the library's is the only one at a library, on any network,
+    and a lamp's power (set by its dimming) is never compared: only the library's meter is peerless."""
+    infos = {}
+    hourly: dict[tuple[str, str], list[HourStat]] = {}
+    for device, facility in (
+        ("em-1", FacilityKind.SCHOOL),
+        ("em-2", FacilityKind.SCHOOL),
+        ("em-3", FacilityKind.SCHOOL),
+        ("em-lib", FacilityKind.LIBRARY),
+    ):
+        infos[device] = _info(device, DeviceType.ENERGY_METER, NetworkClass.BROADBAND, facility)
+        hourly[(device, "power")] = [HourStat(h * H, 20.0 + h % 5, 19.0, 25.0, 60) for h in range(30)]
+    infos["sl-1"] = _info("sl-1", DeviceType.STREET_LIGHT, NetworkClass.NARROWBAND, FacilityKind.STREET_SEGMENT)
+    hourly[("sl-1", "lamp_power")] = [HourStat(h * H, 40.0, 40.0, 40.0, 4) for h in range(30)]
+    verdict = judge_hours(hourly, infos, RULES, {})
+    assert verdict.peerless == [("em-lib", "power")]
+    assert (FlagKind.DRIFT, "power") in verdict.scopes["em-lib"]
+
+
+def test_a_street_light_dimmed_by_its_operator_is_neither_drifting_nor_peerless() -> None:
+    """A dim level is a setpoint: one light dimmed to 30 % from hour 30 while its peers stay at 100 % is the
+    operator's command, not a sensor leaving its peers."""
+    infos = {}
+    hourly: dict[tuple[str, str], list[HourStat]] = {}
+    for index in range(5):
+        device = f"sl-{index}"
+        infos[device] = _info(device, DeviceType.STREET_LIGHT, NetworkClass.NARROWBAND, FacilityKind.STREET_SEGMENT)
+        levels = [30.0 if index == 0 and h >= 30 else 100.0 for h in range(48)]
+        hourly[(device, "dim_level")] = [HourStat(h * H, v, v, v, 4) for h, v in enumerate(levels)]
+    verdict = judge_hours(hourly, infos, RULES, {})
+    assert verdict.findings["sl-0"] == []
+    assert verdict.peerless == []
