@@ -3,7 +3,8 @@ peers moved included), drift against the peers (a bin's at its emptyings: it has
 narrowband devices.
 
 Peers are the devices of the same type on the same kind of network at the same kind of facility in the district,
-or in the city when the district has fewer than ``min_peers`` (a level alone on its network: on any network);
+or in the city when the district has fewer than ``min_peers`` (a level alone on its network: on any network; the
+air or the weather with fewer still: at any facility);
 metrics set by each installation have none (:mod:`services.quality.limits`).
 The hours a series held a stuck value are left out of its peers' medians and of its own drift judgement: a
 thermometer stuck yesterday is a peer again today, and its flat hours are the stuck flag's, not a drift's.
@@ -59,7 +60,9 @@ def peer_groups(
     peer. A gauge read by fewer than ``min_peers`` devices of its network in the city is compared with the city's
     devices of its type and facility kind on any network: people present, a power draw or a temperature mean
     the same whichever network reports them, while a count per reading depends on the device's report interval
-    (a radio counter's 5-minute counts are not a wired one's minute counts)."""
+    (a radio counter's 5-minute counts are not a wired one's minute counts). An outdoor level with fewer still
+    (:attr:`~services.quality.limits.MetricLimits.ambient`: the air, the weather) is compared with its type at any
+    facility in its district, or in the city: the air at the only school with a sensor is the district's air."""
     runs = stuck_runs or {}
     groups: dict[GroupKey, dict[str, list[HourStat]]] = {}
     for (device_id, metric), stats in hourly.items():
@@ -70,15 +73,22 @@ def peer_groups(
         groups.setdefault(key, {})[device_id] = outside(stats, runs.get((device_id, metric), ()))
     by_city: dict[tuple[str, str, str, str], dict[str, list[HourStat]]] = {}
     any_network: dict[tuple[str, str, str], dict[str, list[HourStat]]] = {}
-    for (kind, network, facility_kind, _district, metric), members in groups.items():
+    around: dict[tuple[str, str, str], dict[str, list[HourStat]]] = {}
+    anywhere: dict[tuple[str, str], dict[str, list[HourStat]]] = {}
+    for (kind, network, facility_kind, district, metric), members in groups.items():
         by_city.setdefault((kind, network, facility_kind, metric), {}).update(members)
         any_network.setdefault((kind, facility_kind, metric), {}).update(members)
+        around.setdefault((kind, district, metric), {}).update(members)
+        anywhere.setdefault((kind, metric), {}).update(members)
     medians: dict[StatKey, dict[int, float]] = {}
-    for (kind, network, facility_kind, _district, metric), members in groups.items():
+    for (kind, network, facility_kind, district, metric), members in groups.items():
         district_wide = len(members) >= min_peers and not city_wide
         peers = members if district_wide else by_city[(kind, network, facility_kind, metric)]
         if len(peers) < min_peers and METRICS[metric].temporality is Temporality.GAUGE:
             peers = any_network[(kind, facility_kind, metric)]  # alone on its network: a level means the same
+        if len(peers) < min_peers and limits_of(metric).ambient:
+            nearby = around[(kind, district, metric)]
+            peers = nearby if len(nearby) >= min_peers and not city_wide else anywhere[(kind, metric)]
         group_medians = peer_medians(peers, min_peers)
         for device_id in members:
             medians[(device_id, metric)] = group_medians

@@ -37,6 +37,10 @@ class MetricLimits:
     fills: bool = False
     """Fills between emptyings (a bin's level): its drift is judged at its emptyings, where it should restart
     near empty (:mod:`services.quality.fill_checks`)."""
+    ambient: bool = False
+    """The outdoor air or weather around the device, the same at any kind of facility in a district: with too
+    few peers at its kind of facility, its type's devices at any facility are its peers (an air sensor at the
+    city's only monitored school)."""
     proportional: bool = False
     """A multiple of the peers' level, set by the facility's size or the installation's rating (people in a hall,
     a building's power and water draw, vehicles per reading): compared with the peers as a ratio
@@ -47,10 +51,10 @@ _DEFAULT_FLOAT = MetricLimits(resolution=0.01, stuck_after_h=3.0, spread=0.5)
 _DEFAULT_INT = MetricLimits(resolution=0.5, stuck_after_h=8.0, rests_at=(0.0,), spread=1.0)
 
 _OVERRIDES: Mapping[str, MetricLimits] = {
-    "pm25": MetricLimits(0.01, 3.0, spread=1.0),
-    "pm10": MetricLimits(0.01, 3.0, spread=1.5),
-    "no2": MetricLimits(0.01, 3.0, spread=1.5),
-    "o3": MetricLimits(0.01, 3.0, spread=2.0),
+    "pm25": MetricLimits(0.01, 3.0, spread=1.0, ambient=True),
+    "pm10": MetricLimits(0.01, 3.0, spread=1.5, ambient=True),
+    "no2": MetricLimits(0.01, 3.0, spread=1.5, ambient=True),
+    "o3": MetricLimits(0.01, 3.0, spread=2.0, ambient=True),
     "co2": MetricLimits(0.01, 3.0, spread=10.0),
     "laeq": MetricLimits(0.01, 3.0, spread=1.0),
     "lamax": MetricLimits(0.01, 3.0, spread=1.5, spikes=False),
@@ -62,11 +66,11 @@ _OVERRIDES: Mapping[str, MetricLimits] = {
     "lamp_power": MetricLimits(0.01, 20.0, rests_at=(0.0,), spread=1.0, spikes=False, peers=False),
     "dim_level": MetricLimits(0.5, None, spikes=False, peers=False),
     "brightness": MetricLimits(0.5, None, spikes=False, peers=False),
-    "rain_rate": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=0.5),
-    "wind_speed": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=0.3),
-    "temperature": MetricLimits(0.01, 3.0, spread=0.3),
-    "humidity": MetricLimits(0.01, 3.0, spread=1.0),
-    "pressure": MetricLimits(0.01, 3.0, spread=0.5),
+    "rain_rate": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=0.5, ambient=True),
+    "wind_speed": MetricLimits(0.01, 6.0, rests_at=(0.0,), spread=0.3, ambient=True),
+    "temperature": MetricLimits(0.01, 3.0, spread=0.3, ambient=True),
+    "humidity": MetricLimits(0.01, 3.0, spread=1.0, ambient=True),
+    "pressure": MetricLimits(0.01, 3.0, spread=0.5, ambient=True),
     "indoor_temperature": MetricLimits(0.01, 6.0, spread=0.2),
     "indoor_humidity": MetricLimits(0.01, 3.0, spread=1.0),
     "water_level": MetricLimits(0.01, 3.0, spread=0.5),

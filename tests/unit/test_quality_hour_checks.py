@@ -210,3 +210,24 @@ def test_a_street_light_dimmed_by_its_operator_is_neither_drifting_nor_peerless(
     verdict = judge_hours(hourly, infos, RULES, {})
     assert verdict.findings["sl-0"] == []
     assert verdict.peerless == []
+
+
+def test_the_air_at_the_only_monitored_school_is_compared_with_the_district_s_street_sensors() -> None:
+    """One air sensor at a school, three on streets of the same district: the air is the district's whatever the
+    facility, so the school's drifting NO2 is found against the streets'; a school's CO2 indoors is its own."""
+    infos = {"aq-school": _info("aq-school", DeviceType.AIR_QUALITY, NetworkClass.BROADBAND, FacilityKind.SCHOOL)}
+    for index in range(3):
+        device = f"aq-street-{index}"
+        infos[device] = _info(device, DeviceType.AIR_QUALITY, NetworkClass.BROADBAND, FacilityKind.STREET_SEGMENT)
+    hourly: dict[tuple[str, str], list[HourStat]] = {}
+    for n, device in enumerate(infos):
+        values = [30 + 10 * ((h % 24) / 24) + n + 0.3 * ((h * 7 + n) % 5) for h in range(48)]
+        if device == "aq-school":
+            values = [v + max(0, h - 30) * 1.5 for h, v in enumerate(values)]  # 36 ug/m3 a day
+        hourly[(device, "no2")] = [HourStat(h * H, v, v - 1, v + 1, 12) for h, v in enumerate(values)]
+    verdict = judge_hours(hourly, infos, RULES, {})
+    assert verdict.peerless == []
+    (found,) = verdict.findings["aq-school"]
+    assert (found.kind, found.metric) == (FlagKind.DRIFT, "no2")
+    assert all(verdict.findings[f"aq-street-{index}"] == [] for index in range(3))
+    assert limits_of("co2").ambient is False
