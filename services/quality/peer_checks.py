@@ -37,7 +37,7 @@ class DriftRules(BaseModel):
     threshold: float = Field(default=5.0, gt=0, description="robust z of the residual against the peer median")
     baseline_h: int = Field(default=24, ge=3, le=24 * 31, description="oldest hours of the look-back: the baseline")
     first_baseline_h: int = Field(
-        default=12, ge=3, le=24 * 31, description="the shortest baseline, for a series with less history than that"
+        default=12, ge=3, le=24 * 31, description="the baseline of a series shorter than baseline_h + min_hours"
     )
     min_hours: int = Field(default=4, ge=1, description="hours the smoothed score stays beyond the threshold")
     hold: float = Field(
@@ -122,7 +122,8 @@ def drift(
     kept = reference is not None
     lead: list[HourStat] = []  # the baseline's last hours, so that the first judged ones are smoothed in full
     if reference is None:
-        length = rules.baseline_h if len(judged) >= rules.baseline_h + rules.min_hours else rules.first_baseline_h
+        short = min(rules.first_baseline_h, rules.baseline_h)  # a new sensor's, the first day of data
+        length = rules.baseline_h if len(judged) >= rules.baseline_h + rules.min_hours else short
         if len(judged) < length + rules.min_hours:
             return [], None
         first = judged[:length]
