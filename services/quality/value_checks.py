@@ -5,6 +5,7 @@ peer shows (a rain shower) from counting as a spike."""
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -77,6 +78,10 @@ def stuck(
     hours were so rarely flat that the run is improbable (``rules.rare``); such a run is stuck after half the
     plausible run.
 
+    A value the device left and came back to in the look-back (another run at it lasted half the plausible run,
+    or it is back at it now) is a level its place rests at, a public building's night guard or a base load: a run
+    at it is stuck only once it lasts the plausible run longer than the longest other.
+
     A run at an end of the metric's registry range (CO2 at 250 ppm, a bin at 100 %) is *pinned*, not stuck: a
     full bin waits for its collection, a sensor saturates in fog. While the peers read elsewhere it is a drift
     that ran into the limit (or a railed sensor), and is flagged as drift."""
@@ -84,6 +89,7 @@ def stuck(
         return []
     limit_ms = limits.stuck_after_h * rules.factor * HOUR_MS
     findings: list[Finding] = []
+    runs = _flat_runs(hours, limits.resolution)
     run: list[HourStat] = []
 
     def peers_moved(value: float) -> bool:
@@ -130,6 +136,8 @@ def stuck(
         if readings < rules.min_readings or span < limit_ms / 2:
             return
         at_rest = any(abs(value - rest) <= limits.resolution for rest in limits.rests_at)
+        if not at_rest and span <= _returned_to(runs, run, limits.resolution, limit_ms / 2) + limit_ms:
+            return  # a level its place rests at (a public building's night guard), held about as long as elsewhere
         rare = not at_rest and improbable(run)
         if span < limit_ms and not rare:
             return
@@ -150,15 +158,43 @@ def stuck(
         score = span / (limit_ms if span >= limit_ms else limit_ms / 2)
         findings.append(Finding(FlagKind.STUCK, run[0].hour_ms, end_ms, score, reason, metric))
 
+    for held, end_ms in runs:
+        run = held  # what the checks above judge
+        close(end_ms)
+    return findings
+
+
+def _flat_runs(hours: Sequence[HourStat], resolution: float) -> list[tuple[list[HourStat], int | None]]:
+    """Runs of consecutive hours whose every reading equals the run's value within ``resolution``, each with the
+    hour that ended it (None: it reaches the newest hour)."""
+    runs: list[tuple[list[HourStat], int | None]] = []
+    run: list[HourStat] = []
     for hour in hours:
-        flat = hour.high - hour.low <= limits.resolution
-        if run and flat and abs(hour.mean - run[0].mean) <= limits.resolution:
+        flat = hour.high - hour.low <= resolution
+        if run and flat and abs(hour.mean - run[0].mean) <= resolution:
             run.append(hour)
             continue
-        close(hour.hour_ms)
+        if run:
+            runs.append((run, hour.hour_ms))
         run = [hour] if flat else []
-    close(None)
-    return findings
+    if run:
+        runs.append((run, None))
+    return runs
+
+
+def _returned_to(
+    runs: Sequence[tuple[list[HourStat], int | None]], run: list[HourStat], resolution: float, at_least: float
+) -> float:
+    """The longest other run of the look-back at ``run``'s value that lasted ``at_least`` (ms), or that the device
+    is in now (back at it this hour): a value the device left and came back to is a level its place rests at, not
+    a frozen sensor; -inf without one."""
+    spans = [
+        other[-1].hour_ms + HOUR_MS - other[0].hour_ms
+        for other, end_ms in runs
+        if other is not run and abs(other[0].mean - run[0].mean) <= resolution
+        if end_ms is None or other[-1].hour_ms + HOUR_MS - other[0].hour_ms >= at_least
+    ]
+    return max(spans, default=-math.inf)
 
 
 class SpikeRules(BaseModel):

@@ -225,3 +225,31 @@ def test_a_bin_reporting_hourly_held_for_eight_hours_is_stuck() -> None:
     assert finding.kind is FlagKind.STUCK
     assert (finding.start_ms, finding.end_ms) == (20 * H, 28 * H)
     assert "held 40 for 8 h (8 readings)" in finding.reason
+
+
+def _guarded_days(days: int, stuck_from: int | None = None) -> list[HourStat]:
+    """A public building with a night guard: 2 people from 16:00 to 05:00, 10 to 70 by day; from ``stuck_from``
+    the counter holds whatever it read then."""
+    hours = []
+    for i in range(24 * days):
+        by_day = (i % 24) < 16 and (i % 24) > 4
+        level = 10 + 60 * ((i % 24) - 5) / 11 if by_day else 2.0
+        hours.append(_hour(i, level, spread=5.0 if by_day else 0.0, count=60))
+    if stuck_from is not None:
+        held = hours[stuck_from].mean
+        hours = hours[:stuck_from] + [_hour(i, held, count=60) for i in range(stuck_from, len(hours))]
+    return hours
+
+
+def test_a_night_guard_s_two_people_every_night_are_the_building_s_rest_level_not_a_stuck_counter() -> None:
+    hours = _guarded_days(2)
+    for end in range(16, len(hours) + 1):  # whichever night the look-back starts with
+        assert stuck(hours[max(0, end - 48) : end], "occupancy", limits_of("occupancy"), StuckRules()) == []
+
+
+def test_a_counter_stuck_at_its_night_level_through_a_day_is_stuck_once_past_its_nights_length() -> None:
+    hours = _guarded_days(3, stuck_from=40)  # the second night: it never comes back to the day's counts
+    (finding,) = stuck(hours[-48:], "occupancy", limits_of("occupancy"), StuckRules())
+    assert finding.kind is FlagKind.STUCK
+    assert finding.end_ms is None
+    assert finding.start_ms == 40 * H
