@@ -131,7 +131,7 @@ def stuck(
         if not run:
             return
         value = run[0].mean
-        span = run[-1].hour_ms + HOUR_MS - run[0].hour_ms
+        span = _span(run)
         readings = sum(h.count for h in run)
         if readings < rules.min_readings or span < limit_ms / 2:
             return
@@ -189,12 +189,17 @@ def _returned_to(
     is in now (back at it this hour): a value the device left and came back to is a level its place rests at, not
     a frozen sensor; -inf without one."""
     spans = [
-        other[-1].hour_ms + HOUR_MS - other[0].hour_ms
+        _span(other)
         for other, end_ms in runs
         if other is not run and abs(other[0].mean - run[0].mean) <= resolution
-        if end_ms is None or other[-1].hour_ms + HOUR_MS - other[0].hour_ms >= at_least
+        if end_ms is None or _span(other) >= at_least
     ]
     return max(spans, default=-math.inf)
+
+
+def _span(run: Sequence[HourStat]) -> int:
+    """Milliseconds from a run's first hour to the end of its last."""
+    return run[-1].hour_ms + HOUR_MS - run[0].hour_ms
 
 
 class SpikeRules(BaseModel):
